@@ -1,0 +1,1 @@
+"""Shared core of the Moodle ⇄ SuiteCRM sync: configuration, database, event contract and CLI."""

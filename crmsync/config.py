@@ -1,0 +1,248 @@
+"""The one place configuration is read.
+
+Every setting is declared once in ``SETTINGS`` with its type, default and meaning.  ``load()``
+reads them from the process environment (plus an optional ``.env`` file), converts and validates
+each one, and fails at start-up with a message that names the bad variable.  ``docs/configuration.md``
+holds the same table; ``crmsync config --markdown`` prints it and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _str(value: str) -> str:
+    return value
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value == "":
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value.rstrip("/") if parsed.scheme in {"http", "https"} else value
+
+    return parse
+
+
+def _database_url(value: str) -> str:
+    if not re.match(r"^(sqlite|postgresql|mysql|mariadb)(\+\w+)?://", value):
+        raise ValueError("expected an SQLAlchemy URL: sqlite:///path, postgresql+psycopg://… or mysql+pymysql://…")
+    return value
+
+
+def _secrets(value: str) -> tuple[str, ...]:
+    secrets = _list(value)
+    for secret in secrets:
+        if not secret.startswith("whsec_") or len(secret) < 30:
+            raise ValueError("each secret must be a Standard Webhooks secret: 'whsec_' followed by base64 (24+ bytes)")
+    return secrets
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(value: str) -> Any:
+        parsed = parse(value)
+        if parsed <= 0:
+            raise ValueError(f"must be greater than zero, got {value!r}")
+        return parsed
+
+    return check
+
+
+def _non_negative(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(value: str) -> Any:
+        parsed = parse(value)
+        if parsed < 0:
+            raise ValueError(f"must not be negative, got {value!r}")
+        return parsed
+
+    return check
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+    group: str
+    secret: bool = False
+
+    @property
+    def attribute(self) -> str:
+        return self.name.lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- storage and queue -------------------------------------------------------------------------
+    Setting("DATABASE_URL", _database_url, "sqlite:///var/crmsync.db",
+            "SQLAlchemy URL of the receiver/connector database (SQLite file, PostgreSQL or MySQL/MariaDB).",
+            "Storage"),
+    Setting("REDIS_URL", _url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0",
+            "Redis (or Valkey) holding the RQ queues, locks and the shared CRM token.", "Storage"),
+    Setting("QUEUE_NAME", _str, "crmsync", "Name of the RQ queue events are enqueued on.", "Storage"),
+    # --- receiver ----------------------------------------------------------------------------------
+    Setting("WEBHOOK_SECRETS", _secrets, "",
+            "Comma-separated `whsec_…` secrets accepted on incoming webhooks; list the new one first "
+            "while rotating. Required by `crmsync serve`.", "Receiver", secret=True),
+    Setting("WEBHOOK_TOLERANCE_SECONDS", _positive(_int), "300",
+            "How far a `webhook-timestamp` may be from the receiver's clock.", "Receiver"),
+    Setting("MAX_BODY_BYTES", _positive(_int), "1048576",
+            "Largest webhook body accepted (413 beyond it).", "Receiver"),
+    Setting("MAX_BATCH_EVENTS", _positive(_int), "500",
+            "Largest number of events in one batch POST.", "Receiver"),
+    Setting("ADMIN_API_TOKENS", _list, "",
+            "Comma-separated bearer tokens for the admin API under /api/v1 (empty: admin API refuses all).",
+            "Receiver", secret=True),
+    Setting("TRUSTED_PROXIES", _non_negative(_int), "0",
+            "Number of reverse proxies (nginx) in front of the receiver whose X-Forwarded-* headers are trusted.",
+            "Receiver"),
+    Setting("BIND", _str, "127.0.0.1:8080", "Address gunicorn listens on for `crmsync serve`.", "Receiver"),
+    Setting("WEB_CONCURRENCY", _positive(_int), "2", "Number of gunicorn worker processes.", "Receiver"),
+    # --- connector ---------------------------------------------------------------------------------
+    Setting("SUITECRM_URL", _url("http", "https"), "",
+            "Base URL of SuiteCRM (e.g. https://crm.example.org, or …/legacy for SuiteCRM 8). "
+            "Empty: `make run` starts the bundled sandbox and uses it.", "Connector"),
+    Setting("SUITECRM_CLIENT_ID", _str, "", "OAuth2 client id created in SuiteCRM's OAuth2 Clients screen.",
+            "Connector"),
+    Setting("SUITECRM_CLIENT_SECRET", _str, "", "OAuth2 client secret.", "Connector", secret=True),
+    Setting("SUITECRM_USERNAME", _str, "",
+            "API user for the password grant; empty uses the client_credentials grant.", "Connector"),
+    Setting("SUITECRM_PASSWORD", _str, "", "Password of SUITECRM_USERNAME.", "Connector", secret=True),
+    Setting("SUITECRM_TIMEOUT_SECONDS", _positive(_float), "10", "Timeout of one call to SuiteCRM.", "Connector"),
+    Setting("CONTACT_MATCH_BY_EMAIL", _bool, "false",
+            "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one.",
+            "Connector"),
+    Setting("USER_DELETION_POLICY", _choice("mark", "anonymise", "delete"), "mark",
+            "What a Moodle user deletion does to the Contact.", "Connector"),
+    Setting("CONSENT_WITHDRAWAL_POLICY", _choice("mark", "anonymise", "delete"), "mark",
+            "What a withdrawn data-protection consent does to the Contact.", "Connector"),
+    Setting("FIELD_MAPPING_FILE", _str, "",
+            "YAML file overriding the shipped Moodle→CRM field mapping (empty: the defaults).", "Connector"),
+    Setting("JOB_MAX_RETRIES", _non_negative(_int), "8", "Retries of a job that failed transiently.", "Connector"),
+    Setting("JOB_RETRY_BASE_SECONDS", _positive(_float), "2",
+            "First retry delay; doubles each attempt, with jitter.", "Connector"),
+    Setting("JOB_RETRY_MAX_SECONDS", _positive(_float), "600", "Cap on one retry delay.", "Connector"),
+    Setting("SWEEP_INTERVAL_SECONDS", _positive(_int), "30",
+            "How often a worker re-enqueues events left pending (e.g. while Redis was down).", "Connector"),
+    Setting("MOODLE_URL", _url("http", "https"), "",
+            "Moodle wwwroot for CRM→Moodle calls (web services).", "Connector"),
+    Setting("MOODLE_TOKEN", _str, "", "Moodle web-service token for CRM→Moodle calls.", "Connector", secret=True),
+    # --- sandbox -----------------------------------------------------------------------------------
+    Setting("SANDBOX_BIND", _str, "127.0.0.1:8090", "Address the bundled SuiteCRM sandbox listens on.", "Sandbox"),
+    Setting("SANDBOX_DATABASE", _str, "var/sandbox.db",
+            "SQLite file of the sandbox (`:memory:` keeps nothing across restarts).", "Sandbox"),
+    # --- logging -----------------------------------------------------------------------------------
+    Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level.", "Logging"),
+    Setting("LOG_FORMAT", _choice("json", "text"), "json", "Log line format.", "Logging"),
+)
+
+
+class Config:
+    """Validated settings; attribute names are the lower-cased variable names."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self._values = dict(values)
+
+    def __getattr__(self, attribute: str) -> Any:
+        try:
+            return self._values[attribute]
+        except KeyError:
+            raise AttributeError(attribute) from None
+
+    def replace(self, **changes: Any) -> Config:
+        unknown = set(changes) - set(self._values)
+        if unknown:
+            raise AttributeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return Config({**self._values, **changes})
+
+    def require(self, *attributes: str) -> None:
+        """Fail with a named variable when a setting a command needs is empty."""
+        for attribute in attributes:
+            if not self._values[attribute]:
+                raise ConfigError(f"{attribute.upper()} is not set; it is required here (see docs/configuration.md)")
+
+    def redacted(self) -> dict[str, Any]:
+        return {
+            s.name: ("***" if s.secret and self._values[s.attribute] else self._values[s.attribute])
+            for s in SETTINGS
+        }
+
+
+def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env") -> Config:
+    """Read every setting; the process environment wins over the ``.env`` file."""
+    source: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = source.get(setting.name, setting.default)
+        try:
+            values[setting.attribute] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}: {exc}") from None
+    return Config(values)
+
+
+def markdown_table() -> str:
+    """The configuration table of docs/configuration.md."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    group = None
+    for setting in SETTINGS:
+        if setting.group != group:
+            group = setting.group
+            lines.append(f"| **{group}** | | |")
+        default = f"`{setting.default}`" if setting.default else "(empty)"
+        lines.append(f"| `{setting.name}` | {default} | {setting.help} |")
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""Tables shared by the receiver (which writes the inbox) and the connector (which applies it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventStatus:
+    """Life of an inbox row: pending → queued → applied | skipped (stale) | failed (dead letter)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    ALL = (PENDING, QUEUED, APPLIED, SKIPPED, FAILED)
+
+
+class InboxEvent(Base):
+    """One accepted webhook event; its id is the Standard Webhooks message id, so a re-delivery is a no-op."""
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(191))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+
+    history: Mapped[list[EventTransition]] = relationship(
+        back_populates="event", order_by="EventTransition.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (Index("ix_inbox_events_site_subject_sequence", "site_id", "subject", "sequence"),)
+
+
+class EventTransition(Base):
+    """Audit trail of an inbox row's status changes, shown by the admin API."""
+
+    __tablename__ = "event_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("inbox_events.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    event: Mapped[InboxEvent] = relationship(back_populates="history")
+
+
+class SubjectState(Base):
+    """Newest sequence applied per subject: an event not newer than this is stale and skipped."""
+
+    __tablename__ = "subject_states"
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(191), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class CrmRecord(Base):
+    """Id map: which CRM record stands for a Moodle entity, and the hash of what was last written to it."""
+
+    __tablename__ = "crm_records"
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity_key: Mapped[str] = mapped_column(String(191), primary_key=True)
+    crm_module: Mapped[str] = mapped_column(String(64))
+    crm_id: Mapped[str] = mapped_column(String(36), index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Flask receiver: verifies, stores and enqueues Moodle webhooks; admin API."""

@@ -1,0 +1,1 @@
+"""Builds the SuiteCRM Module Loader package from the shared CRM schema definition."""

@@ -1,0 +1,94 @@
+"""Fixtures for real services: Redis, SQLite and PostgreSQL databases, the shared fixtures folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, text
+
+from crmsync import db
+from crmsync.models import Base
+from tests.support import FIXTURES
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--chaos-full", action="store_true", help="run the full fault drills, not the short ones")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    if not FIXTURES.is_dir():
+        pytest.fail(f"recorded fixtures not found at {FIXTURES}: check out ../shared beside the repository")
+    return FIXTURES
+
+
+@pytest.fixture
+def redis_url():
+    """A real Redis database, emptied before each test."""
+    client = redis_lib.Redis.from_url(TEST_REDIS_URL)
+    try:
+        client.ping()
+    except redis_lib.ConnectionError:
+        pytest.fail(f"Redis is not reachable at {TEST_REDIS_URL} (make test starts it)")
+    client.flushdb()
+    yield TEST_REDIS_URL
+    client.flushdb()
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    return redis_lib.Redis.from_url(redis_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A throw-away PostgreSQL database for this test session, migrated to head."""
+    name = f"crmsync_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no PostgreSQL here"
+        pytest.skip(f"PostgreSQL not reachable at {TEST_POSTGRES_URL}: {exc.__class__.__name__}")
+    url = TEST_POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    db.upgrade(url)
+    yield url
+    db.engine_for.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_tables(url: str) -> None:
+    engine = db.engine_for(url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A migrated, empty database: a SQLite file, then PostgreSQL (every DB test runs on both)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'crmsync.db'}"
+        db.upgrade(url)
+        yield url
+        db.engine_for(url).dispose()
+    else:
+        url = request.getfixturevalue("postgres_database")
+        _empty_tables(url)
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'crmsync.db'}"
+    db.upgrade(url)
+    yield url
+    db.engine_for(url).dispose()
