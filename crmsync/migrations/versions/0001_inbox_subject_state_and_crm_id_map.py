@@ -1,7 +1,7 @@
 """inbox, subject state and CRM id map
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
 import sqlalchemy as sa
