@@ -1,0 +1,145 @@
+"""Loads crm_schema.yaml: the fields, modules and relationships this product adds to SuiteCRM.
+
+The package generator, the sandbox and the connector all read this one definition, so what the
+package installs, what the sandbox serves and what the connector writes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+SCHEMA_FILE = Path(__file__).with_name("crm_schema.yaml")
+FIELD_TYPES = {"varchar", "text", "int", "decimal", "bool", "enum", "datetimecombo", "date", "url"}
+
+
+class SchemaError(ValueError):
+    """crm_schema.yaml is inconsistent (unknown type, dropdown or module)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: str
+    len: int | None = None
+    precision: int | None = None
+    options: str | None = None
+    default: str | None = None
+    required: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    table: str
+    label: str
+    singular: str
+    fields: tuple[Field, ...]
+    list_fields: tuple[str, ...]
+    search_fields: tuple[str, ...]
+
+    def field(self, name: str) -> Field:
+        for candidate in self.fields:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A one-to-many relationship as Module Builder names it (parent = lhs, child = rhs)."""
+
+    name: str
+    lhs_module: str
+    rhs_module: str
+    subpanel: bool = True
+
+    @property
+    def join_table(self) -> str:
+        return f"{self.name}_c"
+
+    @property
+    def lhs_column(self) -> str:
+        return f"{self.name}{self.lhs_module.lower()}_ida"
+
+    @property
+    def rhs_column(self) -> str:
+        return f"{self.name}{self.rhs_module.lower()}_idb"
+
+    @property
+    def link(self) -> str:
+        """The link field, named like the relationship, on both modules."""
+        return self.name
+
+    @property
+    def relate_id_field(self) -> str:
+        """On the child: setting it in a V8 POST/PATCH creates or moves the join row."""
+        return self.lhs_column
+
+    @property
+    def relate_name_field(self) -> str:
+        return f"{self.name}_name"
+
+
+@dataclass(frozen=True)
+class CrmSchema:
+    package: dict
+    dropdowns: dict[str, dict[str, str]]
+    contact_fields: tuple[Field, ...]
+    modules: tuple[Module, ...]
+    relationships: tuple[Relationship, ...] = field(default=())
+
+    def module(self, name: str) -> Module:
+        for candidate in self.modules:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(f"no custom module {name!r}")
+
+    def relationship(self, lhs_module: str, rhs_module: str) -> Relationship:
+        for candidate in self.relationships:
+            if candidate.lhs_module == lhs_module and candidate.rhs_module == rhs_module:
+                return candidate
+        raise KeyError(f"no relationship {lhs_module} → {rhs_module}")
+
+    def relationships_of(self, module_name: str) -> tuple[Relationship, ...]:
+        return tuple(r for r in self.relationships if module_name in (r.lhs_module, r.rhs_module))
+
+
+def _fields(raw: list[dict], dropdowns: dict, where: str) -> tuple[Field, ...]:
+    fields = []
+    for item in raw:
+        f = Field(**item)
+        if f.type not in FIELD_TYPES:
+            raise SchemaError(f"{where}.{f.name}: unknown type {f.type!r}")
+        if f.type == "enum" and f.options not in dropdowns:
+            raise SchemaError(f"{where}.{f.name}: unknown dropdown {f.options!r}")
+        fields.append(f)
+    return tuple(fields)
+
+
+def parse(raw: dict) -> CrmSchema:
+    dropdowns = {name: {str(k): str(v) for k, v in items.items()} for name, items in raw["dropdowns"].items()}
+    modules = tuple(
+        Module(name=m["name"], table=m["table"], label=m["label"], singular=m["singular"],
+               fields=_fields(m["fields"], dropdowns, m["name"]),
+               list_fields=tuple(m.get("list_fields", ())), search_fields=tuple(m.get("search_fields", ())))
+        for m in raw["modules"]
+    )
+    known = {"Contacts"} | {m.name for m in modules}
+    relationships = tuple(Relationship(**r) for r in raw.get("relationships", ()))
+    for rel in relationships:
+        if rel.lhs_module not in known or rel.rhs_module not in known:
+            raise SchemaError(f"relationship {rel.name}: unknown module")
+    return CrmSchema(package=raw["package"], dropdowns=dropdowns,
+                     contact_fields=_fields(raw["contact_fields"], dropdowns, "Contacts"),
+                     modules=modules, relationships=relationships)
+
+
+@cache
+def load(path: Path = SCHEMA_FILE) -> CrmSchema:
+    return parse(yaml.safe_load(path.read_text(encoding="utf-8")))
