@@ -52,9 +52,10 @@ def migrate(ctx: click.Context) -> None:
 def _register_components() -> None:
     from crm_connector.commands import COMMANDS as connector_commands
     from receiver.commands import COMMANDS as receiver_commands
+    from suitecrm_package.commands import COMMANDS as package_commands
     from suitecrm_sandbox.commands import COMMANDS as sandbox_commands
 
-    for command in (*receiver_commands, *connector_commands, *sandbox_commands):
+    for command in (*receiver_commands, *connector_commands, *sandbox_commands, *package_commands):
         cli.add_command(command)
 
 

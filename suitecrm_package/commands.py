@@ -1,0 +1,3 @@
+"""Sub-commands of `crmsync` that this component contributes."""
+
+COMMANDS: list = []
