@@ -49,6 +49,15 @@ def migrate(ctx: click.Context) -> None:
     click.echo("database schema is up to date")
 
 
+@cli.command("run")
+@click.pass_context
+def run_everything(ctx: click.Context) -> None:
+    """Run receiver, worker and (without SUITECRM_URL) the SuiteCRM sandbox until Ctrl-C."""
+    from crmsync.run import run
+
+    ctx.exit(run(load_config(ctx)))
+
+
 def _register_components() -> None:
     from crm_connector.commands import COMMANDS as connector_commands
     from receiver.commands import COMMANDS as receiver_commands

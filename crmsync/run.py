@@ -1,0 +1,184 @@
+"""`crmsync run` (what `make run` starts): the whole product on one machine, on embedded defaults.
+
+Starts the receiver under gunicorn, one connector worker and, when no SuiteCRM is configured, the
+bundled SuiteCRM sandbox; finds or starts Redis; creates the webhook secret and admin token on
+first use (kept under ./var/ so the Moodle settings stay valid across restarts); prints what a
+Moodle admin must paste into the plugin; stops every process cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import click
+import redis
+import requests
+
+from crmsync.config import Config
+
+STATE_DIR = Path("var")
+SANDBOX_CLIENT_ID = "crmsync-sandbox"
+STOP_TIMEOUT_SECONDS = 15
+
+
+class RunError(click.ClickException):
+    """Something `crmsync run` needs is missing; the message says what to do."""
+
+
+def _stored_secret(path: Path, make) -> str:
+    """Read a generated secret from var/, creating it (mode 600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+
+
+@dataclass
+class Supervisor:
+    """Child processes started by `crmsync run`, stopped together."""
+
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        process = subprocess.Popen(args, env=env, start_new_session=True)
+        self.children.append((name, process))
+        return process
+
+    def exited(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return name, process.returncode
+        return None
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for name, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                click.echo(f"{name} did not stop in {STOP_TIMEOUT_SECONDS}s; killing it", err=True)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _ensure_redis(settings: Config, supervisor: Supervisor, env: dict[str, str]) -> str:
+    if _redis_answers(settings.redis_url):
+        return settings.redis_url
+    if "REDIS_URL" in os.environ:
+        raise RunError(f"Redis does not answer at REDIS_URL={settings.redis_url}; start it or fix REDIS_URL")
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RunError("no Redis found: install it (sudo apt-get install redis-server) or set REDIS_URL")
+    port = urlparse(settings.redis_url).port or 6379
+    click.echo(f"starting a local redis-server on 127.0.0.1:{port}")
+    supervisor.start("redis", [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--dir", str(STATE_DIR)], env)
+    for _ in range(50):
+        if _redis_answers(settings.redis_url):
+            return settings.redis_url
+        time.sleep(0.1)
+    raise RunError(f"redis-server did not come up on port {port}")
+
+
+def _wait_until_up(url: str, supervisor: Supervisor, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (dead := supervisor.exited()) is not None:
+            raise RunError(f"{dead[0]} exited with status {dead[1]} while starting")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RunError(f"nothing answered at {url} within {timeout:.0f}s")
+
+
+def run(settings: Config) -> int:
+    STATE_DIR.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    crmsync = [sys.executable, "-m", "crmsync"]
+    supervisor = Supervisor()
+    stopping = False
+
+    def request_stop(_signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        env["REDIS_URL"] = _ensure_redis(settings, supervisor, env)
+        secret = settings.webhook_secrets[0] if settings.webhook_secrets else _stored_secret(
+            STATE_DIR / "webhook-secret", _new_webhook_secret)
+        env.setdefault("WEBHOOK_SECRETS", secret)
+        admin_token = settings.admin_api_tokens[0] if settings.admin_api_tokens else _stored_secret(
+            STATE_DIR / "admin-token", lambda: secrets.token_urlsafe(32))
+        env.setdefault("ADMIN_API_TOKENS", admin_token)
+
+        crm_url = settings.suitecrm_url
+        if not crm_url:
+            sandbox_secret = _stored_secret(STATE_DIR / "sandbox-client-secret", lambda: secrets.token_urlsafe(24))
+            supervisor.start("sandbox", [*crmsync, "sandbox", "--bind", settings.sandbox_bind,
+                                         "--database", settings.sandbox_database,
+                                         "--client-id", SANDBOX_CLIENT_ID, "--client-secret", sandbox_secret], env)
+            crm_url = f"http://{settings.sandbox_bind}"
+            env.update(SUITECRM_URL=crm_url, SUITECRM_CLIENT_ID=SANDBOX_CLIENT_ID,
+                       SUITECRM_CLIENT_SECRET=sandbox_secret, SUITECRM_USERNAME="", SUITECRM_PASSWORD="")
+            _wait_until_up(f"{crm_url}/Api/V8/meta/modules", supervisor)
+
+        if subprocess.run([*crmsync, "migrate"], env=env).returncode != 0:
+            raise RunError("database migration failed (see the message above); check DATABASE_URL")
+        supervisor.start("receiver", [*crmsync, "serve"], env)
+        receiver_url = f"http://{settings.bind}"
+        _wait_until_up(f"{receiver_url}/healthz", supervisor)
+        supervisor.start("worker", [*crmsync, "worker"], env)
+
+        click.echo("\n".join([
+            "",
+            "Moodle ⇄ SuiteCRM sync is running. Paste into Moodle (Site administration → Plugins →",
+            "Local plugins → CRM sync):",
+            f"  Receiver URL:   {receiver_url}/webhooks/moodle",
+            f"  Signing secret: {secret}",
+            "",
+            f"Admin API:   {receiver_url}/api/v1/stats  (Authorization: Bearer {admin_token})",
+            f"SuiteCRM:    {crm_url}" + ("  (bundled sandbox; `crmsync sandbox-dump` shows its records)"
+                                          if not settings.suitecrm_url else ""),
+            "Sample data: crmsync demo      Stop: Ctrl-C",
+            "",
+        ]))
+        while not stopping:
+            if (dead := supervisor.exited()) is not None:
+                click.echo(f"{dead[0]} exited with status {dead[1]}; stopping everything", err=True)
+                return 1
+            time.sleep(0.5)
+        click.echo("stopping…")
+        return 0
+    finally:
+        supervisor.stop()
