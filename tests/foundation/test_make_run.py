@@ -1,0 +1,84 @@
+"""`make run` brings the whole product up on embedded defaults and stops it cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from tests.support import REPO, free_port, wait_for_http
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def make_run(tmp_path, redis_url):
+    bind = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "BIND": bind, "SANDBOX_BIND": f"127.0.0.1:{free_port()}",
+           "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"), "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+           "REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}
+    for name in ("SUITECRM_URL", "WEBHOOK_SECRETS", "ADMIN_API_TOKENS"):
+        env.pop(name, None)
+    log = tmp_path / "make-run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=REPO, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True, text=True)
+    try:
+        wait_for_http(f"http://{bind}/healthz", timeout=60, process=process)
+        deadline = time.monotonic() + 30
+        while "Signing secret:" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield process, bind, log
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _printed(log, label: str) -> str:
+    for line in log.read_text().splitlines():
+        if label in line:
+            return line.split(label, 1)[1].strip().split()[0]
+    raise AssertionError(f"make run did not print {label!r}:\n{log.read_text()}")
+
+
+def test_make_run_serves_and_stops_cleanly(make_run):
+    process, bind, log = make_run
+    assert requests.get(f"http://{bind}/healthz", timeout=5).status_code == 200
+    assert _printed(log, "Receiver URL:") == f"http://{bind}/webhooks/moodle"
+    assert _printed(log, "Signing secret:").startswith("whsec_")
+
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=40) == 0, log.read_text()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{bind}/healthz", timeout=2)
+
+
+def test_make_run_accepts_a_message_signed_by_the_php_plugin(make_run, tmp_path):
+    process, bind, log = make_run
+    secret = _printed(log, "Signing secret:")
+    token = _printed(log, "(Authorization: Bearer").rstrip(")")
+    message_id = str(uuid.uuid4())
+    body = json.dumps({
+        "id": message_id, "type": "course_access.updated", "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sequence": 1, "subject": "course_access:3:2", "site": {"id": "make-run-test", "url": "http://moodle.invalid"},
+        "moodle_event": None, "data": {"userid": 3, "courseid": 2, "lastaccess": 1795344100},
+    })
+    signed = subprocess.run(["php", "tests/php/tools/sign_message.php", secret, message_id, str(int(time.time()))],
+                            input=body, capture_output=True, text=True, cwd=REPO, check=True)
+    headers = {**json.loads(signed.stdout), "Content-Type": "application/json"}
+    response = requests.post(f"http://{bind}/webhooks/moodle", data=body.encode(), headers=headers, timeout=10)
+    assert response.status_code == 202, response.text
+
+    shown = requests.get(f"http://{bind}/api/v1/events/{message_id}", headers={"Authorization": f"Bearer {token}"},
+                         timeout=10)
+    assert shown.status_code == 200
+    statuses = [step["status"] for step in shown.json()["history"]]
+    assert "queued" in statuses
