@@ -135,8 +135,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_SECRETS", _secrets, "",
             "Comma-separated `whsec_…` secrets accepted on incoming webhooks; list the new one first "
             "while rotating. Required by `crmsync serve`.", "Receiver", secret=True),
-    Setting("WEBHOOK_TOLERANCE_SECONDS", _positive(_int), "300",
-            "How far a `webhook-timestamp` may be from the receiver's clock.", "Receiver"),
     Setting("MAX_BODY_BYTES", _positive(_int), "1048576",
             "Largest webhook body accepted (413 beyond it).", "Receiver"),
     Setting("MAX_BATCH_EVENTS", _positive(_int), "500",

@@ -1,3 +1,47 @@
-"""Sub-commands of `crmsync` that this component contributes."""
+"""Sub-commands of `crmsync` that the receiver contributes: serve and sweep."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from crmsync import db
+from crmsync.cli import load_config
+
+
+@click.command("serve")
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run the receiver under gunicorn (BIND, WEB_CONCURRENCY); migrates the database first."""
+    settings = load_config(ctx)
+    settings.require("webhook_secrets")
+    db.upgrade(settings.database_url)
+    args = ["gunicorn", "--config", "python:receiver.gunicorn_config", "--bind", settings.bind,
+            "--workers", str(settings.web_concurrency), "receiver.wsgi:app"]
+    os.execvp(sys.executable, [sys.executable, "-m", *args])
+
+
+@click.command("sweep")
+@click.option("--every", type=float, default=None, help="Repeat every N seconds instead of sweeping once.")
+@click.pass_context
+def sweep(ctx: click.Context, every: float | None) -> None:
+    """Enqueue events left pending (Redis was down) or whose job was lost (Redis restarted)."""
+    from redis import Redis
+
+    from crmsync import queue
+
+    settings = load_config(ctx)
+    redis_conn = Redis.from_url(settings.redis_url)
+    while True:
+        with db.session_scope(settings.database_url) as session:
+            count = queue.sweep(session, redis_conn, settings)
+        click.echo(f"re-enqueued {count} events")
+        if every is None:
+            return
+        time.sleep(every)
+
+
+COMMANDS = [serve, sweep]

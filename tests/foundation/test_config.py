@@ -12,7 +12,7 @@ def test_defaults_need_no_setup():
     settings = config.load(environ={}, env_file=None)
     assert settings.database_url.startswith("sqlite:///")
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
-    assert settings.webhook_tolerance_seconds == 300
+    assert settings.max_batch_events == 500
 
 
 @pytest.mark.parametrize(

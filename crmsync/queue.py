@@ -1,0 +1,149 @@
+"""Putting inbox events on the RQ queue: first enqueue, the sweeper and replay share this code.
+
+The inbox row in the database is the source of truth; Redis only carries work. Anything that is
+`pending` (Redis was down) or `queued` without a live job (Redis restarted, or a worker died) is
+found here and enqueued again, so a lost queue never loses an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crmsync.config import Config
+from crmsync.models import EventStatus, EventTransition, InboxEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+JOB_FUNCTION = "crm_connector.jobs.apply_event"
+SWEEP_BATCH = 1000
+# A pending row younger than this may still be enqueued by the request that stored it.
+PENDING_GRACE = timedelta(seconds=10)
+LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def job_id(event_id: str) -> str:
+    return f"event-{event_id}"
+
+
+def retry_policy(config: Config) -> Retry | None:
+    """Exponential backoff with jitter for transient CRM failures, as RQ retry intervals."""
+    if config.job_max_retries == 0:
+        return None
+    intervals = []
+    for attempt in range(config.job_max_retries):
+        delay = min(config.job_retry_max_seconds, config.job_retry_base_seconds * 2**attempt)
+        intervals.append(max(1, round(delay * random.uniform(0.5, 1.0))))
+    return Retry(max=config.job_max_retries, interval=intervals)
+
+
+def enqueue_events(redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> None:
+    """Put one job per event on the queue in a single round trip. Raises redis errors to the caller."""
+    if not event_ids:
+        return
+    queue = Queue(config.queue_name, connection=redis_conn)
+    retry = retry_policy(config)
+    jobs = [
+        Queue.prepare_data(JOB_FUNCTION, args=(event_id,), job_id=job_id(event_id), retry=retry,
+                           result_ttl=3600, failure_ttl=7 * 86400, description=f"apply event {event_id}")
+        for event_id in event_ids
+    ]
+    with redis_conn.pipeline() as pipe:
+        queue.enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
+
+
+def mark_queued(session: Session, event_ids: Sequence[str], detail: str = "enqueued") -> None:
+    """pending → queued, leaving rows a fast worker already moved on untouched."""
+    if not event_ids:
+        return
+    # Select, then update: MySQL/MariaDB have no UPDATE … RETURNING.
+    moved = session.scalars(
+        select(InboxEvent.id).where(InboxEvent.id.in_(event_ids), InboxEvent.status == EventStatus.PENDING)
+    ).all()
+    if not moved:
+        return
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id.in_(moved), InboxEvent.status == EventStatus.PENDING)
+        .values(status=EventStatus.QUEUED, updated_at=utcnow())
+    )
+    session.add_all(EventTransition(event_id=i, status=EventStatus.QUEUED, detail=detail) for i in moved)
+
+
+def enqueue_and_mark(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str],
+                     detail: str = "enqueued") -> bool:
+    """Enqueue and record it; on a Redis failure the rows stay pending for the sweeper. Returns success."""
+    try:
+        enqueue_events(redis_conn, config, event_ids)
+    except Exception as exc:  # noqa: BLE001 - any Redis failure leaves the events safely pending
+        log.warning("could not enqueue %d events, left pending for the sweeper: %s", len(event_ids),
+                    exc.__class__.__name__)
+        return False
+    mark_queued(session, event_ids, detail)
+    session.commit()
+    return True
+
+
+def _jobs_without_live_job(redis_conn: Redis, event_ids: Iterable[str]) -> list[str]:
+    event_ids = list(event_ids)
+    jobs = Job.fetch_many([job_id(i) for i in event_ids], connection=redis_conn)
+    lost = []
+    for event_id, job in zip(event_ids, jobs, strict=True):
+        if job is None or job.get_status(refresh=False) not in LIVE_JOB_STATES:
+            lost.append(event_id)
+    return lost
+
+
+def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
+    """Re-enqueue pending events and queued events whose job is gone; returns how many."""
+    pending = session.scalars(
+        select(InboxEvent.id)
+        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - PENDING_GRACE)
+        .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
+    ).all()
+    queued = session.scalars(
+        select(InboxEvent.id)
+        .where(InboxEvent.status == EventStatus.QUEUED, InboxEvent.updated_at < utcnow() - PENDING_GRACE)
+        .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
+    ).all()
+    lost = _jobs_without_live_job(redis_conn, queued) if queued else []
+    if lost:
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_(lost), InboxEvent.status == EventStatus.QUEUED)
+                        .values(status=EventStatus.PENDING, updated_at=utcnow()))
+        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="job lost; re-enqueued")
+                        for i in lost)
+        session.commit()
+    todo = [*pending, *lost]
+    if todo:
+        enqueue_events(redis_conn, config, todo)
+        mark_queued(session, todo, "enqueued by sweeper")
+        session.commit()
+        log.info("sweeper enqueued %d events (%d pending, %d with a lost job)", len(todo), len(pending), len(lost))
+    return len(todo)
+
+
+def replay(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> int:
+    """Send finished events (failed, skipped or applied) through the connector again."""
+    chosen = session.scalars(
+        select(InboxEvent.id).where(InboxEvent.id.in_(event_ids), InboxEvent.status != EventStatus.QUEUED)
+    ).all()
+    if not chosen:
+        return 0
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id.in_(chosen))
+        .values(status=EventStatus.PENDING, last_error=None, updated_at=utcnow())
+    )
+    session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="replay requested") for i in chosen)
+    session.commit()
+    enqueue_and_mark(session, redis_conn, config, chosen, "enqueued for replay")
+    return len(chosen)

@@ -1,0 +1,68 @@
+"""Typed request errors and their JSON answers: each is raised where detected, answered here."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+DB_RETRY_AFTER_SECONDS = 30
+
+
+class RequestRejected(Exception):
+    """A client error with a status and a reason the client may see."""
+
+    status = 400
+
+    def __init__(self, reason: str, details: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+    def body(self) -> dict:
+        body = {"error": self.reason}
+        if self.details:
+            body["errors"] = self.details
+        return body
+
+
+class InvalidSignature(RequestRejected):
+    status = 401
+
+    def __init__(self, cause: str):
+        # The client learns nothing beyond "invalid signature"; the cause goes to the operator's log.
+        super().__init__("invalid signature")
+        self.cause = cause
+
+
+class UnsupportedMediaType(RequestRejected):
+    status = 415
+
+
+class MalformedJson(RequestRejected):
+    status = 400
+
+
+class InvalidMessages(RequestRejected):
+    status = 422
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(RequestRejected)
+    def rejected(error: RequestRejected):
+        return jsonify(error.body()), error.status
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        log.error("database unavailable: %s", error.orig.__class__.__name__ if error.orig else error)
+        response = jsonify({"error": "database unavailable, retry later"})
+        response.headers["Retry-After"] = str(DB_RETRY_AFTER_SECONDS)
+        return response, 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return jsonify({"error": error.description}), error.code

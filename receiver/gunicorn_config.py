@@ -1,0 +1,13 @@
+"""gunicorn settings for the receiver; `crmsync serve` loads them and adds --bind and --workers.
+
+Keep `timeout` below nginx's proxy_read_timeout in docs/deploy/nginx-crmsync.conf, so nginx never
+answers 504 for a request gunicorn is still working on (a test checks the two files agree).
+"""
+
+worker_class = "gthread"
+threads = 4
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+errorlog = "-"

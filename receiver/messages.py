@@ -1,0 +1,84 @@
+"""Turn a verified request body into validated contract messages, or say exactly what is wrong."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crmsync import contract
+from receiver.errors import InvalidMessages, MalformedJson
+
+
+class BatchSchema(Schema):
+    """`{"events": [...]}`: several messages in one signed POST."""
+
+    events = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    type: str
+    subject: str
+    sequence: int
+    site_id: str
+    occurred_at: datetime
+    payload: dict
+
+
+def _contract_errors(message: object) -> dict[str, list[str]]:
+    if not isinstance(message, dict):
+        return {"": ["a message must be a JSON object"]}
+    message_type = message.get("type")
+    if message_type not in contract.message_types():
+        errors = {"type": [f"unknown message type {message_type!r}"]}
+        validator = contract.envelope_validator()
+    else:
+        errors = {}
+        validator = contract.validator_for(message_type)
+    for error in validator.iter_errors(message):
+        path = ".".join(str(part) for part in error.absolute_path)
+        errors.setdefault(path, []).append(error.message)
+    return errors
+
+
+def _message(raw: dict) -> Message:
+    occurred = datetime.fromisoformat(raw["occurred_at"].replace("Z", "+00:00"))
+    return Message(id=raw["id"], type=raw["type"], subject=raw["subject"], sequence=raw["sequence"],
+                   site_id=raw["site"]["id"], occurred_at=occurred, payload=raw)
+
+
+def parse(body: bytes, webhook_id: str, max_events: int) -> list[Message]:
+    """Validate a single message or a batch; all-or-nothing, so a batch is never half stored."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise MalformedJson("body is not valid JSON") from None
+
+    if isinstance(document, dict) and "events" in document and "type" not in document:
+        try:
+            raw_messages = BatchSchema().load(document)["events"]
+        except ValidationError as exc:
+            raise InvalidMessages("invalid batch", exc.normalized_messages()) from None
+        if len(raw_messages) > max_events:
+            raise InvalidMessages(f"a batch holds at most {max_events} events", {"events": [f"{len(raw_messages)} given"]})
+        prefix = "events.{}."
+    else:
+        raw_messages = [document]
+        prefix = ""
+
+    errors: dict[str, list[str]] = {}
+    for index, raw in enumerate(raw_messages):
+        for path, messages in _contract_errors(raw).items():
+            errors[(prefix.format(index) + path).rstrip(".") or "body"] = messages
+    if not prefix and not errors and raw_messages[0]["id"] != webhook_id:
+        errors["id"] = ["must equal the webhook-id header"]
+    ids = [raw["id"] for raw in raw_messages if isinstance(raw, dict) and "id" in raw]
+    if not errors and len(set(ids)) != len(ids):
+        errors["events"] = ["event ids must be unique within a batch"]
+    if errors:
+        raise InvalidMessages("invalid messages", errors)
+    return [_message(raw) for raw in raw_messages]

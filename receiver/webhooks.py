@@ -1,0 +1,48 @@
+"""POST /webhooks/moodle: verify, validate, store, enqueue, then acknowledge."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from crmsync import queue
+from receiver import inbox, messages, resources
+from receiver.errors import InvalidSignature, UnsupportedMediaType
+from receiver.signatures import SignatureVerifier
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("webhooks", __name__)
+
+
+def _verifier() -> SignatureVerifier:
+    verifier = current_app.extensions.get("crmsync.verifier")
+    if verifier is None:
+        verifier = current_app.extensions["crmsync.verifier"] = SignatureVerifier(resources.config().webhook_secrets)
+    return verifier
+
+
+@blueprint.post("/webhooks/moodle")
+def receive():
+    config = resources.config()
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    body = request.get_data(cache=False)
+    try:
+        _verifier().verify(body, request.headers)
+    except InvalidSignature as exc:
+        log.warning("rejected webhook %s from %s: %s", request.headers.get("webhook-id", "?"),
+                    request.remote_addr, exc.cause)
+        raise
+    parsed = messages.parse(body, request.headers["webhook-id"], config.max_batch_events)
+
+    session = resources.session()
+    try:
+        new_ids, duplicate_ids = inbox.store(session, parsed)
+        queued = queue.enqueue_and_mark(session, resources.redis(), config, new_ids)
+    finally:
+        session.close()
+    log.info("accepted webhook %s: %d new, %d duplicate, %s", request.headers["webhook-id"], len(new_ids),
+             len(duplicate_ids), "queued" if queued else "left pending (Redis unavailable)",
+             extra={"event_ids": new_ids})
+    return jsonify({"accepted": len(new_ids), "duplicates": len(duplicate_ids), "duplicate_ids": duplicate_ids}), 202
