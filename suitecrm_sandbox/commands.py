@@ -1,3 +1,80 @@
-"""Sub-commands of `crmsync` that this component contributes."""
+"""`crmsync sandbox` and `crmsync sandbox-dump`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import sys
+
+import click
+import requests
+
+from crmsync.cli import load_config
+
+DEFAULT_CLIENT_ID = "crmsync-sandbox"
+
+
+@click.command("sandbox")
+@click.option("--bind", default=None, help="HOST:PORT (default SANDBOX_BIND).")
+@click.option("--database", default=None, help="SQLite file, or :memory: (default SANDBOX_DATABASE).")
+@click.option("--bare", is_flag=True, help="Serve SuiteCRM as recorded, without this product's package installed.")
+@click.option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True, help="OAuth2 client id.")
+@click.option("--client-secret", default=None, help="OAuth2 client secret (default: generated and printed).")
+@click.option("--client-grants", default="client_credentials,password,refresh_token", show_default=True,
+              help="Grants the client may use.")
+@click.option("--username", default="admin", show_default=True, help="User for the password grant.")
+@click.option("--password", default=None, help="Password for the password grant (default: generated).")
+@click.option("--token-ttl", type=int, default=3600, show_default=True, help="Access token lifetime, seconds.")
+@click.option("--seed", type=int, default=None, help="Seed for reproducible fault injection.")
+@click.option("--email1-patch-works", is_flag=True,
+              help="Apply email1 in PATCH (SuiteCRM 7.14.6 ignores it; by default the sandbox does too).")
+@click.pass_context
+def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, username, password, token_ttl, seed,
+            email1_patch_works):
+    """Run the bundled SuiteCRM 7.14 V8 API sandbox."""
+    from suitecrm_sandbox.server import serve
+    from suitecrm_sandbox.state import Options, SandboxState
+    from suitecrm_sandbox.store import Store
+    from suitecrm_sandbox.tokens import Client, Clients
+
+    settings = load_config(ctx)
+    bind = bind or settings.sandbox_bind
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
+    client_secret = client_secret or secrets.token_urlsafe(24)
+    password = password or secrets.token_urlsafe(12)
+    clients = Clients({client_id: Client(client_id, client_secret, frozenset(client_grants.split(",")))},
+                      username, password)
+    state = SandboxState(Store(database or settings.sandbox_database),
+                         Options(bare=bare, email1_patch_ignored=not email1_patch_works, token_ttl=token_ttl),
+                         clients)
+    if seed is not None:
+        state.faults.configure({"seed": seed})
+    click.echo(f"SuiteCRM sandbox on http://{bind}  ({'bare' if bare else 'with the Moodle sync package'})")
+    click.echo(f"  OAuth2 client id: {client_id}  secret: {client_secret}  user: {username} / {password}")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    serve(state, host, int(port))
+
+
+@click.command("sandbox-dump")
+@click.option("--url", default=None, help="Sandbox base URL (default http://SANDBOX_BIND).")
+@click.option("--fields", default="", help="Comma-separated attributes to show (default: the non-empty ones).")
+@click.argument("module")
+@click.pass_context
+def sandbox_dump(ctx, url, fields, module):
+    """Print the records of MODULE held by a running sandbox, as JSON lines."""
+    url = url or f"http://{load_config(ctx).sandbox_bind}"
+    response = requests.get(f"{url}/__sandbox/records/{module}", timeout=10)
+    if response.status_code != 200:
+        raise click.ClickException(response.json().get("error", response.text))
+    wanted = [f for f in fields.split(",") if f]
+    for record in response.json():
+        shown = {k: v for k, v in record.items() if (k in wanted or k == "id") if wanted} if wanted else {
+            k: v for k, v in record.items() if v not in ("", "0", {}, None, False)}
+        click.echo(json.dumps(shown, ensure_ascii=False))
+
+
+COMMANDS = [sandbox, sandbox_dump]

@@ -92,3 +92,12 @@ def sqlite_url(tmp_path):
     db.upgrade(url)
     yield url
     db.engine_for(url).dispose()
+
+
+@pytest.fixture
+def sandbox():
+    """A real SuiteCRM sandbox process (with the product's package) on a free port."""
+    from suitecrm_sandbox.testing import SandboxProcess
+
+    with SandboxProcess() as process:
+        yield process

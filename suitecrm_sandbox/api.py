@@ -1,0 +1,419 @@
+"""The SuiteCRM V8 JSON API as SuiteCRM 7.14.6 answers it, byte for byte where it matters to clients."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app, request
+
+from suitecrm_sandbox.modules import PERSON_MODULES, Module, convert
+from suitecrm_sandbox.state import SandboxState
+
+blueprint = Blueprint("v8", __name__)
+JSON_API = "application/vnd.api+json"
+PLAIN_JSON = "application/json"
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+OPERATORS = {"eq", "neq", "gt", "gte", "lt", "lte", "like"}
+DEFAULT_PAGE_SIZE = 20
+NO_RESULT = {"meta": {"message": "Request was successful, but there is no result"}, "data": []}
+
+
+class ApiError(Exception):
+    """SuiteCRM's error body; input checks answer application/json, service errors vnd.api+json."""
+
+    def __init__(self, detail: str, content_type: str = JSON_API, status: int = 400):
+        super().__init__(detail)
+        self.detail, self.content_type, self.status = detail, content_type, status
+
+
+def state() -> SandboxState:
+    return current_app.extensions["sandbox"]
+
+
+def answer(body: object, status: int = 200, content_type: str = JSON_API) -> Response:
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status=status, content_type=content_type)
+
+
+@blueprint.errorhandler(ApiError)
+def api_error(error: ApiError):
+    return answer({"errors": {"status": error.status, "title": None, "detail": error.detail}}, error.status,
+                  error.content_type)
+
+
+def _module(name: str | None) -> Module:
+    module = state().modules.get(name or "")
+    if module is None:
+        raise ApiError(f"Module {name} does not exist", PLAIN_JSON)
+    return module
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:00+00:00")
+
+
+def _render_value(module: Module, attribute: str, stored: object) -> object:
+    if isinstance(stored, str) and stored and module.field_type(attribute) in {"datetimecombo", "datetime"}:
+        return datetime.strptime(stored, "%Y-%m-%d %H:%M:%S").strftime("%Y-%m-%dT%H:%M:00+00:00")
+    if isinstance(stored, str):
+        # SuiteCRM's output filter HTML-encodes these; clients must decode them.
+        return html.escape(stored, quote=True).replace("&#x27;", "&#039;")
+    return stored
+
+
+def render_attributes(module: Module, record, fields: set[str] | None = None) -> dict:
+    values = dict(module.attributes)
+    values.update(record.fields)
+    if module.name in PERSON_MODULES:
+        full = " ".join(p for p in (values.get("first_name", ""), values.get("last_name", "")) if p)
+        values["name"] = values["full_name"] = full
+    for relate_id, (relationship, name_field) in module.relate_ids.items():
+        parents = state().store.related_ids(relationship, record.id, "rhs")
+        parent_module = module.links[relate_id].module
+        parent = state().store.get(parent_module, parents[-1]) if parents else None
+        values[relate_id] = parent.id if parent else ""
+        values[name_field] = render_attributes(state().modules[parent_module], parent)["name"] if parent else ""
+    rendered = {a: _render_value(module, a, v) for a, v in values.items()}
+    rendered["date_entered"] = _iso(record.created_at)
+    rendered["date_modified"] = _iso(record.modified_at)
+    return {a: v for a, v in rendered.items() if fields is None or a in fields}
+
+
+def _relationships(module: Module, record_id: str, with_module_in_path: bool) -> dict:
+    base = f"V8/module/{module.name}/{record_id}" if with_module_in_path else f"V8/module/{record_id}"
+    return {related: {"links": {"related": f"{base}/relationships/{link}"}}
+            for related, link in module.relationships_block.items()}
+
+
+def resource(module: Module, record, fields: set[str] | None = None, created: bool = False) -> dict:
+    # The real server drops the module name from the links of a record it has just written.
+    return {"type": module.type_name, "id": record.id, "attributes": render_attributes(module, record, fields),
+            "relationships": _relationships(module, record.id, with_module_in_path=not created)}
+
+
+def _sparse_fields(module: Module) -> set[str] | None:
+    raw = request.args.get(f"fields[{module.name}]")
+    return set(raw.split(",")) if raw else None
+
+
+# --- writes ---------------------------------------------------------------------------------------
+def _payload() -> dict:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise ApiError('The required option "data" is missing.', PLAIN_JSON)
+    data = body["data"]
+    if "type" not in data:
+        raise ApiError('The required option "type" is missing.', PLAIN_JSON)
+    return data
+
+
+def _checked_attributes(module: Module, attributes: dict) -> dict:
+    for name in attributes:
+        if name not in module.attributes or name in {"id", "deleted", "date_entered", "date_modified"}:
+            raise ApiError(f"Property {name} in {module.type_name} module is invalid", PLAIN_JSON)
+    return attributes
+
+
+def _apply(module: Module, record_id: str, stored: dict, attributes: dict, patching: bool) -> dict:
+    sandbox = state()
+    for name, value in attributes.items():
+        if name in module.relate_ids:
+            relationship = module.relate_ids[name][0]
+            if value:
+                sandbox.store.relate(relationship, str(value), record_id, sandbox.now(), one_to_many=True)
+            else:
+                sandbox.store.unrelate_child(relationship, record_id)
+            continue
+        if patching and name == "email1" and sandbox.options.email1_patch_ignored:
+            continue  # SuiteCRM 7.14.6 ignores email1 in PATCH (the address lives in email_addresses)
+        converted = convert(module, name, value)
+        stored[name] = "" if converted is None else converted
+    return stored
+
+
+@blueprint.post("/module")
+def create():
+    data = _payload()
+    module = _module(data.get("type"))
+    record_id = data.get("id")
+    if record_id is not None and not UUID.match(str(record_id)):
+        raise ApiError(f'The option "id" with value "{record_id}" is invalid.', PLAIN_JSON)
+    attributes = _checked_attributes(module, data.get("attributes") or {})
+    sandbox = state()
+    with sandbox.write_slot():
+        if record_id is None:
+            record_id = sandbox.new_id()
+        elif sandbox.store.id_used(record_id):
+            raise ApiError(f"Bean {module.name} with id {record_id} is already exist")
+        sandbox.store.insert(module.name, record_id, {}, sandbox.now())
+        stored = _apply(module, record_id, {}, attributes, patching=False)
+        sandbox.store.update(record_id, stored, sandbox.now())
+    return answer({"data": resource(module, sandbox.store.get(module.name, record_id), created=True)}, 201)
+
+
+@blueprint.patch("/module")
+def update():
+    data = _payload()
+    module = _module(data.get("type"))
+    record_id = str(data.get("id", ""))
+    sandbox = state()
+    record = sandbox.store.get(module.name, record_id)
+    if record is None:
+        raise ApiError(f"{module.name} module with id {record_id} is not found")
+    attributes = _checked_attributes(module, data.get("attributes") or {})
+    with sandbox.write_slot():
+        # A saved bean shows its unset booleans as "0", where a fresh one showed false.
+        stored = {name: "0" for name, empty in module.attributes.items() if empty is False} | record.fields
+        stored = _apply(module, record_id, stored, attributes, patching=True)
+        sandbox.store.update(record_id, stored, sandbox.now())
+    # PATCH answers 201 on SuiteCRM 7.14.6, like a create.
+    return answer({"data": resource(module, sandbox.store.get(module.name, record_id), created=True)}, 201)
+
+
+@blueprint.delete("/module/<module_name>/<record_id>")
+def delete(module_name: str, record_id: str):
+    module = _module(module_name)
+    sandbox = state()
+    if sandbox.store.get(module.name, record_id) is None:
+        raise ApiError(f"{module.name} module with id {record_id} is not found")
+    with sandbox.write_slot():
+        sandbox.store.delete(record_id, sandbox.now())
+    return answer({"meta": {"message": f"Record with id {record_id} is deleted"}, "data": []})
+
+
+# --- reads ----------------------------------------------------------------------------------------
+@blueprint.get("/module/<module_name>/<record_id>")
+def get_one(module_name: str, record_id: str):
+    module = _module(module_name)
+    record = state().store.get(module.name, record_id)
+    if record is None:
+        raise ApiError(f"{module.name} module with id {record_id} is not found")
+    return answer({"data": resource(module, record, _sparse_fields(module))})
+
+
+def _filters(module: Module) -> tuple[list[tuple[str, str, str]], str]:
+    filters, operator = [], "and"
+    for key, value in request.args.items(multi=True):
+        if key == "filter[operator]":
+            operator = value.lower()
+            continue
+        match = re.fullmatch(r"filter\[([^\]]+)\]\[([^\]]+)\]", key)
+        if not match:
+            continue
+        field_name, op = match.groups()
+        if field_name not in module.attributes:
+            raise ApiError(f"Filter field {field_name} in {module.type_name} module is not found", PLAIN_JSON)
+        if op not in OPERATORS:
+            raise ApiError(f"Filter operator {op} is invalid", PLAIN_JSON)
+        if module.field_meta.get(field_name, {}).get("type") == "link" and field_name in module.relate_ids:
+            # A relate-id field is not a column: the real server's SQL fails here.
+            raise ApiError("Database failure. Please refer to suitecrm.log for details.")
+        filters.append((field_name, op, value))
+    return filters, operator
+
+
+def _matches(value: str, op: str, wanted: str) -> bool:
+    if op == "like":
+        pattern = "^" + re.escape(wanted).replace("%", ".*").replace("_", ".") + "$"
+        return re.match(pattern, value, flags=re.IGNORECASE) is not None
+    left, right = _comparable(value), _comparable(wanted)
+    if type(left) is not type(right):
+        left, right = str(value).lower(), str(wanted).lower()
+    return {"eq": left == right, "neq": left != right, "gt": left > right, "gte": left >= right,
+            "lt": left < right, "lte": left <= right}[op]
+
+
+def _comparable(value: str) -> object:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value).lower()
+
+
+def _stored_value(module: Module, record, name: str) -> str:
+    if name == "date_modified":
+        return datetime.fromtimestamp(record.modified_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if name == "date_entered":
+        return datetime.fromtimestamp(record.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    value = record.fields.get(name, module.attributes.get(name, ""))
+    return value if isinstance(value, str) else ""
+
+
+def _page_links(module: Module, number: int, pages: int) -> dict:
+    def link(page: int) -> str:
+        args = list(request.args.items(multi=True))
+        if "page[number]" in request.args:
+            args = [(k, page if k == "page[number]" else v) for k, v in args]
+        else:
+            args.append(("page[number]", page))
+        return f"V8/module/{module.name}?" + "&".join(f"{k}={v}" for k, v in args)
+
+    return {"first": link(1) if number > 1 else None, "prev": link(number - 1) if number > 1 else None,
+            "next": link(number + 1) if number < pages else None, "last": link(pages)}
+
+
+@blueprint.get("/module/<module_name>")
+def get_list(module_name: str):
+    module = _module(module_name)
+    sandbox = state()
+    filters, operator = _filters(module)
+    if ("deleted", "eq", "1") in filters:
+        # The real server finds deleted rows here, then fails to load the first of them as a bean.
+        deleted = sandbox.store.all(module.name, deleted=True)
+        if deleted:
+            raise ApiError(f"{module.name} module with id {deleted[0].id} is not found")
+    records = sandbox.store.all(module.name)
+    if filters:
+        combine = any if operator == "or" else all
+        records = [r for r in records
+                   if combine(_matches(_stored_value(module, r, f), op, v) for f, op, v in filters)]
+    sort = request.args.get("sort")
+    if sort:
+        key = sort.lstrip("-")
+        records.sort(key=lambda r: _stored_value(module, r, key), reverse=sort.startswith("-"))
+    fields = _sparse_fields(module)
+    size = int(request.args.get("page[size]", 0) or 0)
+    number = int(request.args.get("page[number]", 0) or 0)
+    if not records:
+        return answer(NO_RESULT)
+    if size <= 0:
+        # Without page[size] the real server silently returns only the first 20 rows.
+        return answer({"data": [resource(module, r, fields) for r in records[:DEFAULT_PAGE_SIZE]]})
+    pages = -(-len(records) // size)
+    start = max(number - 1, 0) * size
+    page = records[start:start + size]
+    if not page:
+        return answer(NO_RESULT)
+    body = {"meta": {"total-pages": pages, "records-on-this-page": len(page)},
+            "data": [resource(module, r, fields) for r in page],
+            "links": _page_links(module, number, pages)}
+    return answer(body)
+
+
+# --- relationships --------------------------------------------------------------------------------
+def _link(module: Module, link_name: str):
+    link = module.links.get(link_name)
+    if link is None:
+        raise ApiError(f"Cannot load relationship {link_name} for {module.type_name} module", PLAIN_JSON)
+    return link
+
+
+def _record_or_error(module: Module, record_id: str):
+    record = state().store.get(module.name, record_id)
+    if record is None:
+        raise ApiError(f"{module.name} module with id {record_id} is not found")
+    return record
+
+
+@blueprint.get("/module/<module_name>/<record_id>/relationships/<link_name>")
+def get_related(module_name: str, record_id: str, link_name: str):
+    module = _module(module_name)
+    _record_or_error(module, record_id)
+    link = _link(module, link_name)
+    sandbox = state()
+    related_module = sandbox.modules[link.module]
+    records = [r for i in sandbox.store.related_ids(link.relationship, record_id, link.side)
+               if (r := sandbox.store.get(related_module.name, i)) is not None]
+    filters, operator = _filters(related_module)
+    if filters:
+        combine = any if operator == "or" else all
+        records = [r for r in records
+                   if combine(_matches(_stored_value(related_module, r, f), op, v) for f, op, v in filters)]
+    if not records:
+        return answer({"meta": {"message": f"There is no relationship set in {module.type_name} module with "
+                                           f"{link_name} link field"}, "data": []})
+    data = [{"type": related_module.type_name, "id": r.id,
+             "attributes": render_attributes(related_module, r, _sparse_fields(related_module)),
+             "links": {"self": f"V8/module/{related_module.type_name}/{r.id}"}} for r in records]
+    return answer({"meta": {"total-records": len(data), "total-pages": 1, "records-on-this-page": len(data)},
+                   "data": data})
+
+
+def _relate(module: Module, record_id: str, link, related_id: str) -> None:
+    sandbox = state()
+    lhs, rhs = (record_id, related_id) if link.side == "lhs" else (related_id, record_id)
+    with sandbox.write_slot():
+        sandbox.store.relate(link.relationship, lhs, rhs, sandbox.now(), one_to_many=not link.many_to_many)
+
+
+@blueprint.post("/module/<module_name>/<record_id>/relationships")
+def add_related(module_name: str, record_id: str):
+    module = _module(module_name)
+    _record_or_error(module, record_id)
+    data = _payload()
+    related_module = _module(data.get("type"))
+    related_id = str(data.get("id", ""))
+    _record_or_error(related_module, related_id)
+    link = next((candidate for candidate in module.links.values() if candidate.module == related_module.name),
+                None)
+    if link is None:
+        raise ApiError(f"Cannot load relationship {related_module.name.lower()} for {module.type_name} module",
+                       PLAIN_JSON)
+    _relate(module, record_id, link, related_id)
+    message = (f"{related_module.type_name} with id {related_id} has been added to {module.type_name} "
+               f"with id {record_id}")
+    return answer({"meta": {"message": message}, "data": []}, 201)
+
+
+@blueprint.post("/module/<module_name>/<record_id>/relationships/<link_name>")
+def add_related_by_link(module_name: str, record_id: str, link_name: str):
+    module = _module(module_name)
+    _record_or_error(module, record_id)
+    link = _link(module, link_name)
+    data = _payload()
+    related_module = _module(data.get("type"))
+    related_id = str(data.get("id", ""))
+    _record_or_error(related_module, related_id)
+    _relate(module, record_id, link, related_id)
+    meta = {"message": f"{related_module.name} record with id {related_id} has been related to {module.name} "
+                       f"record with id {record_id} using link {link_name}",
+            "sourceModule": module.name, "sourceModuleLabel": module.name, "sourceId": record_id,
+            "relatedModule": related_module.name, "relatedModuleLabel": related_module.name,
+            "relatedId": related_id, "relationshipLink": link_name}
+    return answer({"meta": meta, "data": []}, 201)
+
+
+@blueprint.delete("/module/<module_name>/<record_id>/relationships/<link_name>/<related_id>")
+def remove_related(module_name: str, record_id: str, link_name: str, related_id: str):
+    module = _module(module_name)
+    _record_or_error(module, record_id)
+    link = _link(module, link_name)
+    sandbox = state()
+    lhs, rhs = (record_id, related_id) if link.side == "lhs" else (related_id, record_id)
+    with sandbox.write_slot():
+        removed = sandbox.store.unrelate(link.relationship, lhs, rhs)
+    if not removed:
+        raise ApiError(f"Module with {related_id} id is not related to {module.type_name}")
+    related_module = sandbox.modules[link.module]
+    message = (f"Relationship has been deleted between {module.type_name} with id {record_id} and "
+               f"{related_module.type_name} with id {related_id}")
+    return answer({"meta": {"message": message}, "data": []})
+
+
+# --- metadata and session -------------------------------------------------------------------------
+@blueprint.get("/meta/modules")
+def meta_modules():
+    return answer({"data": {"type": "modules", "attributes": state().meta_modules}})
+
+
+@blueprint.get("/meta/fields/<module_name>")
+def meta_fields(module_name: str):
+    module = _module(module_name)
+    return answer({"data": {"type": "fields", "attributes": module.field_meta}})
+
+
+@blueprint.post("/logout")
+def logout():
+    state().tokens.revoke_presented(request.headers.get("Authorization", ""))
+    return answer({"meta": {"message": "You have been successfully logged out"}, "data": []})
+
+
+def new_guid() -> str:
+    """An id in the shape SuiteCRM's create_guid() makes (hex groups 8-4-4-4-12)."""
+    raw = uuid.uuid4().hex
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+

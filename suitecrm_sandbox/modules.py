@@ -1,0 +1,178 @@
+"""What modules the sandbox serves, with the fields, empty values and links the real server has.
+
+Standard modules come from data/standard.json (derived from the recorded SuiteCRM 7.14.6); the
+product's custom fields and modules come from crm_connector/crm_schema.yaml, the same definition
+the SuiteCRM package is built from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+
+from crm_connector.crm_schema import CrmSchema
+from crm_connector.crm_schema import Field as SchemaField
+
+STANDARD = Path(__file__).with_name("data") / "standard.json"
+COMMON_ATTRIBUTES = ("name", "date_entered", "date_modified", "modified_user_id", "modified_by_name", "created_by",
+                     "created_by_name", "description", "deleted", "created_by_link", "modified_user_link",
+                     "assigned_user_id", "assigned_user_name", "assigned_user_link", "SecurityGroups")
+PERSON_MODULES = {"Contacts", "Leads"}
+
+
+@dataclass
+class Link:
+    """A link field: following it from a record of this module leads to `module` via `relationship`."""
+
+    name: str
+    module: str
+    relationship: str
+    side: str  # "lhs" when this module is the relationship's left-hand side
+    many_to_many: bool = False
+
+
+@dataclass
+class Module:
+    name: str
+    type_name: str
+    attributes: dict[str, object]  # attribute → what an empty record shows, in the server's order
+    field_meta: dict[str, dict]
+    relationships_block: dict[str, str]  # related module → link, as shown on every record
+    links: dict[str, Link] = field(default_factory=dict)
+    # relate-id attribute → (relationship, relate-name attribute): the parent record shown on the child
+    relate_ids: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def field_type(self, attribute: str) -> str:
+        return self.field_meta.get(attribute, {}).get("type", "varchar")
+
+
+def _custom_field_meta(f: SchemaField, custom_fields: bool) -> dict:
+    meta: dict = {"required": f.required}
+    if custom_fields:
+        meta["source"] = "custom_fields"
+    meta["type"] = f.type
+    if f.default is not None or custom_fields:
+        meta["default"] = f.default if f.default is not None else None
+    meta["comments"] = ""
+    if f.len is not None:
+        meta["len"] = str(f.len)
+    if f.precision is not None:
+        meta["precision"] = str(f.precision)
+    meta["dbType"] = {"datetimecombo": "datetime", "url": "varchar"}.get(f.type, f.type)
+    return meta
+
+
+def _empty_value(f: SchemaField) -> object:
+    if f.type == "bool":
+        return f.default if f.default is not None else "0"
+    if f.default is not None and f.type == "enum":
+        return f.default
+    return ""
+
+
+def _custom_module(name: str, fields: tuple[SchemaField, ...]) -> Module:
+    attributes: dict[str, object] = {a: "" for a in COMMON_ATTRIBUTES}
+    attributes.update(modified_user_id="", created_by="", deleted="0")
+    meta = {"id": {"type": "id", "required": True, "dbType": "id"},
+            "name": {"type": "name", "dbType": "varchar", "len": 255, "required": True}}
+    for f in fields:
+        attributes[f.name] = _empty_value(f)
+        meta[f.name] = _custom_field_meta(f, custom_fields=False)
+    return Module(name=name, type_name=name, attributes=attributes, field_meta=meta,
+                  relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
+
+
+@cache
+def _standard() -> dict:
+    return json.loads(STANDARD.read_text())
+
+
+def meta_modules(custom: CrmSchema | None) -> dict:
+    listed = dict(_standard()["meta_modules"])
+    for module in custom.modules if custom else ():
+        listed[module.name] = {"label": module.label, "access": listed["Contacts"]["access"]}
+    return listed
+
+
+def build(custom: CrmSchema | None) -> dict[str, Module]:
+    """All modules: the recorded standard ones, plus the package's when it is installed."""
+    modules: dict[str, Module] = {}
+    for name, spec in _standard()["modules"].items():
+        meta = spec["fields"] or {attribute: {"type": "varchar"} for attribute in spec["attributes"]}
+        modules[name] = Module(name=name, type_name=spec["type"], attributes=dict(spec["attributes"]),
+                               field_meta=dict(meta), relationships_block=dict(spec["relationships"]))
+    modules["Contacts"].links["accounts"] = Link("accounts", "Accounts", "accounts_contacts", "rhs", True)
+    modules["Accounts"].links["contacts"] = Link("contacts", "Contacts", "accounts_contacts", "lhs", True)
+    modules["Contacts"].links["account_id"] = Link("account_id", "Accounts", "accounts_contacts", "rhs", True)
+    modules["Contacts"].relate_ids["account_id"] = ("accounts_contacts", "account_name")
+    if custom is None:
+        return modules
+    contacts = modules["Contacts"]
+    for f in custom.contact_fields:
+        if f.name not in contacts.attributes:
+            contacts.attributes[f.name] = _empty_value(f)
+            contacts.field_meta[f.name] = _custom_field_meta(f, custom_fields=True)
+    for module in custom.modules:
+        modules[module.name] = _custom_module(module.name, module.fields)
+    for rel in custom.relationships:
+        lhs, rhs = modules[rel.lhs_module], modules[rel.rhs_module]
+        lhs.links[rel.link] = Link(rel.link, rhs.name, rel.name, "lhs")
+        rhs.links[rel.link] = Link(rel.link, lhs.name, rel.name, "rhs")
+        # Module Builder also names a link after the relate-id field on the child.
+        rhs.links[rel.relate_id_field] = Link(rel.relate_id_field, lhs.name, rel.name, "rhs")
+        rhs.relate_ids[rel.relate_id_field] = (rel.name, rel.relate_name_field)
+        for owner, link_name in ((lhs, rel.link), (rhs, rel.link)):
+            owner.attributes.setdefault(link_name, "")
+            owner.field_meta.setdefault(link_name, {"type": "link", "relationship": rel.name, "source": "non-db",
+                                                    "required": False, "dbType": "link"})
+        rhs.attributes.setdefault(rel.relate_name_field, "")
+        rhs.attributes.setdefault(rel.relate_id_field, "")
+        rhs.field_meta.setdefault(rel.relate_name_field, {"type": "relate", "source": "non-db", "required": False,
+                                                           "dbType": "relate"})
+        rhs.field_meta.setdefault(rel.relate_id_field, {"type": "link", "relationship": rel.name,
+                                                         "source": "non-db", "required": False, "dbType": "link"})
+        lhs.relationships_block.setdefault(rhs.name, rel.link)
+        rhs.relationships_block.setdefault(lhs.name, rel.link)
+        for owner in (lhs, rhs):
+            owner.relationships_block = dict(sorted(owner.relationships_block.items()))
+    return modules
+
+
+def convert(module: Module, attribute: str, value: object) -> str | None:
+    """A written value as the real server stores it (None: silently stored as NULL)."""
+    kind = module.field_type(attribute)
+    if value is None:
+        return ""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return "1" if str(value).strip().lower() in {"1", "true", "on", "yes"} else "0"
+    text = str(value)
+    if kind in {"datetimecombo", "datetime"}:
+        return text if _is_db_datetime(text) else None
+    if kind == "int":
+        try:
+            return str(int(float(text)))
+        except ValueError:
+            return "0"
+    if kind in {"decimal", "float", "currency"}:
+        precision = int(module.field_meta.get(attribute, {}).get("precision", 2))
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            number = Decimal(0)
+        return str(number.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_UP))
+    return text
+
+
+def _is_db_datetime(text: str) -> bool:
+    from datetime import datetime
+
+    try:
+        datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        return True
+    except ValueError:
+        return False

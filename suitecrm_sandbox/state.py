@@ -1,0 +1,79 @@
+"""Everything one sandbox instance holds: storage, modules, clock, id queue, faults, write cap, call log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from crm_connector import crm_schema
+from suitecrm_sandbox import modules as module_defs
+from suitecrm_sandbox.faults import Faults
+from suitecrm_sandbox.store import Store
+from suitecrm_sandbox.tokens import Clients, Tokens
+
+CALL_LOG_LIMIT = 100_000
+
+
+@dataclass
+class Options:
+    bare: bool = False  # the recorded SuiteCRM without this product's package
+    email1_patch_ignored: bool = True  # SuiteCRM 7.14.6 bug: PATCH of email1 has no effect
+    token_ttl: int = 3600
+
+
+@dataclass
+class SandboxState:
+    store: Store
+    options: Options
+    clients: Clients
+    faults: Faults = field(default_factory=Faults)
+    calls: deque = field(default_factory=lambda: deque(maxlen=CALL_LOG_LIMIT))
+
+    def __post_init__(self):
+        custom = None if self.options.bare else crm_schema.load()
+        self.modules = module_defs.build(custom)
+        self.meta_modules = module_defs.meta_modules(custom)
+        self.tokens = Tokens(self.store, self.clients, self.options, self.now)
+        self._frozen_now: float | None = None
+        self._next_ids: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._frozen_now if self._frozen_now is not None else time.time()
+
+    def set_clock(self, timestamp: float | None) -> None:
+        self._frozen_now = timestamp
+
+    def queue_ids(self, ids: list[str]) -> None:
+        with self._lock:
+            self._next_ids.extend(ids)
+
+    def new_id(self) -> str:
+        from suitecrm_sandbox.api import new_guid
+
+        with self._lock:
+            return self._next_ids.popleft() if self._next_ids else new_guid()
+
+    @contextmanager
+    def write_slot(self):
+        """Writes are serialised at the configured rate, as SuiteCRM's search index serialises them."""
+        rate = self.faults.write_rate
+        if not rate:
+            yield
+            return
+        with self._write_lock:
+            started = time.monotonic()
+            yield
+            remaining = 1.0 / rate - (time.monotonic() - started)
+            if remaining > 0:
+                time.sleep(remaining)
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.calls.clear()
+        with self._lock:
+            self._next_ids.clear()
