@@ -11,7 +11,7 @@ from crmsync.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """App factory: one Flask app per process, configured from crmsync.config."""
-    from receiver import errors, ops, resources, webhooks
+    from receiver import admin_api, errors, ops, resources, webhooks
 
     config = config or configuration.load()
     app = Flask(__name__)
@@ -25,4 +25,5 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(admin_api.blueprint)
     return app
