@@ -1,3 +1,122 @@
-"""Sub-commands of `crmsync` that this component contributes."""
+"""Sub-commands of `crmsync` that the connector contributes: worker, replay, demo."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import click
+
+from crmsync.cli import load_config
+
+log = logging.getLogger(__name__)
+
+
+def _sweep_forever(settings, stop: threading.Event) -> None:
+    from redis import Redis
+
+    from crmsync import db, queue
+
+    redis_conn = Redis.from_url(settings.redis_url)
+    while not stop.wait(settings.sweep_interval_seconds):
+        try:
+            with db.session_scope(settings.database_url) as session:
+                queue.sweep(session, redis_conn, settings)
+        except Exception as exc:  # noqa: BLE001 - the sweeper must outlive a Redis or DB outage
+            log.warning("sweep failed, will try again: %s", exc.__class__.__name__)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests, one-off drains).")
+@click.pass_context
+def worker(ctx: click.Context, burst: bool) -> None:
+    """Run a connector worker: applies queued events to SuiteCRM (run more of them to scale)."""
+    from prometheus_client import start_http_server
+    from redis import Redis
+    from rq import Queue, Worker
+
+    from crmsync import db
+
+    settings = load_config(ctx)
+    settings.require("suitecrm_url", "suitecrm_client_id", "suitecrm_client_secret")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    db.upgrade(settings.database_url)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")
+    sweeper.start()
+    redis_conn = Redis.from_url(settings.redis_url)
+    rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn)
+    try:
+        rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+    finally:
+        stop.set()
+
+
+@click.command("replay")
+@click.option("--status", default="failed", show_default=True, help="Replay events in this status.")
+@click.option("--type", "message_type", default=None, help="Only this message type, e.g. grade.updated.")
+@click.option("--subject", default=None, help="Only this subject, e.g. user:3.")
+@click.option("--since", default=None, help="Only events received at or after this ISO-8601 time.")
+@click.option("--batch", default=500, show_default=True, help="Events enqueued per round.")
+@click.pass_context
+def replay(ctx: click.Context, status: str, message_type: str | None, subject: str | None, since: str | None,
+           batch: int) -> None:
+    """Send dead letters (or any events) through the connector again, showing progress."""
+    from datetime import datetime
+
+    from redis import Redis
+    from sqlalchemy import select
+
+    from crmsync import db, queue
+    from crmsync.models import InboxEvent
+
+    settings = load_config(ctx)
+    statement = select(InboxEvent.id).where(InboxEvent.status == status).order_by(InboxEvent.sequence)
+    if message_type:
+        statement = statement.where(InboxEvent.type == message_type)
+    if subject:
+        statement = statement.where(InboxEvent.subject == subject)
+    if since:
+        statement = statement.where(InboxEvent.received_at >= datetime.fromisoformat(since))
+    redis_conn = Redis.from_url(settings.redis_url)
+    with db.session_scope(settings.database_url) as session:
+        ids = session.scalars(statement).all()
+        if not ids:
+            click.echo(f"no {status} events match")
+            return
+        with click.progressbar(length=len(ids), label=f"replaying {len(ids)} events") as bar:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start:start + batch]
+                queue.replay(session, redis_conn, settings, chunk)
+                bar.update(len(chunk))
+    click.echo(f"{len(ids)} events queued again; watch them with `crmsync status`")
+
+
+@click.command("demo")
+@click.option("--url", default=None, help="Receiver webhook URL (default http://BIND/webhooks/moodle).")
+@click.option("--secret", default=None, help="Signing secret (default: WEBHOOK_SECRETS, else var/webhook-secret).")
+@click.option("--wait", "wait_seconds", default=30.0, show_default=True, help="Seconds to wait for the CRM writes.")
+@click.pass_context
+def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: float) -> None:
+    """Send the sample Moodle event stream to a running receiver and show what the CRM now holds."""
+    from crm_connector import demo as sample
+
+    settings = load_config(ctx)
+    url = url or f"http://{settings.bind}/webhooks/moodle"
+    secret = secret or (settings.webhook_secrets[0] if settings.webhook_secrets else sample.stored_secret())
+    sent = sample.send_stream(url, secret)
+    click.echo(f"sent {sent} sample events to {url}")
+    crm_url = settings.suitecrm_url or f"http://{settings.sandbox_bind}"
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and not sample.arrived(crm_url):
+        time.sleep(1)
+    for module, rows in sample.crm_summary(crm_url).items():
+        click.echo(f"\n{module}: {len(rows)} records")
+        for row in rows:
+            click.echo(f"  {row}")
+
+
+COMMANDS = [worker, replay, demo]

@@ -1,0 +1,125 @@
+"""`crmsync demo`: a small, realistic Moodle event stream (the learners and course of the recorded
+Moodle 4.3 site) sent signed to a running receiver, and a summary of the CRM records it produced."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from standardwebhooks import Webhook
+
+SITE = {"id": "demo-moodle", "url": "http://moodle.example.invalid"}
+COURSE = {"id": 2, "shortname": "CRM101", "fullname": "CRM Sync Test Course", "idnumber": ""}
+LEARNERS = [
+    {"id": 3, "username": "student1", "firstname": "Alice", "lastname": "Anders", "email": "student1@example.invalid"},
+    {"id": 4, "username": "student2", "firstname": "Bob", "lastname": "Brown", "email": "student2@example.invalid"},
+    {"id": 5, "username": "student3", "firstname": "Carol", "lastname": "Clark", "email": "student3@example.invalid"},
+]
+GRADES = {3: 85.5, 4: 62.0, 5: 41.0}
+SUMMARY_FIELDS = {
+    "Contacts": ["first_name", "last_name", "email1", "moodle_user_id_c", "moodle_last_access_c"],
+    "mdl_Enrolments": ["name", "status", "roles", "groups_list", "last_access", "completed", "final_grade",
+                       "pass_state"],
+    "mdl_Grades": ["name", "moodle_user_id", "grade", "percentage", "pass_state"],
+    "mdl_Completions": ["name", "kind", "moodle_user_id", "state"],
+    "mdl_Attendance": ["name", "moodle_user_id", "status_acronym"],
+}
+BASE_TIME = 1795344000
+
+
+def stored_secret() -> str:
+    """The secret `make run` generated (var/webhook-secret) when WEBHOOK_SECRETS is not set."""
+    path = Path("var") / "webhook-secret"
+    if not path.exists():
+        raise SystemExit("no signing secret: set WEBHOOK_SECRETS or pass --secret (make run prints it)")
+    return path.read_text().strip()
+
+
+def _message(sequence: int, message_type: str, subject: str, data: dict) -> dict:
+    return {"id": str(uuid.uuid4()), "type": message_type,
+            "occurred_at": datetime.fromtimestamp(BASE_TIME + sequence, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sequence": sequence, "subject": subject, "site": SITE, "moodle_event": None, "data": data}
+
+
+def sample_stream(first_sequence: int | None = None) -> list[dict]:
+    """Course, learners, enrolments, access, grades, completions and one attendance session."""
+    sequence = first_sequence if first_sequence is not None else int(datetime.now(UTC).timestamp()) * 100
+    messages = []
+
+    def add(message_type, subject, data):
+        nonlocal sequence
+        sequence += 1
+        messages.append(_message(sequence, message_type, subject, data))
+
+    add("course.created", "course:2", {**COURSE, "category": 1, "startdate": BASE_TIME, "enddate": 0,
+                                       "visible": True, "summary": "", "timemodified": BASE_TIME})
+    for learner in LEARNERS:
+        uid = learner["id"]
+        add("user.created", f"user:{uid}", {**learner, "idnumber": "", "city": "Hamburg", "country": "DE",
+                                            "suspended": False, "deleted": False, "timemodified": BASE_TIME})
+        add("enrolment.created", f"enrolment:{uid}:2", {
+            "userid": uid, "courseid": 2, "course": COURSE, "status": "active",
+            "enrolments": [{"id": uid, "enrolid": 1, "method": "manual", "status": "active", "timestart": BASE_TIME,
+                            "timeend": 0, "timecreated": BASE_TIME, "timemodified": BASE_TIME}],
+            "roles": ["student"], "groups": [{"id": 1, "name": "Group A", "idnumber": ""}],
+            "timemodified": BASE_TIME})
+        add("course_access.updated", f"course_access:{uid}:2", {"userid": uid, "courseid": 2,
+                                                                  "lastaccess": BASE_TIME + 3600})
+        grade = GRADES[uid]
+        add("grade.updated", f"grade:{uid}:1", {
+            "userid": uid, "courseid": 2, "itemid": 1,
+            "item": {"itemtype": "course", "itemmodule": None, "iteminstance": 2, "itemname": None, "cmid": None,
+                     "grademax": 100.0, "grademin": 0.0, "gradepass": 50.0},
+            "finalgrade": grade, "percentage": grade, "passed": grade >= 50.0, "hidden": False,
+            "overridden": False, "deleted": False, "timemodified": BASE_TIME + 7200})
+        add("module_completion.updated", f"module_completion:{uid}:1", {
+            "userid": uid, "courseid": 2, "cmid": 1, "modname": "assign", "name": "Assignment 1",
+            "completionstate": 2 if grade >= 50 else 3, "state": "complete_pass" if grade >= 50 else "complete_fail",
+            "timemodified": BASE_TIME + 7200})
+        add("course_completion.updated", f"course_completion:{uid}:2", {
+            "userid": uid, "courseid": 2, "completed": grade >= 50, "timeenrolled": BASE_TIME,
+            "timestarted": BASE_TIME, "timecompleted": BASE_TIME + 7300 if grade >= 50 else None})
+    add("attendance.recorded", "attendance:1", {
+        "courseid": 2, "cmid": 4, "attendanceid": 1, "name": "Roll call (CRM)",
+        "session": {"id": 1, "sessdate": BASE_TIME - 86400, "duration": 5400, "description": "Kickoff", "groupid": 0},
+        "statuses": [{"userid": uid, "statusid": 1 if uid != 5 else 4, "acronym": "P" if uid != 5 else "A",
+                      "description": "Present" if uid != 5 else "Absent", "grade": 2.0 if uid != 5 else 0.0,
+                      "timetaken": BASE_TIME, "takenby": 2, "remarks": ""} for uid in GRADES]})
+    return messages
+
+
+def send_stream(url: str, secret: str, messages: list[dict] | None = None) -> int:
+    """POST the messages as one signed batch; returns how many the receiver accepted."""
+    messages = messages if messages is not None else sample_stream()
+    body = json.dumps({"events": messages})
+    batch_id = f"demo-{uuid.uuid4()}"
+    now = datetime.now(UTC)
+    headers = {"webhook-id": batch_id, "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(secret).sign(batch_id, now, body), "Content-Type": "application/json"}
+    response = requests.post(url, data=body.encode(), headers=headers, timeout=30)
+    if response.status_code != 202:
+        raise SystemExit(f"the receiver answered {response.status_code}: {response.text[:300]}")
+    return response.json()["accepted"]
+
+
+def crm_summary(crm_url: str) -> dict[str, list[str]]:
+    """What the bundled sandbox holds, module by module (a real SuiteCRM is inspected in its own screens)."""
+    summary = {}
+    for module, fields in SUMMARY_FIELDS.items():
+        response = requests.get(f"{crm_url}/__sandbox/records/{module}", timeout=10)
+        if response.status_code != 200:
+            continue
+        summary[module] = [", ".join(f"{f}={r.get(f, '')}" for f in fields if r.get(f, "") not in ("", None))
+                           for r in response.json()]
+    return summary
+
+
+def arrived(crm_url: str) -> bool:
+    try:
+        response = requests.get(f"{crm_url}/__sandbox/records/mdl_Attendance", timeout=5)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and len(response.json()) >= len(GRADES)

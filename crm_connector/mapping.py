@@ -1,0 +1,272 @@
+"""From one message's state to the CRM writes that make SuiteCRM show it.
+
+Each message type maps to a list of `Write`s: upserts of one record (or of a *facet*: a few fields
+of a record that another message type owns, such as the course grade on an enrolment) and deletes.
+Records get deterministic ids, so the same Moodle entity always lands on the same CRM record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from crm_connector import crm_schema
+from crmsync.config import Config
+
+DEFAULT_MAPPING = Path(__file__).with_name("field_mapping.yaml")
+NAMESPACE = uuid.UUID("6d0b6a4e-8f52-4f7e-9d1c-6f1f2c7a9b10")
+ANONYMISED = {"first_name": "Deleted", "last_name": "learner", "email1": "", "phone_work": "", "phone_mobile": "",
+              "primary_address_street": "", "primary_address_city": "", "moodle_username_c": "", "moodle_idnumber_c": ""}
+
+
+class MappingError(ValueError):
+    """The field mapping or a message cannot be turned into CRM writes; permanent for that message."""
+
+
+@dataclass(frozen=True)
+class Write:
+    module: str
+    key: str  # the Moodle entity the record stands for, e.g. "enrolment:3:2"
+    attributes: dict = field(default_factory=dict)
+    facet: str = ""  # "" owns the record; a named facet sets only some fields of it
+    delete: bool = False
+    parents: tuple[tuple[str, str], ...] = ()  # (relate-id attribute, parent entity key)
+
+    @property
+    def hash_key(self) -> str:
+        return f"{self.key}#{self.facet}" if self.facet else self.key
+
+
+def record_id(site_id: str, key: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{site_id}|{key}"))
+
+
+def crm_datetime(epoch: int | None) -> str:
+    """SuiteCRM stores what it is given only in 'Y-m-d H:i:s' (UTC); ISO-8601 is silently dropped."""
+    if not epoch:
+        return ""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{float(value):.2f}"
+
+
+@cache
+def _load_mapping(path: str) -> dict:
+    try:
+        mapping = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"cannot read field mapping {path}: {exc}") from None
+    if not isinstance(mapping, dict) or not isinstance(mapping.get("contact"), dict):
+        raise MappingError(f"field mapping {path} needs a `contact:` section of crm_field: moodle_field")
+    return mapping
+
+
+def contact_mapping(config: Config) -> dict[str, str]:
+    return _load_mapping(config.field_mapping_file or str(DEFAULT_MAPPING))["contact"]
+
+
+def _contact_parent(user_id: int) -> tuple[str, str]:
+    relationship = crm_schema.load().relationship("Contacts", "mdl_Enrolments")
+    return relationship.relate_id_field, f"user:{user_id}"
+
+
+def _parent(child: str, parent_module: str, parent_key: str) -> tuple[str, str]:
+    return crm_schema.load().relationship(parent_module, child).relate_id_field, parent_key
+
+
+def _user(message: dict, config: Config) -> list[Write]:
+    data = message["data"]
+    attributes = {}
+    for crm_field, source in contact_mapping(config).items():
+        if source.startswith("profile."):
+            value = (data.get("profile") or {}).get(source.removeprefix("profile."), "")
+        else:
+            value = data.get(source, "")
+        attributes[crm_field] = "" if value is None else str(value)
+    attributes.update(moodle_user_id_c=str(data["id"]), moodle_site_c=message["site"]["url"],
+                      moodle_status_c="suspended" if data.get("suspended") else "active")
+    if data.get("lastaccess"):
+        attributes["moodle_last_access_c"] = crm_datetime(data["lastaccess"])
+    return [Write("Contacts", f"user:{data['id']}", attributes)]
+
+
+def _user_gone(user_id: int, policy: str) -> list[Write]:
+    key = f"user:{user_id}"
+    if policy == "delete":
+        return [Write("Contacts", key, delete=True)]
+    attributes = {"moodle_status_c": "deleted"}
+    if policy == "anonymise":
+        attributes.update(ANONYMISED)
+    return [Write("Contacts", key, attributes, facet="deletion")]
+
+
+def _course(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    if message["type"] == "course.deleted":
+        return [Write("mdl_Courses", f"course:{data['id']}", {"visible": "0"}, facet="deletion")]
+    return [Write("mdl_Courses", f"course:{data['id']}", {
+        "name": data["fullname"], "moodle_course_id": str(data["id"]), "shortname": data["shortname"],
+        "idnumber": data.get("idnumber", ""), "start_date": crm_datetime(data.get("startdate")),
+        "end_date": crm_datetime(data.get("enddate")), "visible": "1" if data.get("visible", True) else "0",
+        "course_url": f"{message['site']['url']}/course/view.php?id={data['id']}"})]
+
+
+def _enrolment(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    uid, cid = data["userid"], data["courseid"]
+    course = data.get("course") or {"id": cid, "shortname": str(cid), "fullname": str(cid)}
+    active = [e for e in data["enrolments"] if e["status"] == "active"]
+    starts = [e["timestart"] for e in data["enrolments"] if e.get("timestart")]
+    ends = [e["timeend"] for e in data["enrolments"] if e.get("timeend")]
+    status = {"deleted": "unenrolled"}.get(data["status"], data["status"])
+    writes = [Write("mdl_Courses", f"course:{cid}", {
+        "name": course["fullname"], "moodle_course_id": str(cid), "shortname": course["shortname"],
+        "idnumber": course.get("idnumber", ""),
+        "course_url": f"{message['site']['url']}/course/view.php?id={cid}"}, facet="from-enrolment")]
+    writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {
+        "name": f"{course['shortname']} / user {uid}", "moodle_user_id": str(uid), "moodle_course_id": str(cid),
+        "course_name": course["fullname"], "status": status,
+        "enrol_methods": ", ".join(sorted({e["method"] for e in (active or data["enrolments"])})),
+        "roles": ", ".join(data["roles"]), "groups_list": ", ".join(g["name"] for g in data["groups"]),
+        "time_start": crm_datetime(min(starts) if starts else None),
+        "time_end": crm_datetime(max(ends) if ends else None)},
+        parents=(_contact_parent(uid), _parent("mdl_Enrolments", "mdl_Courses", f"course:{cid}"))))
+    return writes
+
+
+def _grade(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    item = data["item"]
+    uid, cid = data["userid"], data["courseid"]
+    key = f"grade:{uid}:{data['itemid']}"
+    if data.get("deleted") or message["type"] == "grade.deleted":
+        writes = [Write("mdl_Grades", key, delete=True)]
+        if item["itemtype"] == "course":
+            writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"final_grade": "", "pass_state": ""},
+                                facet="course-grade", parents=(_contact_parent(uid),)))
+        return writes
+    passed = data.get("passed")
+    pass_state = "" if passed is None else ("passed" if passed else "failed")
+    name = item.get("itemname") or ("Course total" if item["itemtype"] == "course" else f"Grade item {data['itemid']}")
+    writes = [Write("mdl_Grades", key, {
+        "name": name, "moodle_user_id": str(uid), "moodle_course_id": str(cid), "moodle_item_id": str(data["itemid"]),
+        "item_name": name, "item_type": item["itemtype"], "item_module": item.get("itemmodule") or "",
+        "grade": _number(data.get("finalgrade")), "grade_max": _number(item["grademax"]),
+        "grade_pass": _number(item["gradepass"]), "percentage": _number(data.get("percentage")),
+        "pass_state": pass_state, "time_graded": crm_datetime(data.get("timemodified"))},
+        parents=(_parent("mdl_Grades", "Contacts", f"user:{uid}"),))]
+    if item["itemtype"] == "course":
+        writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {
+            "final_grade": _number(data.get("finalgrade")), "pass_state": pass_state}, facet="course-grade",
+            parents=(_contact_parent(uid),)))
+    return writes
+
+
+def _module_completion(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    done = data["state"] != "incomplete"
+    return [Write("mdl_Completions", f"module_completion:{data['userid']}:{data['cmid']}", {
+        "name": data.get("name") or f"Activity {data['cmid']}", "moodle_user_id": str(data["userid"]),
+        "moodle_course_id": str(data["courseid"]), "moodle_cm_id": str(data["cmid"]), "kind": "activity",
+        "activity_name": data.get("name", ""), "state": data["state"], "completed": "1" if done else "0",
+        "time_completed": crm_datetime(data.get("timemodified")) if done else ""},
+        parents=(_parent("mdl_Completions", "Contacts", f"user:{data['userid']}"),))]
+
+
+def _course_completion(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    uid, cid = data["userid"], data["courseid"]
+    completed = bool(data["completed"])
+    when = crm_datetime(data.get("timecompleted")) if completed else ""
+    return [
+        Write("mdl_Completions", f"course_completion:{uid}:{cid}", {
+            "name": f"Course {cid}", "moodle_user_id": str(uid), "moodle_course_id": str(cid), "kind": "course",
+            "state": "complete" if completed else "incomplete", "completed": "1" if completed else "0",
+            "time_completed": when}, parents=(_parent("mdl_Completions", "Contacts", f"user:{uid}"),)),
+        Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"completed": "1" if completed else "0",
+                                                             "time_completed": when},
+              facet="completion", parents=(_contact_parent(uid),)),
+    ]
+
+
+def _course_access(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    when = crm_datetime(data["lastaccess"])
+    return [
+        Write("mdl_Enrolments", f"enrolment:{data['userid']}:{data['courseid']}", {"last_access": when},
+              facet="access", parents=(_contact_parent(data["userid"]),)),
+        Write("Contacts", f"user:{data['userid']}", {"moodle_last_access_c": when}, facet="access"),
+    ]
+
+
+def _attendance(message: dict, _config: Config) -> list[Write]:
+    data = message["data"]
+    session = data["session"]
+    writes = []
+    for status in data["statuses"]:
+        uid = status["userid"]
+        writes.append(Write("mdl_Attendance", f"attendance:{session['id']}:{uid}", {
+            "name": f"{data.get('name', 'Attendance')} {crm_datetime(session['sessdate'])[:10]}",
+            "moodle_user_id": str(uid), "moodle_course_id": str(data["courseid"]),
+            "moodle_session_id": str(session["id"]), "session_date": crm_datetime(session["sessdate"]),
+            "duration_minutes": str(int(session.get("duration", 0)) // 60),
+            "status_acronym": status["acronym"], "status_description": status.get("description", ""),
+            "points": _number(status.get("grade")), "remarks": status.get("remarks", ""),
+            "time_taken": crm_datetime(status.get("timetaken"))},
+            parents=(_parent("mdl_Attendance", "Contacts", f"user:{uid}"),)))
+    return writes
+
+
+def _consent(message: dict, config: Config) -> list[Write]:
+    data = message["data"]
+    writes = [Write("Contacts", f"user:{data['userid']}", {
+        "moodle_consent_c": data["status"], "moodle_consent_date_c": crm_datetime(data["timemodified"])},
+        facet="consent")]
+    if data["status"] == "withdrawn" and config.consent_withdrawal_policy == "delete":
+        return _user_gone(data["userid"], "delete")
+    if data["status"] == "withdrawn" and config.consent_withdrawal_policy == "anonymise":
+        writes.append(Write("Contacts", f"user:{data['userid']}", ANONYMISED, facet="anonymised"))
+    return writes
+
+
+HANDLERS = {
+    "user.created": _user, "user.updated": _user,
+    "user.deleted": lambda m, c: _user_gone(m["data"]["id"], c.user_deletion_policy),
+    "course.created": _course, "course.updated": _course, "course.deleted": _course,
+    "enrolment.created": _enrolment, "enrolment.updated": _enrolment, "enrolment.deleted": _enrolment,
+    "grade.updated": _grade, "grade.deleted": _grade,
+    "module_completion.updated": _module_completion, "course_completion.updated": _course_completion,
+    "course_access.updated": _course_access, "attendance.recorded": _attendance, "consent.updated": _consent,
+    "ping": lambda m, c: [],
+}
+
+
+def writes_for(message: dict, config: Config) -> list[Write]:
+    handler = HANDLERS.get(message["type"])
+    if handler is None:
+        raise MappingError(f"no mapping for message type {message['type']!r}")
+    writes = handler(message, config)
+    for write in writes:
+        validate(write)
+    return writes
+
+
+def validate(write: Write) -> None:
+    """Custom fields and modules must be ones the SuiteCRM package installs (crm_schema.yaml)."""
+    schema = crm_schema.load()
+    if write.module == "Contacts":
+        known = {f.name for f in schema.contact_fields}
+        unknown = [a for a in write.attributes if a.endswith("_c") and a not in known]
+    else:
+        module = schema.module(write.module)
+        known = {f.name for f in module.fields} | {"name", "description"}
+        unknown = [a for a in write.attributes if a not in known]
+    if unknown:
+        raise MappingError(f"{write.module} has no field {', '.join(sorted(unknown))} in crm_schema.yaml")

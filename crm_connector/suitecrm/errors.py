@@ -1,0 +1,35 @@
+"""What can go wrong talking to SuiteCRM, sorted by what the caller should do about it."""
+
+from __future__ import annotations
+
+
+class CrmError(Exception):
+    """Base class; `detail` is SuiteCRM's own message (safe to store: it holds ids, not personal data)."""
+
+    def __init__(self, detail: str, status: int | None = None):
+        super().__init__(detail)
+        self.detail, self.status = detail, status
+
+
+class TransientError(CrmError):
+    """Timeouts, connection errors, 5xx, 429: try again later (after `retry_after` seconds if given)."""
+
+    def __init__(self, detail: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(detail, status)
+        self.retry_after = retry_after
+
+
+class AuthError(CrmError):
+    """The CRM refused our credentials even after a fresh token: configuration, not data, is wrong."""
+
+
+class PermanentError(CrmError):
+    """The CRM rejected the request itself (SuiteCRM's 400): retrying the same write cannot help."""
+
+
+class NotFound(PermanentError):
+    """SuiteCRM answers 'not found' as a 400 whose detail says so."""
+
+
+class AlreadyExists(PermanentError):
+    """A create with an id that exists (or existed: ids are never reusable in SuiteCRM)."""
