@@ -55,8 +55,11 @@ def test_make_run_serves_and_stops_cleanly(make_run):
     assert _printed(log, "Receiver URL:") == f"http://{bind}/webhooks/moodle"
     assert _printed(log, "Signing secret:").startswith("whsec_")
 
-    os.killpg(process.pid, signal.SIGINT)
-    assert process.wait(timeout=40) == 0, log.read_text()
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    # make itself dies of the SIGINT, as make does; what matters is that crmsync stopped its children.
+    assert process.wait(timeout=40) in (0, -signal.SIGINT), log.read_text()
+    printed = log.read_text()
+    assert "stopping" in printed and "Traceback" not in printed, printed
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://{bind}/healthz", timeout=2)
 
