@@ -15,6 +15,7 @@ from datetime import timedelta
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -105,6 +106,8 @@ def _jobs_without_live_job(redis_conn: Redis, event_ids: Iterable[str]) -> list[
 
 def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
     """Re-enqueue pending events and queued events whose job is gone; returns how many."""
+    # Lets RQ notice jobs whose worker died (kill -9): it retries or fails them, and we see that below.
+    StartedJobRegistry(config.queue_name, connection=redis_conn).cleanup()
     pending = session.scalars(
         select(InboxEvent.id)
         .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - PENDING_GRACE)

@@ -64,7 +64,8 @@ class Supervisor:
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        process = subprocess.Popen(args, env=env, start_new_session=True)
+        # Same process group: a Ctrl-C (or a kill of the group) reaches every child too.
+        process = subprocess.Popen(args, env=env)
         self.children.append((name, process))
         return process
 
@@ -77,14 +78,14 @@ class Supervisor:
     def stop(self) -> None:
         for _, process in reversed(self.children):
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         for name, process in reversed(self.children):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 click.echo(f"{name} did not stop in {STOP_TIMEOUT_SECONDS}s; killing it", err=True)
-                os.killpg(process.pid, signal.SIGKILL)
+                process.kill()
                 process.wait()
 
 
