@@ -11,6 +11,7 @@ import click
 from crmsync.cli import load_config
 
 log = logging.getLogger(__name__)
+JOB_MONITORING_SECONDS = 5
 
 
 def _sweep_forever(settings, stop: threading.Event) -> None:
@@ -48,7 +49,9 @@ def worker(ctx: click.Context, burst: bool) -> None:
     sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")
     sweeper.start()
     redis_conn = Redis.from_url(settings.redis_url)
-    rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn)
+    # A short monitoring interval lets RQ notice a killed worker's job about a minute later, not several.
+    rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
+                       job_monitoring_interval=JOB_MONITORING_SECONDS)
     try:
         rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
     finally:
