@@ -37,11 +37,11 @@ def worker(ctx: click.Context, burst: bool) -> None:
     from redis import Redis
     from rq import Queue, Worker
 
-    from crmsync import db
+    from crmsync import db, logs
 
     settings = load_config(ctx)
     settings.require("suitecrm_url", "suitecrm_client_id", "suitecrm_client_secret")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings)
     db.upgrade(settings.database_url)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")

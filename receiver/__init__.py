@@ -11,18 +11,19 @@ from crmsync.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """App factory: one Flask app per process, configured from crmsync.config."""
-    from receiver import admin_api, errors, ops, resources, webhooks
+    from crmsync import logs
+    from receiver import admin_api, errors, metrics, ops, resources, webhooks
 
     config = config or configuration.load()
+    logs.configure(config)
     app = Flask(__name__)
     app.config["CRMSYNC"] = config
-    # Werkzeug enforces this while reading, so a chunked body without Content-Length is cut off too.
-    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies,
                                 x_host=config.trusted_proxies, x_port=config.trusted_proxies)
     resources.init_app(app)
     errors.init_app(app)
+    metrics.init_app(app)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(admin_api.blueprint)

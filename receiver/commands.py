@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -19,6 +21,10 @@ def serve(ctx: click.Context) -> None:
     settings = load_config(ctx)
     settings.require("webhook_secrets")
     db.upgrade(settings.database_url)
+    metrics_dir = Path("var") / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of a previous run must not add up with ours
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     args = ["gunicorn", "--config", "python:receiver.gunicorn_config", "--bind", settings.bind,
             "--workers", str(settings.web_concurrency), "receiver.wsgi:app"]
     os.execvp(sys.executable, [sys.executable, "-m", *args])

@@ -11,3 +11,10 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
+
+
+def child_exit(_server, worker):
+    """Drop a dead worker's live-gauge samples (prometheus-client multiprocess mode)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from crmsync import queue
-from receiver import inbox, messages, resources
+from receiver import inbox, messages, metrics, resources
 from receiver.errors import InvalidSignature, UnsupportedMediaType
 from receiver.signatures import SignatureVerifier
 
@@ -22,15 +23,26 @@ def _verifier() -> SignatureVerifier:
     return verifier
 
 
+def _read_body(limit: int) -> bytes:
+    """The raw body, refused as soon as it passes the limit, whether or not a Content-Length was sent."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"body larger than {limit} bytes")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge(f"body larger than {limit} bytes")
+    return body
+
+
 @blueprint.post("/webhooks/moodle")
 def receive():
     config = resources.config()
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
-    body = request.get_data(cache=False)
+    body = _read_body(config.max_body_bytes)
     try:
         _verifier().verify(body, request.headers)
     except InvalidSignature as exc:
+        metrics.SIGNATURE_FAILURES.inc()
         log.warning("rejected webhook %s from %s: %s", request.headers.get("webhook-id", "?"),
                     request.remote_addr, exc.cause)
         raise
@@ -39,10 +51,14 @@ def receive():
     session = resources.session()
     try:
         new_ids, duplicate_ids = inbox.store(session, parsed)
-        queued = queue.enqueue_and_mark(session, resources.redis(), config, new_ids)
+        with metrics.ENQUEUE_SECONDS.time():
+            queued = queue.enqueue_and_mark(session, resources.redis(), config, new_ids)
     finally:
         session.close()
+    metrics.EVENTS.labels("accepted").inc(len(new_ids))
+    metrics.EVENTS.labels("duplicate").inc(len(duplicate_ids))
     log.info("accepted webhook %s: %d new, %d duplicate, %s", request.headers["webhook-id"], len(new_ids),
              len(duplicate_ids), "queued" if queued else "left pending (Redis unavailable)",
-             extra={"event_ids": new_ids})
+             extra={"event_ids": new_ids, "client": request.remote_addr, "scheme": request.scheme,
+                    "host": request.host})
     return jsonify({"accepted": len(new_ids), "duplicates": len(duplicate_ids), "duplicate_ids": duplicate_ids}), 202

@@ -1,0 +1,62 @@
+"""Prometheus metrics of the receiver, correct across gunicorn's worker processes.
+
+`crmsync serve` points PROMETHEUS_MULTIPROC_DIR at an empty directory before gunicorn starts, so
+each worker writes its samples there and /metrics adds them up.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from receiver import resources
+
+REQUESTS = Counter("crmsync_http_requests_total", "HTTP requests answered", ["endpoint", "status"])
+SIGNATURE_FAILURES = Counter("crmsync_signature_failures_total", "Webhooks rejected for their signature")
+EVENTS = Counter("crmsync_webhook_events_total", "Events received", ["outcome"])
+ENQUEUE_SECONDS = Histogram("crmsync_enqueue_seconds", "Time to enqueue a request's events in Redis")
+REQUEST_SECONDS = Histogram("crmsync_request_seconds", "Time to answer a webhook POST")
+QUEUE_DEPTH = Gauge("crmsync_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="mostrecent")
+
+blueprint = Blueprint("metrics", __name__)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def count(response):
+        REQUESTS.labels(request.endpoint or "unknown", str(response.status_code)).inc()
+        if request.endpoint == "webhooks.receive":
+            REQUEST_SECONDS.observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+    app.register_blueprint(blueprint)
+
+
+@blueprint.get("/metrics")
+def metrics():
+    from rq import Queue
+
+    try:
+        QUEUE_DEPTH.set(Queue(resources.config().queue_name, connection=resources.redis()).count)
+    except Exception:  # noqa: BLE001 - metrics must answer while Redis is down
+        pass
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,62 @@
+"""A receiver app on a real database and a real Redis, and a signer like the plugin's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from standardwebhooks import Webhook
+
+from crmsync import config
+from receiver import create_app
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def message(sequence: int = 1, **changes) -> dict:
+    body = {"id": str(uuid.uuid4()), "type": "course_access.updated", "occurred_at": "2026-11-22T10:00:00Z",
+            "sequence": sequence, "subject": "course_access:3:2", "site": {"id": "site-1", "url": "http://m.test"},
+            "moodle_event": None, "data": {"userid": 3, "courseid": 2, "lastaccess": 1795344000}}
+    body.update(changes)
+    return body
+
+
+def signed(body: bytes | str, secret: str, webhook_id: str | None = None, at: datetime | None = None) -> dict:
+    text = body if isinstance(body, str) else body.decode()
+    webhook_id = webhook_id or json.loads(text).get("id", str(uuid.uuid4()))
+    at = at or datetime.now(UTC)
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": Webhook(secret).sign(webhook_id, at, text), "Content-Type": "application/json"}
+
+
+class Receiver:
+    def __init__(self, database_url: str, redis_url: str, **settings):
+        self.secret = new_secret()
+        environ = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": self.secret,
+                   "ADMIN_API_TOKENS": ADMIN_TOKEN, "LOG_FORMAT": "text", **settings}
+        self.settings = config.load(environ=environ, env_file=None)
+        self.app = create_app(self.settings)
+        self.client = self.app.test_client()
+
+    def post(self, payload, secret: str | None = None, webhook_id: str | None = None, **kwargs):
+        body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+        headers = signed(body, secret or self.secret, webhook_id)
+        headers.update(kwargs.pop("headers", {}))
+        return self.client.post("/webhooks/moodle", data=body, headers=headers, **kwargs)
+
+    def admin(self, method: str, path: str, **kwargs):
+        return self.client.open(f"/api/v1{path}", method=method,
+                                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, **kwargs)
+
+
+@pytest.fixture
+def receiver(database_url, redis_url):
+    return Receiver(database_url, redis_url)

@@ -1,0 +1,134 @@
+"""What the receiver stores, queues and answers for good and bad requests."""
+
+from __future__ import annotations
+
+import json
+
+import redis as redis_lib
+from rq import Queue
+from sqlalchemy import select
+
+from crmsync import db, queue
+from crmsync.models import InboxEvent
+from tests.receiver.conftest import Receiver, message
+
+
+def stored(database_url: str) -> dict[str, str]:
+    with db.session_scope(database_url) as session:
+        return {e.id: e.status for e in session.scalars(select(InboxEvent)).all()}
+
+
+def test_accepted_event_is_stored_and_queued(receiver, database_url, redis_client):
+    body = message()
+    response = receiver.post(body)
+    assert response.status_code == 202 and response.json["accepted"] == 1
+    assert stored(database_url) == {body["id"]: "queued"}
+    job_ids = Queue("crmsync", connection=redis_client).job_ids
+    assert job_ids == [queue.job_id(body["id"])]
+
+
+def test_batch_with_some_duplicates(receiver, database_url):
+    seen = message(1)
+    receiver.post(seen)
+    batch = {"events": [seen, message(2), message(3)]}
+    response = receiver.post(batch, webhook_id="batch-1")
+    assert response.status_code == 202
+    assert (response.json["accepted"], response.json["duplicates"]) == (2, 1)
+    assert response.json["duplicate_ids"] == [seen["id"]]
+    assert len(stored(database_url)) == 3
+
+
+def test_wrong_content_type_is_415(receiver):
+    assert receiver.post(message(), headers={"Content-Type": "text/plain"}).status_code == 415
+
+
+def test_malformed_json_is_400(receiver):
+    response = receiver.post('{"id": ', webhook_id="x")
+    assert response.status_code == 400
+
+
+def test_schema_errors_are_422_listing_each_field(receiver, database_url):
+    bad = message(data={"userid": "3", "courseid": 2})
+    response = receiver.post(bad)
+    assert response.status_code == 422
+    assert set(response.json["errors"]) == {"data.userid", "data"}  # wrong type, and lastaccess missing
+    assert stored(database_url) == {}
+
+
+def test_a_bad_event_rejects_the_whole_batch(receiver, database_url):
+    response = receiver.post({"events": [message(1), message(2, type="no.such")]}, webhook_id="b")
+    assert response.status_code == 422
+    assert "events.1.type" in response.json["errors"]
+    assert stored(database_url) == {}
+
+
+def test_message_id_must_match_the_webhook_id(receiver):
+    assert receiver.post(message(), webhook_id="another-id").status_code == 422
+
+
+def test_batch_size_is_bounded(database_url, redis_url):
+    small = Receiver(database_url, redis_url, MAX_BATCH_EVENTS="2")
+    response = small.post({"events": [message(n) for n in range(1, 4)]}, webhook_id="big")
+    assert response.status_code == 422
+
+
+def test_oversize_body_is_413(database_url, redis_url):
+    small = Receiver(database_url, redis_url, MAX_BODY_BYTES="200")
+    assert small.post(message()).status_code == 413
+
+
+def test_redis_down_keeps_events_pending_until_the_sweeper(database_url, redis_url, monkeypatch):
+    down = Receiver(database_url, "redis://127.0.0.1:1/0")
+    body = message()
+    response = down.post(body)
+    assert response.status_code == 202  # durable in the database, so acknowledged
+    assert stored(database_url) == {body["id"]: "pending"}
+
+    monkeypatch.setattr(queue, "PENDING_GRACE", queue.PENDING_GRACE * 0)
+    up = Receiver(database_url, redis_url)
+    connection = redis_lib.Redis.from_url(redis_url)
+    with db.session_scope(database_url) as session:
+        assert queue.sweep(session, connection, up.settings) == 1
+    assert stored(database_url) == {body["id"]: "queued"}
+    assert Queue("crmsync", connection=connection).job_ids == [queue.job_id(body["id"])]
+
+
+def test_lost_queue_is_rebuilt_by_the_sweeper(receiver, database_url, redis_client, monkeypatch):
+    body = message()
+    receiver.post(body)
+    redis_client.flushdb()  # Redis restarted without persistence
+    monkeypatch.setattr(queue, "PENDING_GRACE", queue.PENDING_GRACE * 0)
+    with db.session_scope(database_url) as session:
+        assert queue.sweep(session, redis_client, receiver.settings) == 1
+    assert Queue("crmsync", connection=redis_client).job_ids == [queue.job_id(body["id"])]
+
+
+def test_database_down_is_503_with_retry_after(redis_url):
+    down = Receiver("postgresql+psycopg://nobody@127.0.0.1:1/none", redis_url)
+    response = down.post(message())
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_readyz_reports_each_dependency(database_url, redis_url):
+    assert Receiver(database_url, redis_url).client.get("/readyz").status_code == 200
+    down = Receiver(database_url, "redis://127.0.0.1:1/0").client.get("/readyz")
+    assert down.status_code == 503 and down.json["checks"]["redis"].startswith("unavailable")
+
+
+def test_metrics_count_accepted_and_rejected(receiver):
+    receiver.post(message())
+    receiver.post(message(), secret="whsec_" + "A" * 43)
+    text = receiver.client.get("/metrics").get_data(as_text=True)
+    assert "crmsync_signature_failures_total" in text
+    assert 'crmsync_webhook_events_total{outcome="accepted"}' in text
+
+
+def test_logs_carry_event_ids_but_never_bodies(receiver, caplog):
+    body = message(data={"userid": 3, "courseid": 2, "lastaccess": 1795344000})
+    body["site"]["url"] = "http://secret-site.test"
+    with caplog.at_level("INFO"):
+        receiver.post(body)
+    logged = json.dumps([r.__dict__ for r in caplog.records], default=str)
+    assert body["id"] in logged
+    assert "secret-site" not in logged and receiver.secret not in logged
