@@ -50,4 +50,36 @@ def sweep(ctx: click.Context, every: float | None) -> None:
         time.sleep(every)
 
 
-COMMANDS = [serve, sweep]
+@click.command("status")
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show events per status, the queue depth, the oldest waiting event and the last dead letters."""
+    from redis import Redis
+    from rq import Queue
+    from sqlalchemy import func, select
+
+    from crmsync.models import EventStatus, InboxEvent
+
+    settings = load_config(ctx)
+    with db.session_scope(settings.database_url) as session:
+        counts = dict(session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all())
+        oldest = session.scalar(select(func.min(InboxEvent.received_at))
+                                .where(InboxEvent.status.in_([EventStatus.PENDING, EventStatus.QUEUED])))
+        dead = session.execute(select(InboxEvent.id, InboxEvent.type, InboxEvent.last_error)
+                               .where(InboxEvent.status == EventStatus.FAILED)
+                               .order_by(InboxEvent.updated_at.desc()).limit(5)).all()
+    for name in EventStatus.ALL:
+        click.echo(f"{name:>8}: {counts.get(name, 0)}")
+    try:
+        depth = Queue(settings.queue_name, connection=Redis.from_url(settings.redis_url)).count
+        click.echo(f"queue depth: {depth}")
+    except Exception as exc:  # noqa: BLE001 - status must work while Redis is down
+        click.echo(f"queue depth: unknown (Redis unavailable: {exc.__class__.__name__})")
+    click.echo(f"oldest waiting: {oldest.isoformat() if oldest else 'none'}")
+    for event_id, event_type, error in dead:
+        click.echo(f"dead letter {event_id} ({event_type}): {error}")
+    if dead:
+        click.echo("replay them with: crmsync replay --status failed")
+
+
+COMMANDS = [serve, sweep, status]
