@@ -1,0 +1,17 @@
+"""`make bench`: every benchmark, one table each. `python -m bench --quick` runs smaller sizes."""
+
+import sys
+
+from bench import ingest, pipeline
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    print("# Benchmarks (ratios against baselines measured in this run)")
+    print(ingest.run(singles=500 if quick else 2000, batches=10 if quick else 40))
+    print(pipeline.end_to_end(events=100 if quick else 300))
+    print(pipeline.coalescing(learners=10 if quick else 20))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Processes the benchmarks start (receiver, baseline, workers, sandbox) and what they measure about them."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from crmsync import db
+from suitecrm_sandbox.testing import SandboxProcess, _free_port
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+GUNICORN_WORKERS = 2
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, from /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@dataclass
+class Stack:
+    """Receiver (gunicorn), N workers and a sandbox, on a fresh SQLite file and a Redis database of their own."""
+
+    workers: int = 2
+    sandbox_latency_ms: float = 0
+    write_rate: float = 0
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def __post_init__(self):
+        import redis
+
+        redis.Redis.from_url(BENCH_REDIS).flushdb()
+        self.tmp = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+        self.database_url = f"sqlite:///{self.tmp / 'bench.db'}"
+        db.upgrade(self.database_url)
+        self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.sandbox = SandboxProcess().start()
+        faults = {"latency_ms": self.sandbox_latency_ms, "write_rate": self.write_rate}
+        self.sandbox.set_faults(**faults)
+        self.port = _free_port()
+        self.env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": BENCH_REDIS,
+                    "WEBHOOK_SECRETS": self.secret, "BIND": f"127.0.0.1:{self.port}",
+                    "WEB_CONCURRENCY": str(GUNICORN_WORKERS), "SUITECRM_URL": self.sandbox.url,
+                    "SUITECRM_CLIENT_ID": self.sandbox.client_id, "SUITECRM_CLIENT_SECRET": self.sandbox.client_secret,
+                    "LOG_LEVEL": "WARNING", "SWEEP_INTERVAL_SECONDS": "5"}
+        self.receiver = self._start([sys.executable, "-m", "crmsync", "serve"])
+        wait_http(f"http://127.0.0.1:{self.port}/healthz")
+        self.worker_processes = [self._start([sys.executable, "-m", "crmsync", "worker"])
+                                 for _ in range(self.workers)]
+        self.url = f"http://127.0.0.1:{self.port}/webhooks/moodle"
+
+    def _start(self, args: list[str]) -> subprocess.Popen:
+        process = subprocess.Popen(args, env=self.env, cwd=self.tmp, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def receiver_rss(self) -> list[float]:
+        return [rss_mb(pid) for pid in children(self.receiver.pid)]
+
+    def worker_rss(self) -> list[float]:
+        return [rss_mb(p.pid) for p in self.worker_processes]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.sandbox.stop()
+
+
+def start_baseline() -> tuple[subprocess.Popen, str]:
+    """The bare Flask app under the same gunicorn settings as the receiver."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "python:receiver.gunicorn_config", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(GUNICORN_WORKERS), "bench.baseline_app:app"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return process, f"http://127.0.0.1:{port}/webhooks/moodle"
