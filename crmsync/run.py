@@ -46,6 +46,10 @@ def _stored_secret(path: Path, make) -> str:
     return value
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -64,8 +68,9 @@ class Supervisor:
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        # Same process group: a Ctrl-C (or a kill of the group) reaches every child too.
-        process = subprocess.Popen(args, env=env)
+        # Same process group, so a kill of the group reaches every child; but Ctrl-C is ours to handle:
+        # children ignore SIGINT (one arriving mid-import would print a traceback) and get SIGTERM from stop().
+        process = subprocess.Popen(args, env=env, preexec_fn=_ignore_sigint)
         self.children.append((name, process))
         return process
 

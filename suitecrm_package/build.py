@@ -1,0 +1,311 @@
+"""Build the SuiteCRM Module Loader package from crm_connector/crm_schema.yaml.
+
+The layout is what SuiteCRM 7.14's Module Builder *Publish* produces (modules/ModuleBuilder/MB/
+MBPackage.php, MBModule.php, MBRelationship.php): manifest.php, SugarModules/modules/<Module>/,
+SugarModules/relationships/{relationships,layoutdefs,vardefs,language}/, SugarModules/language/
+application/, icons/. On top of that, the Contacts custom fields (installdefs `custom_fields`, as
+Studio exports them) and the logic hook that notifies the receiver of CRM-side changes.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crm_connector.crm_schema import CrmSchema, Field, Module, Relationship, load
+from suitecrm_package.php import HEADER, assign
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def label_key(name: str) -> str:
+    return "LBL_" + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
+
+
+def _vardef(field: Field) -> dict:
+    vardef = {"required": field.required, "name": field.name, "vname": label_key(field.name), "type": field.type,
+              "massupdate": 0, "no_default": False, "comments": "", "help": field.help, "importable": "true",
+              "duplicate_merge": "disabled", "audited": False, "inline_edit": True, "reportable": True,
+              "unified_search": False, "merge_filter": "disabled"}
+    if field.len is not None:
+        vardef["len"] = str(field.len)
+    if field.precision is not None:
+        vardef["precision"] = str(field.precision)
+    if field.options:
+        vardef["options"] = field.options
+    if field.default is not None:
+        vardef["default"] = field.default
+    if field.type == "datetimecombo":
+        vardef["dbType"] = "datetime"
+        vardef["enable_range_search"] = True
+        vardef["options"] = "date_range_search_dom"
+    if field.type in {"int", "decimal"}:
+        vardef["enable_range_search"] = True
+        vardef["options"] = "numeric_range_search_dom"
+    return vardef
+
+
+def module_vardefs(module: Module) -> str:
+    dictionary = {"table": module.table, "audited": False, "inline_edit": True, "duplicate_merge": True,
+                  "fields": {f.name: _vardef(f) for f in module.fields}, "relationships": {},
+                  "optimistic_locking": True, "unified_search": True}
+    return (HEADER + assign(f"$dictionary['{module.name}']", dictionary)
+            + "if (!class_exists('VardefManager')) {\n    require_once 'include/SugarObjects/VardefManager.php';\n}\n"
+            + f"VardefManager::createVardef('{module.name}', '{module.name}', array('basic', 'assignable', "
+              "'security_groups'));\n")
+
+
+def bean_classes(module: Module) -> dict[str, str]:
+    properties = "".join(f"    public ${f.name};\n" for f in module.fields)
+    base = (HEADER + f"class {module.name}_sugar extends Basic\n{{\n"
+            "    public $new_schema = true;\n"
+            f"    public $module_dir = '{module.name}';\n"
+            f"    public $object_name = '{module.name}';\n"
+            f"    public $table_name = '{module.table}';\n"
+            "    public $importable = true;\n"
+            "    public $id;\n    public $name;\n    public $date_entered;\n    public $date_modified;\n"
+            "    public $description;\n    public $deleted;\n    public $assigned_user_id;\n"
+            f"{properties}\n"
+            "    public function bean_implements($interface)\n    {\n"
+            "        return $interface === 'ACL';\n    }\n}\n")
+    child = (HEADER + f"require_once 'modules/{module.name}/{module.name}_sugar.php';\n\n"
+             f"class {module.name} extends {module.name}_sugar\n{{\n}}\n")
+    return {f"{module.name}_sugar.php": base, f"{module.name}.php": child}
+
+
+def module_language(module: Module) -> str:
+    strings = {"LBL_MODULE_NAME": module.label, "LBL_MODULE_TITLE": module.label,
+               "LNK_NEW_RECORD": f"Create {module.singular}", "LNK_LIST": f"View {module.label}",
+               "LBL_LIST_FORM_TITLE": f"{module.singular} List", "LBL_SEARCH_FORM_TITLE": f"Search {module.label}",
+               "LBL_HOMEPAGE_TITLE": f"My {module.label}", "LBL_NAME": "Name"}
+    strings.update({label_key(f.name): f.label for f in module.fields})
+    return HEADER + assign("$mod_strings", strings)
+
+
+def _column(name: str) -> dict:
+    return {"label": label_key(name), "width": "10%", "default": True, **({"link": True} if name == "name" else {})}
+
+
+def module_metadata(module: Module) -> dict[str, str]:
+    panel = [[f.name for f in module.fields[i:i + 2]] for i in range(0, len(module.fields), 2)]
+    view = {"templateMeta": {"maxColumns": "2", "widths": [{"label": "10", "field": "30"}] * 2},
+            "panels": {"default": [["name", "assigned_user_name"], *panel, ["description"]]}}
+    edit = {"EditView": {**view, "templateMeta": {**view["templateMeta"], "form": {"buttons": ["SAVE", "CANCEL"]}}}}
+    detail = {"DetailView": {**view, "templateMeta": {**view["templateMeta"], "form": {
+        "buttons": ["EDIT", "DUPLICATE", "DELETE", "FIND_DUPLICATES"]}}}}
+    list_columns = {name.upper(): _column(name) for name in module.list_fields}
+    search = {"templateMeta": {"maxColumns": "3", "widths": {"label": "10", "field": "30"}},
+              "layout": {"basic_search": {n: {"name": n, "default": True} for n in module.search_fields[:3]},
+                         "advanced_search": {n: {"name": n, "default": True} for n in module.search_fields}}}
+    search_fields = {n: {"query_type": "default"} for n in module.search_fields}
+    for f in module.fields:
+        if f.name in module.search_fields and f.type in {"datetimecombo", "int", "decimal"}:
+            for prefix in ("range_", "start_range_", "end_range_"):
+                search_fields[prefix + f.name] = {"query_type": "default", "enable_range_search": True,
+                                                  **({"is_date_field": True} if f.type == "datetimecombo" else {})}
+    subpanel = {"top_buttons": [{"widget_class": "SubPanelTopCreateButton"},
+                                {"widget_class": "SubPanelTopSelectButton", "popup_module": module.name}],
+                "where": "", "list_fields": {
+                    **{n: {"vname": label_key(n), "width": "15%"} for n in module.list_fields},
+                    "edit_button": {"vname": "LBL_EDIT_BUTTON", "widget_class": "SubPanelEditButton",
+                                    "module": module.name, "width": "4%"},
+                    "remove_button": {"vname": "LBL_REMOVE", "widget_class": "SubPanelRemoveButton",
+                                      "module": module.name, "width": "5%"}}}
+    popup = {"moduleMain": module.name, "varName": module.name.upper(), "orderBy": f"{module.table}.name",
+             "whereClauses": {n: f"{module.table}.{n}" for n in module.search_fields if n in
+                              {f.name for f in module.fields} | {"name"}},
+             "searchInputs": list(module.search_fields), "listviewdefs": list_columns}
+    return {
+        "editviewdefs.php": HEADER + f"$module_name = '{module.name}';\n" + assign("$viewdefs[$module_name]", edit),
+        "detailviewdefs.php": HEADER + f"$module_name = '{module.name}';\n" + assign("$viewdefs[$module_name]", detail),
+        "listviewdefs.php": HEADER + f"$module_name = '{module.name}';\n"
+                            + assign("$listViewDefs[$module_name]", list_columns),
+        "searchdefs.php": HEADER + f"$module_name = '{module.name}';\n" + assign("$searchdefs[$module_name]", search),
+        "SearchFields.php": HEADER + f"$module_name = '{module.name}';\n"
+                            + assign("$searchFields[$module_name]", search_fields),
+        "popupdefs.php": HEADER + assign("$popupMeta", popup),
+        "subpanels/default.php": HEADER + f"$module_name = '{module.name}';\n" + assign("$subpanel_layout", subpanel),
+    }
+
+
+def relationship_files(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
+    lhs_table = "contacts" if rel.lhs_module == "Contacts" else schema.module(rel.lhs_module).table
+    rhs_table = schema.module(rel.rhs_module).table
+    metadata = {
+        "true_relationship_type": "one-to-many",
+        "relationships": {rel.name: {
+            "lhs_module": rel.lhs_module, "lhs_table": lhs_table, "lhs_key": "id",
+            "rhs_module": rel.rhs_module, "rhs_table": rhs_table, "rhs_key": "id",
+            "relationship_type": "many-to-many", "join_table": rel.join_table,
+            "join_key_lhs": rel.lhs_column, "join_key_rhs": rel.rhs_column}},
+        "table": rel.join_table,
+        "fields": {"0": {"name": "id", "type": "varchar", "len": 36},
+                   "1": {"name": "date_modified", "type": "datetime"},
+                   "2": {"name": "deleted", "type": "bool", "len": "1", "default": "0", "required": True},
+                   "3": {"name": rel.lhs_column, "type": "varchar", "len": 36},
+                   "4": {"name": rel.rhs_column, "type": "varchar", "len": 36}},
+        "indices": {"0": {"name": f"{rel.name}spk", "type": "primary", "fields": ["id"]},
+                    "1": {"name": f"{rel.name}_ida1", "type": "index", "fields": [rel.lhs_column]},
+                    "2": {"name": f"{rel.name}_alt", "type": "alternate_key", "fields": [rel.rhs_column]}},
+    }
+    return {f"relationships/{rel.name}MetaData.php": HEADER + assign(f'$dictionary["{rel.name}"]', metadata)}
+
+
+def _object_name(module: str) -> str:
+    return "Contact" if module == "Contacts" else module
+
+
+def relationship_vardefs(rel: Relationship) -> dict[str, str]:
+    """Link fields on both sides, and on the child the relate name and relate-id fields."""
+    parent = {"name": rel.link, "type": "link", "relationship": rel.name, "source": "non-db",
+              "module": rel.rhs_module, "bean_name": rel.rhs_module, "side": "right",
+              "vname": label_key(f"{rel.name}_from_{rel.rhs_module}_title")}
+    child_link = {"name": rel.link, "type": "link", "relationship": rel.name, "source": "non-db",
+                  "module": rel.lhs_module, "bean_name": _object_name(rel.lhs_module),
+                  "vname": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "id_name": rel.relate_id_field}
+    relate_name = {"name": rel.relate_name_field, "type": "relate", "source": "non-db",
+                   "vname": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "save": True,
+                   "id_name": rel.relate_id_field, "link": rel.link, "table": rel.lhs_module.lower(),
+                   "module": rel.lhs_module, "rname": "name"}
+    relate_id = {"name": rel.relate_id_field, "type": "link", "relationship": rel.name, "source": "non-db",
+                 "reportable": False, "side": "right", "vname": label_key(f"{rel.name}_from_{rel.rhs_module}_title")}
+    lhs_object, rhs_object = _object_name(rel.lhs_module), _object_name(rel.rhs_module)
+    return {
+        f"vardefs/{rel.name}_{rel.lhs_module}.php": HEADER + assign(
+            f'$dictionary["{lhs_object}"]["fields"]["{rel.link}"]', parent),
+        f"vardefs/{rel.name}_{rel.rhs_module}.php": HEADER
+        + assign(f'$dictionary["{rhs_object}"]["fields"]["{rel.link}"]', child_link)
+        + assign(f'$dictionary["{rhs_object}"]["fields"]["{rel.relate_name_field}"]', relate_name)
+        + assign(f'$dictionary["{rhs_object}"]["fields"]["{rel.relate_id_field}"]', relate_id),
+    }
+
+
+def relationship_layoutdefs(rel: Relationship) -> str:
+    subpanel = {"order": 100, "module": rel.rhs_module, "subpanel_name": "default", "sort_order": "asc",
+                "sort_by": "id", "title_key": label_key(f"{rel.name}_from_{rel.rhs_module}_title"),
+                "get_subpanel_data": rel.link,
+                "top_buttons": [{"widget_class": "SubPanelTopButtonQuickCreate"},
+                                {"widget_class": "SubPanelTopSelectButton", "mode": "MultiSelect"}]}
+    return HEADER + assign(f'$layout_defs["{rel.lhs_module}"]["subpanel_setup"]["{rel.link}"]', subpanel)
+
+
+def relationship_language(rel: Relationship, schema: CrmSchema) -> dict[str, str]:
+    def title(module: str) -> str:
+        return "Contacts" if module == "Contacts" else schema.module(module).label
+
+    strings = {label_key(f"{rel.name}_from_{rel.rhs_module}_title"): title(rel.rhs_module),
+               label_key(f"{rel.name}_from_{rel.lhs_module}_title"): title(rel.lhs_module)}
+    return {f"language/{rel.name}_{side}.php": HEADER + "".join(
+        assign(f"$mod_strings['{k}']", v) for k, v in strings.items()) for side in (rel.lhs_module, rel.rhs_module)}
+
+
+def application_language(schema: CrmSchema) -> str:
+    """The package's own dropdowns and module names only (Module Builder writes every list: we must not)."""
+    out = HEADER
+    for module in schema.modules:
+        out += assign(f"$app_list_strings['moduleList']['{module.name}']", module.label)
+        out += assign(f"$app_list_strings['moduleListSingular']['{module.name}']", module.singular)
+    for name, options in schema.dropdowns.items():
+        out += assign(f"$app_list_strings['{name}']", options)
+    return out
+
+
+def contact_custom_fields(schema: CrmSchema) -> dict:
+    fields = {}
+    for f in schema.contact_fields:
+        key = f"Contacts{f.name}"
+        fields[key] = {"id": key, "name": f.name, "label": label_key(f.name), "comments": "", "help": f.help,
+                       "module": "Contacts", "type": f.type, "max_size": f.len or "", "require_option": "0",
+                       "default_value": f.default if f.default is not None else "", "date_modified": "",
+                       "deleted": "0", "audited": "0", "mass_update": "0", "duplicate_merge": "0",
+                       "reportable": "1", "importable": "true", "ext1": f.options or "", "ext2": "", "ext3": "",
+                       "ext4": ""}
+    return fields
+
+
+def contact_language(schema: CrmSchema) -> str:
+    strings = {label_key(f.name): f.label for f in schema.contact_fields}
+    strings["LBL_CRMSYNC_PANEL"] = "Moodle"
+    return HEADER + "".join(assign(f"$mod_strings['{k}']", v) for k, v in strings.items())
+
+
+def manifest(schema: CrmSchema) -> str:
+    package = schema.package
+    manifest_array = {
+        "acceptable_sugar_versions": {"regex_matches": [v.replace(".", r"\.").replace("*", ".*")
+                                                        for v in package["acceptable_sugar_versions"]]},
+        "acceptable_suitecrm_versions": {"regex_matches": [v.replace(".", r"\.").replace("*", ".*")
+                                                           for v in package["acceptable_suitecrm_versions"]]},
+        "acceptable_sugar_flavors": ["CE"], "readme": "", "key": package["key"], "author": package["author"],
+        "description": package["description"], "icon": "", "is_uninstallable": True, "name": package["name"],
+        "published_date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"), "type": "module",
+        "version": package["version"], "remove_tables": "prompt"}
+    beans = [{"module": m.name, "class": m.name, "path": f"modules/{m.name}/{m.name}.php", "tab": True}
+             for m in schema.modules]
+    installdefs = {
+        "id": package["key"], "beans": beans,
+        "layoutdefs": [{"from": f"<basepath>/SugarModules/relationships/layoutdefs/{rel.name}.php",
+                        "to_module": rel.lhs_module} for rel in schema.relationships if rel.subpanel],
+        "relationships": [{"meta_data": f"<basepath>/SugarModules/relationships/relationships/{rel.name}MetaData.php"}
+                          for rel in schema.relationships],
+        "image_dir": "<basepath>/icons",
+        "copy": [{"from": f"<basepath>/SugarModules/modules/{m.name}", "to": f"modules/{m.name}"}
+                 for m in schema.modules] + [{"from": "<basepath>/SugarModules/custom/crmsync",
+                                              "to": "custom/crmsync"}],
+        "language": [{"from": "<basepath>/SugarModules/language/application/en_us.lang.php",
+                      "to_module": "application", "language": "en_us"},
+                     {"from": "<basepath>/SugarModules/language/Contacts/en_us.lang.php",
+                      "to_module": "Contacts", "language": "en_us"}]
+        + [{"from": f"<basepath>/SugarModules/relationships/language/{rel.name}_{side}.php",
+            "to_module": side, "language": "en_us"}
+           for rel in schema.relationships for side in (rel.lhs_module, rel.rhs_module)],
+        "vardefs": [{"from": f"<basepath>/SugarModules/relationships/vardefs/{rel.name}_{side}.php",
+                     "to_module": side} for rel in schema.relationships for side in (rel.lhs_module, rel.rhs_module)],
+        "custom_fields": contact_custom_fields(schema),
+        "logic_hooks": [{"module": module, "hook": "after_save", "order": 90,
+                         "description": "Moodle sync: tell the receiver about a change made in the CRM",
+                         "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": "afterSave"}
+                        for module in ("Contacts", "mdl_Enrolments")],
+    }
+    return HEADER + assign("$manifest", manifest_array) + assign("$installdefs", installdefs)
+
+
+def files(schema: CrmSchema) -> dict[str, str | bytes]:
+    out: dict[str, str | bytes] = {"manifest.php": manifest(schema)}
+    for module in schema.modules:
+        base = f"SugarModules/modules/{module.name}"
+        out[f"{base}/vardefs.php"] = module_vardefs(module)
+        out[f"{base}/language/en_us.lang.php"] = module_language(module)
+        out[f"{base}/Menu.php"] = (HEADER + f"global $mod_strings, $app_strings, $sugar_config;\n\n"
+                                   f"if (ACLController::checkAccess('{module.name}', 'list', true)) {{\n"
+                                   f"    $module_menu[] = array('index.php?module={module.name}&action=index', "
+                                   f"$mod_strings['LNK_LIST'], 'List', '{module.name}');\n}}\n")
+        for name, text in bean_classes(module).items():
+            out[f"{base}/{name}"] = text
+        for name, text in module_metadata(module).items():
+            out[f"{base}/metadata/{name}"] = text
+        out[f"icons/default/images/{module.name}.gif"] = (TEMPLATES / "icon.gif").read_bytes()
+    for rel in schema.relationships:
+        for name, text in {**relationship_files(schema, rel), **relationship_vardefs(rel),
+                           **relationship_language(rel, schema)}.items():
+            out[f"SugarModules/relationships/{name}"] = text
+        out[f"SugarModules/relationships/layoutdefs/{rel.name}.php"] = relationship_layoutdefs(rel)
+    out["SugarModules/language/application/en_us.lang.php"] = application_language(schema)
+    out["SugarModules/language/Contacts/en_us.lang.php"] = contact_language(schema)
+    for hook in ("CrmSyncHook.php", "CrmSyncNotifier.php"):
+        out[f"SugarModules/custom/crmsync/{hook}"] = (TEMPLATES / hook).read_text()
+    return out
+
+
+def build(output_dir: Path, schema: CrmSchema | None = None) -> Path:
+    """Write dist/<key>-moodle-sync-<version>.zip and return its path."""
+    schema = schema or load()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / f"{schema.package['key']}-moodle-sync-{schema.package['version']}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in sorted(files(schema).items()):
+            archive.writestr(name, content)
+    return target
+

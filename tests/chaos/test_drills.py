@@ -1,0 +1,99 @@
+"""Fault drills. `make test` runs short versions; `make chaos` (--chaos-full) runs them longer and harder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis as redis_lib
+
+from tests.chaos.drill import finish, send_in_batches, stream
+from tests.connector.conftest import Pipeline
+from tests.support import REPO, free_port
+
+
+@pytest.fixture
+def size(request):
+    return (40, 6) if request.config.getoption("--chaos-full") else (10, 4)  # learners, versions each
+
+
+@pytest.fixture
+def drill_pipeline(sandbox, sqlite_url, redis_url, tmp_path):
+    built = Pipeline(sandbox, sqlite_url, redis_url, tmp_path)
+    yield built
+    built.close()
+
+
+def test_sandbox_faults(drill_pipeline, sandbox, size):
+    deliveries, expected = stream(drill_pipeline, *size)
+    sandbox.set_faults(error_rate=0.2, throttle_rate=0.05, db_failure_rate=0.05, reset_rate=0.03,
+                       retry_after_seconds=1, seed=11)
+    started = time.monotonic()
+    accepted = send_in_batches(drill_pipeline, deliveries)
+    sandbox.revoke_tokens()
+    drill_pipeline.env["JOB_MAX_RETRIES"] = "30"
+    result = finish("sandbox faults: 20 % 5xx, 429, resets, DB-failure bodies, token revocation", drill_pipeline,
+                    sandbox, deliveries, expected, accepted, started)
+    assert (result.lost, result.wrong, result.dead_lettered) == (0, 0, 0)
+
+
+def test_worker_killed_mid_job(drill_pipeline, sandbox, size):
+    deliveries, expected = stream(drill_pipeline, *size)
+    sandbox.set_faults(latency_ms=300)
+    started = time.monotonic()
+    accepted = send_in_batches(drill_pipeline, deliveries)
+    kills = 3 if os.environ.get("CHAOS_FULL") else 1
+    for _ in range(kills):
+        worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env=drill_pipeline.env, cwd=REPO,
+                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(3)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    sandbox.clear_faults()
+    result = finish(f"worker kill -9 x{kills} mid-job", drill_pipeline, sandbox, deliveries, expected, accepted,
+                    started)
+    assert (result.lost, result.wrong) == (0, 0)
+
+
+def test_redis_restart_loses_the_queue_not_the_events(drill_pipeline, sandbox, size, tmp_path):
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def start_redis():
+        return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+
+    server = start_redis()
+    deadline = time.monotonic() + 10
+    while not _redis_up(url):
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.1)
+    own = Pipeline(sandbox, drill_pipeline.database_url, url, tmp_path)
+    try:
+        deliveries, expected = stream(own, *size)
+        half = len(deliveries) // 2
+        started = time.monotonic()
+        accepted = send_in_batches(own, deliveries[:half])
+        server.terminate()  # the queue is gone: Redis keeps nothing on disk
+        server.wait()
+        accepted += send_in_batches(own, deliveries[half:])  # accepted as pending while Redis is down
+        server = start_redis()
+        while not _redis_up(url):
+            time.sleep(0.1)
+        result = finish("Redis restart (queue lost)", own, sandbox, deliveries, expected, accepted, started)
+    finally:
+        own.close()
+        server.terminate()
+        server.wait()
+    assert (result.lost, result.wrong) == (0, 0)
+
+
+def _redis_up(url: str) -> bool:
+    try:
+        return bool(redis_lib.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis_lib.ConnectionError:
+        return False

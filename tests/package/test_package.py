@@ -1,0 +1,173 @@
+"""The SuiteCRM package: valid PHP, vardefs equal to crm_schema.yaml, a manifest Module Loader accepts,
+and a logic hook whose signed notification the Python standardwebhooks library verifies."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from standardwebhooks import Webhook
+
+from crm_connector.crm_schema import load
+from suitecrm_package.build import build
+from tests.support import free_port
+
+SCHEMA = load()
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    target = tmp_path_factory.mktemp("package")
+    path = build(target / "dist")
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(target / "unpacked")
+        names = archive.namelist()
+    return target / "unpacked", names, path
+
+
+def php_json(script: str, cwd) -> object:
+    result = subprocess.run(["php", "-r", script], capture_output=True, text=True, cwd=cwd)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def test_zip_is_versioned_and_every_php_file_is_valid(package):
+    root, names, path = package
+    assert path.name == f"mdl-moodle-sync-{SCHEMA.package['version']}.zip"
+    php_files = [n for n in names if n.endswith(".php")]
+    assert len(php_files) > 50
+    for name in php_files:
+        lint = subprocess.run(["php", "-l", str(root / name)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
+
+
+def manifest(root) -> dict:
+    return php_json("include 'manifest.php'; echo json_encode(['manifest' => $manifest, 'installdefs' => $installdefs]);",
+                    root)
+
+
+def test_manifest_accepts_suitecrm_7_14_and_8(package):
+    data = manifest(package[0])["manifest"]
+    assert data["type"] == "module" and data["is_uninstallable"] is True and data["key"] == "mdl"
+    for version in ("7.14.6", "8.7.1"):
+        assert any(re.fullmatch(p, version) for p in data["acceptable_suitecrm_versions"]["regex_matches"])
+    assert any(re.fullmatch(p, "6.5.25") for p in data["acceptable_sugar_versions"]["regex_matches"])
+
+
+def test_every_installdefs_path_is_in_the_zip(package):
+    root, names, _ = package
+    installdefs = manifest(root)["installdefs"]
+    assert {b["module"] for b in installdefs["beans"]} == {m.name for m in SCHEMA.modules}
+    for key in ("layoutdefs", "relationships", "copy", "language", "vardefs"):
+        for entry in installdefs[key]:
+            source = (entry.get("from") or entry.get("meta_data")).replace("<basepath>/", "")
+            assert (root / source).exists(), f"installdefs[{key}] names {source}, missing from the zip"
+    hooks = installdefs["logic_hooks"]
+    assert {h["module"] for h in hooks} == {"Contacts", "mdl_Enrolments"}
+    assert all(h["hook"] == "after_save" for h in hooks)
+
+
+def test_module_vardefs_equal_the_schema(package):
+    root = package[0]
+    for module in SCHEMA.modules:
+        script = ("class VardefManager { static function createVardef() {} } $dictionary = [];"
+                  f"include 'SugarModules/modules/{module.name}/vardefs.php'; echo json_encode($dictionary);")
+        dictionary = php_json(script, root)[module.name]
+        assert dictionary["table"] == module.table
+        generated = dictionary["fields"]
+        assert list(generated) == [f.name for f in module.fields]
+        for field in module.fields:
+            vardef = generated[field.name]
+            assert vardef["type"] == field.type
+            assert vardef.get("len") == (str(field.len) if field.len is not None else None)
+            assert vardef.get("precision") == (str(field.precision) if field.precision is not None else None)
+            if field.type == "enum":
+                assert vardef["options"] == field.options
+
+
+def test_contact_custom_fields_equal_the_schema(package):
+    custom = manifest(package[0])["installdefs"]["custom_fields"]
+    assert {c["name"]: (c["type"], c["ext1"]) for c in custom.values()} == {
+        f.name: (f.type, f.options or "") for f in SCHEMA.contact_fields}
+
+
+def test_only_the_package_dropdowns_are_shipped(package):
+    root = package[0]
+    strings = php_json("$app_list_strings = []; include 'SugarModules/language/application/en_us.lang.php';"
+                       "echo json_encode($app_list_strings);", root)
+    assert set(strings) - {"moduleList", "moduleListSingular"} == set(SCHEMA.dropdowns)
+
+
+def test_relationship_metadata_uses_module_builder_names(package):
+    root = package[0]
+    for rel in SCHEMA.relationships:
+        metadata = php_json(f"include 'SugarModules/relationships/relationships/{rel.name}MetaData.php';"
+                            f"echo json_encode($dictionary['{rel.name}']);", root)
+        definition = metadata["relationships"][rel.name]
+        assert (metadata["table"], definition["join_key_lhs"], definition["join_key_rhs"]) == (
+            rel.join_table, rel.lhs_column, rel.rhs_column)
+
+
+HOOK_SCRIPT = """
+require '{root}/SugarModules/custom/crmsync/CrmSyncNotifier.php';
+$logged = [];
+$notifier = new CrmSyncNotifier(['receiver_url' => '{url}', 'secret' => '{secret}', 'api_user_id' => 'api-user',
+                                 'timeout' => 2], function ($level, $message) use (&$logged) {{ $logged[] = $message; }});
+$bean = new stdClass();
+$bean->id = 'c0ffee00-0000-4000-8000-000000000042';
+$bean->first_name = 'Ada'; $bean->last_name = 'Lovelace'; $bean->moodle_user_id_c = '42';
+$bean->fetched_row = ['first_name' => 'Augusta', 'last_name' => 'Lovelace', 'moodle_user_id_c' => '42'];
+$payload = $notifier->payload('Contacts', $bean, 'https://crm.example.org', 'evt-1', {now});
+$status = $notifier->send($payload, {now});
+echo json_encode(['configured' => $notifier->isConfigured(), 'own' => $notifier->isOwnWrite('api-user'),
+                  'other' => $notifier->isOwnWrite('1'), 'status' => $status, 'logged' => $logged]);
+"""
+
+
+def _run_hook(root, url: str, secret: str, now: int) -> dict:
+    return php_json(HOOK_SCRIPT.format(root=root, url=url, secret=secret, now=now), root)
+
+
+def test_hook_posts_a_signed_payload_the_python_library_verifies(package):
+    received = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            received["headers"] = {k.lower(): v for k, v in self.headers.items()}
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    import time
+
+    now = int(time.time())
+    try:
+        result = _run_hook(package[0], f"http://127.0.0.1:{server.server_port}/webhooks/crm", secret, now)
+    finally:
+        server.shutdown()
+    assert result == {"configured": True, "own": True, "other": False, "status": 202, "logged": []}
+    payload = Webhook(secret).verify(received["body"], received["headers"])
+    assert payload["type"] == "crm.contact.updated"
+    assert payload["record"] == {"module": "Contacts", "id": "c0ffee00-0000-4000-8000-000000000042"}
+    assert payload["changed"] == ["first_name", "email1", "phone_work", "phone_mobile", "department",
+                                  "primary_address_city", "primary_address_country"]
+
+
+def test_hook_failure_is_logged_not_thrown(package):
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    result = _run_hook(package[0], f"http://127.0.0.1:{free_port()}/webhooks/crm", secret, 1795344000)
+    assert result["status"] == 0
+    assert result["logged"] and "receiver answered 0" in result["logged"][0]
