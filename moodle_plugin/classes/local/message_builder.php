@@ -1,0 +1,307 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_crmsync\local;
+
+/**
+ * Builds contract messages (docs/event-contract.md) from records shaped as Moodle's $DB returns them.
+ *
+ * Plain PHP: no Moodle API is called here, so it is tested without Moodle against the recorded
+ * event dumps. Moodle hands ids back as strings or ints depending on the code path; every value is
+ * cast to the type the contract promises.
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+class message_builder {
+    /** Event fields that are ids or counters, normalised to integers. */
+    const EVENT_INTEGERS = ['objectid', 'contextid', 'contextlevel', 'contextinstanceid', 'userid', 'courseid',
+        'relateduserid', 'anonymous', 'edulevel', 'timecreated'];
+
+    /**
+     * The message envelope.
+     *
+     * @param string $id UUID (also the webhook-id)
+     * @param string $type e.g. user.updated
+     * @param int $sequence the outbox row id
+     * @param string $subject e.g. user:3
+     * @param array $site ['id' => ..., 'url' => ...]
+     * @param array|null $event Moodle's get_data(), or null (backfill, ping)
+     * @param array $data the subject's state
+     * @param int $occurred unix time
+     * @return array
+     */
+    public static function envelope(string $id, string $type, int $sequence, string $subject, array $site,
+            ?array $event, array $data, int $occurred): array {
+        return [
+            'id' => $id,
+            'type' => $type,
+            'occurred_at' => gmdate('Y-m-d\TH:i:s\Z', $occurred),
+            'sequence' => $sequence,
+            'subject' => $subject,
+            'site' => ['id' => (string) $site['id'], 'url' => (string) $site['url']],
+            'moodle_event' => $event === null ? null : self::normalise_event($event),
+            'data' => $data,
+        ];
+    }
+
+    /**
+     * Moodle's event data with ids as integers and grades as numbers.
+     *
+     * @param array $event
+     * @return array
+     */
+    public static function normalise_event(array $event): array {
+        foreach (self::EVENT_INTEGERS as $field) {
+            if (isset($event[$field]) && is_numeric($event[$field])) {
+                $event[$field] = (int) $event[$field];
+            }
+        }
+        if (is_array($event['other'] ?? null)) {
+            $event['other'] = self::normalise_other($event['other']);
+        }
+        return $event;
+    }
+
+    /**
+     * @param array $other
+     * @return array
+     */
+    private static function normalise_other(array $other): array {
+        foreach ($other as $key => $value) {
+            if (is_array($value)) {
+                $other[$key] = self::normalise_other($value);
+            } else if (is_string($value) && is_numeric($value)) {
+                $other[$key] = (is_string($key) && (substr($key, -2) === 'id' || $key === 'id'))
+                    ? (int) $value : $value + 0;
+            }
+        }
+        return $other;
+    }
+
+    /**
+     * @param object $user a user row
+     * @param array $profile custom profile field values by shortname
+     * @return array
+     */
+    public static function user_state($user, array $profile = []): array {
+        $text = ['username', 'idnumber', 'email', 'firstname', 'lastname', 'phone1', 'phone2', 'institution',
+            'department', 'address', 'city', 'country', 'lang', 'timezone', 'auth'];
+        $state = ['id' => (int) $user->id];
+        foreach ($text as $field) {
+            $state[$field] = (string) ($user->$field ?? '');
+        }
+        foreach (['middlename', 'alternatename'] as $field) {
+            $state[$field] = isset($user->$field) ? (string) $user->$field : null;
+        }
+        foreach (['confirmed', 'suspended', 'deleted'] as $field) {
+            $state[$field] = !empty($user->$field);
+        }
+        foreach (['firstaccess', 'lastaccess', 'lastlogin', 'timecreated', 'timemodified'] as $field) {
+            $state[$field] = (int) ($user->$field ?? 0);
+        }
+        $state['profile'] = $profile;
+        return $state;
+    }
+
+    /**
+     * What user_deleted still knows about the user (its `other`): the row is gone when we send.
+     *
+     * @param int $userid
+     * @param array $other the event's other
+     * @return array
+     */
+    public static function user_deleted_state(int $userid, array $other): array {
+        return ['id' => $userid, 'username' => (string) ($other['username'] ?? ''),
+            'email' => (string) ($other['email'] ?? ''), 'idnumber' => (string) ($other['idnumber'] ?? ''),
+            'deleted' => true];
+    }
+
+    /**
+     * @param object $course a course row
+     * @return array
+     */
+    public static function course_state($course): array {
+        return ['id' => (int) $course->id, 'shortname' => (string) $course->shortname,
+            'fullname' => (string) $course->fullname, 'idnumber' => (string) ($course->idnumber ?? ''),
+            'category' => (int) ($course->category ?? 0), 'format' => (string) ($course->format ?? ''),
+            'startdate' => (int) ($course->startdate ?? 0), 'enddate' => (int) ($course->enddate ?? 0),
+            'visible' => !empty($course->visible), 'summary' => strip_tags((string) ($course->summary ?? '')),
+            'timemodified' => (int) ($course->timemodified ?? 0)];
+    }
+
+    /**
+     * @param int $courseid
+     * @param array $snapshot the course row's last known shortname/fullname/idnumber
+     * @return array
+     */
+    public static function course_deleted_state(int $courseid, array $snapshot): array {
+        return ['id' => $courseid, 'shortname' => (string) ($snapshot['shortname'] ?? ''),
+            'fullname' => (string) ($snapshot['fullname'] ?? ''), 'idnumber' => (string) ($snapshot['idnumber'] ?? ''),
+            'deleted' => true];
+    }
+
+    /**
+     * One learner's enrolment state in one course: every enrolment instance, role and group.
+     *
+     * @param int $userid
+     * @param object $course
+     * @param array $enrolments user_enrolments rows joined with enrol.enrol as `method` and enrol.status as `enrolstatus`
+     * @param array $roles role shortnames
+     * @param array $groups group rows (id, name, idnumber)
+     * @param int $now
+     * @return array
+     */
+    public static function enrolment_state(int $userid, $course, array $enrolments, array $roles, array $groups,
+            int $now): array {
+        $instances = [];
+        $current = false;
+        $timemodified = 0;
+        foreach ($enrolments as $row) {
+            $active = (int) $row->status === 0 && (int) ($row->enrolstatus ?? 0) === 0;
+            $instances[] = ['id' => (int) $row->id, 'enrolid' => (int) $row->enrolid, 'method' => (string) $row->method,
+                'status' => $active ? 'active' : 'suspended', 'timestart' => (int) $row->timestart,
+                'timeend' => (int) $row->timeend, 'timecreated' => (int) ($row->timecreated ?? 0),
+                'timemodified' => (int) ($row->timemodified ?? 0)];
+            $indates = (int) $row->timestart <= $now && ((int) $row->timeend === 0 || (int) $row->timeend > $now);
+            $current = $current || ($active && $indates);
+            $timemodified = max($timemodified, (int) ($row->timemodified ?? 0));
+        }
+        $status = !$instances ? 'deleted' : ($current ? 'active' : 'suspended');
+        return ['userid' => $userid, 'courseid' => (int) $course->id,
+            'course' => ['id' => (int) $course->id, 'shortname' => (string) $course->shortname,
+                'fullname' => (string) $course->fullname, 'idnumber' => (string) ($course->idnumber ?? '')],
+            'status' => $status, 'enrolments' => $instances, 'roles' => array_values(array_map('strval', $roles)),
+            'groups' => array_values(array_map(function($group) {
+                return ['id' => (int) $group->id, 'name' => (string) $group->name,
+                    'idnumber' => (string) ($group->idnumber ?? '')];
+            }, $groups)),
+            'timemodified' => $timemodified];
+    }
+
+    /**
+     * @param int $userid
+     * @param object $item a grade_items row
+     * @param object|null $grade the grade_grades row, or null when it was deleted
+     * @param int|null $cmid the activity's course module id
+     * @return array
+     */
+    public static function grade_state(int $userid, $item, $grade, ?int $cmid): array {
+        $max = (float) $item->grademax;
+        $min = (float) $item->grademin;
+        $pass = (float) ($item->gradepass ?? 0);
+        $final = ($grade !== null && $grade->finalgrade !== null) ? (float) $grade->finalgrade : null;
+        $percentage = ($final !== null && $max > $min) ? round(($final - $min) / ($max - $min) * 100, 2) : null;
+        return ['userid' => $userid, 'courseid' => (int) $item->courseid, 'itemid' => (int) $item->id,
+            'item' => ['itemtype' => (string) $item->itemtype,
+                'itemmodule' => isset($item->itemmodule) ? (string) $item->itemmodule : null,
+                'iteminstance' => isset($item->iteminstance) ? (int) $item->iteminstance : null,
+                'itemname' => isset($item->itemname) ? (string) $item->itemname : null,
+                'cmid' => $cmid, 'grademax' => $max, 'grademin' => $min, 'gradepass' => $pass],
+            'finalgrade' => $final, 'percentage' => $percentage,
+            'passed' => ($final === null || $pass <= 0) ? null : $final >= $pass,
+            'hidden' => $grade !== null && !empty($grade->hidden),
+            'overridden' => $grade !== null && !empty($grade->overridden),
+            'deleted' => $grade === null,
+            'timemodified' => $grade !== null && isset($grade->timemodified) ? (int) $grade->timemodified : null];
+    }
+
+    /**
+     * @param object $completion a course_modules_completion row
+     * @param int $courseid
+     * @param string $modname
+     * @param string $name the activity's name
+     * @return array
+     */
+    public static function module_completion_state($completion, int $courseid, string $modname, string $name): array {
+        $states = [0 => 'incomplete', 1 => 'complete', 2 => 'complete_pass', 3 => 'complete_fail'];
+        $state = (int) $completion->completionstate;
+        return ['userid' => (int) $completion->userid, 'courseid' => $courseid,
+            'cmid' => (int) $completion->coursemoduleid, 'modname' => $modname, 'name' => $name,
+            'completionstate' => $state, 'state' => $states[$state] ?? 'incomplete',
+            'timemodified' => (int) $completion->timemodified];
+    }
+
+    /**
+     * @param int $userid
+     * @param int $courseid
+     * @param object|null $completion the course_completions row, null when unenrolment removed it
+     * @return array
+     */
+    public static function course_completion_state(int $userid, int $courseid, $completion): array {
+        $time = function($field) use ($completion) {
+            return ($completion !== null && !empty($completion->$field)) ? (int) $completion->$field : null;
+        };
+        return ['userid' => $userid, 'courseid' => $courseid, 'completed' => $time('timecompleted') !== null,
+            'timeenrolled' => $time('timeenrolled'), 'timestarted' => $time('timestarted'),
+            'timecompleted' => $time('timecompleted')];
+    }
+
+    /**
+     * @param int $userid
+     * @param int $courseid
+     * @param int $lastaccess from user_lastaccess
+     * @return array
+     */
+    public static function course_access_state(int $userid, int $courseid, int $lastaccess): array {
+        return ['userid' => $userid, 'courseid' => $courseid, 'lastaccess' => $lastaccess];
+    }
+
+    /**
+     * Every learner's status in one attendance session (mod_attendance's event names no learner).
+     *
+     * @param object $session attendance_sessions row
+     * @param int $courseid
+     * @param int $cmid
+     * @param string $name the activity's name
+     * @param array $logs attendance_log rows joined with attendance_statuses (acronym, description, grade)
+     * @return array
+     */
+    public static function attendance_state($session, int $courseid, int $cmid, string $name, array $logs): array {
+        $statuses = [];
+        foreach ($logs as $log) {
+            $statuses[] = ['userid' => (int) $log->studentid, 'statusid' => (int) $log->statusid,
+                'acronym' => (string) $log->acronym, 'description' => (string) ($log->description ?? ''),
+                'grade' => (float) ($log->grade ?? 0), 'timetaken' => (int) $log->timetaken,
+                'takenby' => (int) $log->takenby, 'remarks' => (string) ($log->remarks ?? '')];
+        }
+        return ['courseid' => $courseid, 'cmid' => $cmid, 'attendanceid' => (int) $session->attendanceid,
+            'name' => $name,
+            'session' => ['id' => (int) $session->id, 'sessdate' => (int) $session->sessdate,
+                'duration' => (int) $session->duration, 'description' => strip_tags((string) ($session->description ?? '')),
+                'groupid' => (int) ($session->groupid ?? 0)],
+            'statuses' => $statuses];
+    }
+
+    /**
+     * tool_policy fires acceptance_created for a decline too (status 0); a withdrawal is acceptance_updated
+     * with status 0 after an acceptance.
+     *
+     * @param object $acceptance tool_policy_acceptances row
+     * @param object $version tool_policy_versions row (policyid, name, revision)
+     * @param bool $wasaccepted the user had accepted this version before
+     * @return array
+     */
+    public static function consent_state($acceptance, $version, bool $wasaccepted): array {
+        $status = (int) $acceptance->status === 1 ? 'accepted' : ($wasaccepted ? 'withdrawn' : 'declined');
+        return ['userid' => (int) $acceptance->userid, 'policyversionid' => (int) $acceptance->policyversionid,
+            'policyid' => (int) $version->policyid, 'policyname' => (string) $version->name,
+            'version' => (string) ($version->revision ?? ''), 'status' => $status,
+            'onbehalfof' => (int) ($acceptance->usermodified ?? $acceptance->userid) !== (int) $acceptance->userid,
+            'timemodified' => (int) $acceptance->timemodified];
+    }
+}
