@@ -1,0 +1,47 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_crmsync\local;
+
+/**
+ * Where outbox rows are kept: Moodle's database in production (moodle_outbox), memory in plain tests.
+ *
+ * A row is an object with id, messageid, subject, type, status, attempts, nextattempt, lasterror,
+ * payload (the message JSON, or null when the state is built at sending time) and eventdata.
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+interface outbox_repository {
+    /** Pending rows whose next attempt is due, oldest first. */
+    public function due(int $limit, int $now): array;
+
+    /** Delivered: kept for the retention period, then pruned. */
+    public function mark_delivered(array $ids, int $now): void;
+
+    /** Try again at $nextattempt; $error is shown on the status page. */
+    public function mark_retry(array $ids, string $error, int $nextattempt): void;
+
+    /** The receiver refused the messages themselves (4xx): an admin must look; resend is manual. */
+    public function mark_failed(array $ids, string $error): void;
+
+    /** Stop delivering until an admin resumes (the receiver answered 410 Gone). */
+    public function pause(string $reason): void;
+
+    /** @return bool */
+    public function is_paused(): bool;
+}

@@ -1,0 +1,189 @@
+<?php
+use local_crmsync\local\backoff;
+use local_crmsync\local\delivery;
+use local_crmsync\local\outbox_repository;
+use local_crmsync\local\transport;
+use local_crmsync\webhook\signer;
+use PHPUnit\Framework\TestCase;
+
+/** The outbox kept in memory, as the Moodle implementation keeps it in a table. */
+final class memory_outbox implements outbox_repository {
+    public $rows = [];
+    public $paused = '';
+
+    public function add(int $id, string $subject): void {
+        $this->rows[$id] = (object) ['id' => $id, 'subject' => $subject, 'status' => 'pending', 'attempts' => 0,
+            'nextattempt' => 0, 'lasterror' => ''];
+    }
+
+    public function due(int $limit, int $now): array {
+        $due = array_filter($this->rows, function($r) use ($now) {
+            return $r->status === 'pending' && $r->nextattempt <= $now;
+        });
+        return array_slice(array_values($due), 0, $limit);
+    }
+
+    public function mark_delivered(array $ids, int $now): void {
+        foreach ($ids as $id) {
+            $this->rows[$id]->status = 'delivered';
+        }
+    }
+
+    public function mark_retry(array $ids, string $error, int $nextattempt): void {
+        foreach ($ids as $id) {
+            $this->rows[$id]->attempts++;
+            $this->rows[$id]->nextattempt = $nextattempt;
+            $this->rows[$id]->lasterror = $error;
+        }
+    }
+
+    public function mark_failed(array $ids, string $error): void {
+        foreach ($ids as $id) {
+            $this->rows[$id]->status = 'failed';
+            $this->rows[$id]->lasterror = $error;
+        }
+    }
+
+    public function pause(string $reason): void {
+        $this->paused = $reason;
+    }
+
+    public function is_paused(): bool {
+        return $this->paused !== '';
+    }
+}
+
+/** Real HTTP with PHP's curl extension (Moodle's transport wraps Moodle's curl class instead). */
+final class curl_test_transport implements transport {
+    public function post(string $url, string $body, array $headers): array {
+        $lines = [];
+        foreach ($headers as $name => $value) {
+            $lines[] = "$name: $value";
+        }
+        $curl = curl_init($url);
+        curl_setopt_array($curl, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $body, CURLOPT_HTTPHEADER => $lines,
+            CURLOPT_RETURNTRANSFER => true, CURLOPT_TIMEOUT => 5]);
+        $answer = curl_exec($curl);
+        $result = ['status' => (int) curl_getinfo($curl, CURLINFO_RESPONSE_CODE), 'body' => (string) $answer,
+            'error' => curl_error($curl)];
+        curl_close($curl);
+        return $result;
+    }
+}
+
+final class DeliveryTest extends TestCase {
+    const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    private $dir;
+    private $port;
+    private $server;
+
+    protected function setUp(): void {
+        $this->dir = sys_get_temp_dir() . '/crmsync-delivery-' . bin2hex(random_bytes(4));
+        mkdir($this->dir);
+        $socket = stream_socket_server('tcp://127.0.0.1:0');
+        $this->port = (int) substr(strrchr(stream_socket_get_name($socket, false), ':'), 1);
+        fclose($socket);
+    }
+
+    protected function tearDown(): void {
+        $this->stop_receiver();
+        array_map('unlink', glob("{$this->dir}/*"));
+        rmdir($this->dir);
+    }
+
+    private function start_receiver(int $status = 202): void {
+        file_put_contents("{$this->dir}/status", (string) $status);
+        $this->server = proc_open(['php', '-S', "127.0.0.1:{$this->port}", __DIR__ . '/receiver/router.php'],
+            [['pipe', 'r'], ['file', '/dev/null', 'w'], ['file', '/dev/null', 'w']], $pipes, null,
+            ['CRMSYNC_TEST_DIR' => $this->dir]);
+        for ($i = 0; $i < 50 && !@fsockopen('127.0.0.1', $this->port); $i++) {
+            usleep(100000);
+        }
+    }
+
+    private function stop_receiver(): void {
+        if ($this->server) {
+            proc_terminate($this->server);
+            proc_close($this->server);
+            $this->server = null;
+        }
+    }
+
+    private function requests(): array {
+        $file = "{$this->dir}/requests.jsonl";
+        return is_file($file) ? array_map(function($line) {
+            return json_decode($line, true);
+        }, file($file, FILE_IGNORE_NEW_LINES)) : [];
+    }
+
+    private function delivery(memory_outbox $outbox): delivery {
+        $messages = function($row) {
+            return ['id' => "msg-{$row->id}", 'subject' => $row->subject, 'sequence' => $row->id];
+        };
+        return new delivery($outbox, new curl_test_transport(), new signer(self::SECRET), $messages,
+            new backoff(60, 21600, function() { return 0.0; }), "http://127.0.0.1:{$this->port}/webhooks/moodle");
+    }
+
+    public function test_a_batch_is_one_signed_post_and_leaves_the_outbox_on_2xx(): void {
+        $this->start_receiver(202);
+        $outbox = new memory_outbox();
+        $outbox->add(1, 'user:3');
+        $outbox->add(2, 'user:4');
+        $counts = $this->delivery($outbox)->run(100, time());
+        $this->assertSame(2, $counts['delivered']);
+        $requests = $this->requests();
+        $this->assertCount(1, $requests);
+        $sent = $requests[0];
+        $expected = (new signer(self::SECRET))->signature($sent['headers']['webhook-id'],
+            (int) $sent['headers']['webhook-timestamp'], $sent['body']);
+        $this->assertSame($expected, $sent['headers']['webhook-signature']);
+        $this->assertSame(['msg-1', 'msg-2'], array_column(json_decode($sent['body'], true)['events'], 'id'));
+        $this->assertSame(['delivered', 'delivered'], array_column($outbox->rows, 'status'));
+    }
+
+    public function test_receiver_down_then_back_delivers_each_row_exactly_once(): void {
+        $outbox = new memory_outbox();
+        $outbox->add(1, 'user:3');
+        $now = time();
+        $down = $this->delivery($outbox)->run(100, $now);
+        $this->assertSame(1, $down['retry']);
+        $this->assertSame('pending', $outbox->rows[1]->status);
+        $this->assertSame($now + 30, $outbox->rows[1]->nextattempt);  // first backoff: 60 s, half of it fixed
+        $this->assertSame(0, $this->delivery($outbox)->run(100, $now + 10)['delivered']);  // not due yet
+
+        $this->start_receiver(202);
+        $this->assertSame(1, $this->delivery($outbox)->run(100, $now + 31)['delivered']);
+        $this->assertSame(0, $this->delivery($outbox)->run(100, $now + 100)['delivered']);
+        $this->assertCount(1, $this->requests());
+    }
+
+    public function test_rejected_messages_are_failed_for_an_admin_not_retried(): void {
+        $this->start_receiver(422);
+        $outbox = new memory_outbox();
+        $outbox->add(1, 'user:3');
+        $this->assertSame(1, $this->delivery($outbox)->run(100, time())['failed']);
+        $this->assertSame('failed', $outbox->rows[1]->status);
+        $this->assertStringContainsString('HTTP 422', $outbox->rows[1]->lasterror);
+    }
+
+    public function test_gone_pauses_delivery(): void {
+        $this->start_receiver(410);
+        $outbox = new memory_outbox();
+        $outbox->add(1, 'user:3');
+        $this->delivery($outbox)->run(100, time());
+        $this->assertTrue($outbox->is_paused());
+        $this->assertSame('pending', $outbox->rows[1]->status);
+    }
+
+    public function test_rows_of_one_subject_are_sent_once(): void {
+        $this->start_receiver(202);
+        $outbox = new memory_outbox();
+        foreach ([1, 2, 3] as $id) {
+            $outbox->add($id, 'enrolment:3:2');
+        }
+        $counts = $this->delivery($outbox)->run(100, time());
+        $this->assertSame(['delivered' => 1, 'coalesced' => 2, 'retry' => 0, 'failed' => 0], $counts);
+        $events = json_decode($this->requests()[0]['body'], true)['events'];
+        $this->assertSame(['msg-3'], array_column($events, 'id'));
+    }
+}
