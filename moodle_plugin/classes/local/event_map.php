@@ -1,0 +1,120 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_crmsync\local;
+
+/**
+ * Which outbox rows a Moodle event produces: message type, subject, learner, deletion snapshot.
+ *
+ * Plain PHP (tested against the recorded event dumps without Moodle).
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+class event_map {
+    /** Settings group of each message type (the admin chooses which groups are sent). */
+    const GROUPS = ['user' => 'users', 'course' => 'courses', 'enrolment' => 'enrolments', 'grade' => 'grades',
+        'module_completion' => 'completions', 'course_completion' => 'completions', 'course_access' => 'access',
+        'attendance' => 'attendance', 'consent' => 'consent'];
+
+    /**
+     * @param array $data the event's get_data()
+     * @param array|null $snapshot a record snapshot the event carries, if any
+     * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array)]
+     */
+    public static function entries(array $data, ?array $snapshot = null): array {
+        $name = ltrim($data['eventname'], '\\');
+        $user = (int) ($data['relateduserid'] ?? 0);
+        $course = (int) ($data['courseid'] ?? 0);
+        $object = (int) ($data['objectid'] ?? 0);
+        $other = is_array($data['other'] ?? null) ? $data['other'] : [];
+        $entry = function(string $type, string $subject, ?int $userid, ?array $snap = null) use ($data) {
+            return ['type' => $type, 'subject' => $subject, 'userid' => $userid, 'snapshot' => $snap, 'eventdata' => $data];
+        };
+        switch ($name) {
+            case 'core\event\user_created':
+                return [$entry('user.created', "user:$object", $object)];
+            case 'core\event\user_updated':
+                return [$entry('user.updated', "user:$object", $object)];
+            case 'core\event\user_deleted':
+                return [$entry('user.deleted', "user:$object", $object, [
+                    'username' => $other['username'] ?? '', 'email' => $other['email'] ?? '',
+                    'idnumber' => $other['idnumber'] ?? ''])];
+            case 'core\event\user_enrolment_created':
+                return [$entry('enrolment.created', "enrolment:$user:$course", $user)];
+            case 'core\event\user_enrolment_updated':
+                return [$entry('enrolment.updated', "enrolment:$user:$course", $user)];
+            case 'core\event\user_enrolment_deleted':
+                // Moodle fires no event for the course completion an unenrolment removes.
+                return [$entry('enrolment.deleted', "enrolment:$user:$course", $user),
+                    $entry('course_completion.updated', "course_completion:$user:$course", $user)];
+            case 'core\event\role_assigned':
+            case 'core\event\role_unassigned':
+            case 'core\event\group_member_added':
+            case 'core\event\group_member_removed':
+                if ($course <= 1 || !$user || ((int) ($data['contextlevel'] ?? 50) !== 50)) {
+                    return [];
+                }
+                return [$entry('enrolment.updated', "enrolment:$user:$course", $user)];
+            case 'core\event\user_graded':
+                if (!$user || empty($other['itemid'])) {
+                    return [];
+                }
+                // Also for userid -1 (a course-total recalculation during someone's page view): that
+                // is how a course total change arrives; coalescing makes the repeats cheap.
+                return [$entry('grade.updated', "grade:$user:" . (int) $other['itemid'], $user)];
+            case 'core\event\grade_deleted':
+                $itemid = (int) ($other['itemid'] ?? ($snapshot['itemid'] ?? 0));
+                return $user && $itemid ? [$entry('grade.deleted', "grade:$user:$itemid", $user, $snapshot)] : [];
+            case 'core\event\course_module_completion_updated':
+                $cmid = (int) ($data['contextinstanceid'] ?? 0);
+                return [$entry('module_completion.updated', "module_completion:$user:$cmid", $user)];
+            case 'core\event\course_completed':
+                return [$entry('course_completion.updated', "course_completion:$user:$course", $user)];
+            case 'core\event\course_viewed':
+                $viewer = (int) ($data['userid'] ?? 0);
+                return $viewer > 0 && $course > 1 ? [$entry('course_access.updated', "course_access:$viewer:$course", $viewer)] : [];
+            case 'core\event\course_created':
+                return [$entry('course.created', "course:$object", null)];
+            case 'core\event\course_updated':
+                return [$entry('course.updated', "course:$object", null)];
+            case 'core\event\course_deleted':
+                return [$entry('course.deleted', "course:$object", null, [
+                    'shortname' => $other['shortname'] ?? '', 'fullname' => $other['fullname'] ?? '',
+                    'idnumber' => $other['idnumber'] ?? ''])];
+            case 'mod_attendance\event\attendance_taken':
+            case 'mod_attendance\event\attendance_taken_by_student':
+                $session = (int) ($other['sessionid'] ?? 0);
+                return $session ? [$entry('attendance.recorded', "attendance:$session", null)] : [];
+            case 'tool_policy\event\acceptance_created':
+            case 'tool_policy\event\acceptance_updated':
+                $version = (int) ($other['policyversionid'] ?? 0);
+                return $user && $version ? [$entry('consent.updated', "consent:$user:$version", $user)] : [];
+        }
+        return [];
+    }
+
+    /**
+     * The settings group a message type belongs to.
+     *
+     * @param string $type
+     * @return string
+     */
+    public static function group(string $type): string {
+        return self::GROUPS[explode('.', $type)[0]] ?? 'users';
+    }
+}

@@ -1,0 +1,50 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_crmsync;
+
+use core\event\base;
+
+/**
+ * Records Moodle events in the outbox. Never calls HTTP, never throws into Moodle.
+ *
+ * Only the subject and, for deletions, a snapshot are recorded here: the state itself is read when
+ * the message is sent, under the delivery lock, so a newer row always carries newer state.
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+class observer {
+    /**
+     * @param base $event
+     */
+    public static function record(base $event): void {
+        try {
+            $entries = local\event_map::entries($event->get_data());
+            $inserted = false;
+            foreach ($entries as $entry) {
+                $inserted = local\moodle_outbox::add($entry) || $inserted;
+            }
+            if ($inserted) {
+                $task = new task\deliver_adhoc();
+                \core\task\manager::queue_adhoc_task($task, true);
+            }
+        } catch (\Throwable $error) {
+            debugging('local_crmsync could not record ' . $event->eventname . ': ' . $error->getMessage(), DEBUG_NORMAL);
+        }
+    }
+}

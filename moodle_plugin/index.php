@@ -1,0 +1,91 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+/**
+ * Delivery status: queue depth, oldest waiting, last success, failures; resend, pause, resume, test.
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+
+require(__DIR__ . '/../../config.php');
+require_once($CFG->libdir . '/adminlib.php');
+
+use local_crmsync\local\moodle_outbox;
+
+admin_externalpage_setup('local_crmsync_status');
+$context = context_system::instance();
+require_capability('local/crmsync:manage', $context);
+
+$action = optional_param('action', '', PARAM_ALPHA);
+$url = new moodle_url('/local/crmsync/index.php');
+if ($action && confirm_sesskey()) {
+    if ($action === 'resend') {
+        moodle_outbox::resend(optional_param('id', null, PARAM_INT));
+    } else if ($action === 'pause') {
+        set_config('paused', get_string('pausedbyadmin', 'local_crmsync'), 'local_crmsync');
+    } else if ($action === 'resume') {
+        set_config('paused', '', 'local_crmsync');
+    } else if ($action === 'test') {
+        $config = get_config('local_crmsync');
+        $ping = \local_crmsync\local\message_builder::envelope(\local_crmsync\local\delivery::uuid(), 'ping', 0, 'site',
+            ['id' => $config->siteid, 'url' => $CFG->wwwroot], null, ['message' => 'Test connection'], time());
+        $body = json_encode($ping);
+        $headers = (new \local_crmsync\webhook\signer($config->secret))->headers($ping['id'], time(), $body);
+        $answer = (new \local_crmsync\local\curl_transport())->post($config->receiverurl, $body,
+            $headers + ['Content-Type' => 'application/json']);
+        \core\notification::info(get_string('testresult', 'local_crmsync',
+            ['status' => $answer['status'], 'body' => s($answer['body'] ?: $answer['error'])]));
+    }
+    redirect($url);
+}
+
+$table = moodle_outbox::TABLE;
+$waiting = $DB->count_records($table, ['status' => 'pending']);
+$oldest = $DB->get_field_sql("SELECT MIN(timecreated) FROM {{$table}} WHERE status = 'pending'");
+$last = $DB->get_field_sql("SELECT MAX(timedelivered) FROM {{$table}} WHERE status = 'delivered'");
+$failed = $DB->get_records_select($table, "status = 'failed' OR (status = 'pending' AND attempts > 0)", [],
+    'id DESC', 'id, type, subject, status, attempts, lasterror, timecreated', 0, 100);
+
+echo $OUTPUT->header();
+$paused = (string) get_config('local_crmsync', 'paused');
+if ($paused !== '') {
+    echo $OUTPUT->notification(get_string('paused', 'local_crmsync', s($paused)), 'warning');
+}
+$summary = new html_table();
+$summary->data = [
+    [get_string('queuedepth', 'local_crmsync'), $waiting],
+    [get_string('oldestpending', 'local_crmsync'), $oldest ? userdate($oldest) : '-'],
+    [get_string('lastsuccess', 'local_crmsync'), $last ? userdate($last) : get_string('never', 'local_crmsync')],
+];
+echo html_writer::table($summary);
+$button = function(string $action, string $label, array $params = []) use ($url) {
+    global $OUTPUT;
+    return $OUTPUT->single_button(new moodle_url($url, ['action' => $action, 'sesskey' => sesskey()] + $params),
+        get_string($label, 'local_crmsync'));
+};
+echo $button('test', 'testconnection') . $button($paused === '' ? 'pause' : 'resume', $paused === '' ? 'pause' : 'resume')
+    . $button('resend', 'resendall');
+echo $OUTPUT->heading(get_string('failures', 'local_crmsync'), 3);
+$list = new html_table();
+$list->head = ['#', 'type', 'subject', 'status', 'attempts', 'error', ''];
+foreach ($failed as $row) {
+    $list->data[] = [$row->id, s($row->type), s($row->subject), s($row->status), $row->attempts, s($row->lasterror),
+        $row->status === 'failed' ? $button('resend', 'resend', ['id' => $row->id]) : ''];
+}
+echo html_writer::table($list);
+echo $OUTPUT->footer();

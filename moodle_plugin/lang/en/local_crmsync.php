@@ -1,0 +1,80 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+/**
+ * English strings.
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+
+defined('MOODLE_INTERNAL') || die();
+
+$string['pluginname'] = 'CRM sync';
+$string['settings'] = 'Settings';
+$string['status'] = 'Delivery status';
+$string['crmsync:manage'] = 'Configure CRM sync and manage its delivery';
+$string['receiverurl'] = 'Receiver URL';
+$string['receiverurl_desc'] = 'The webhook URL of the sync receiver, e.g. https://sync.example.org/webhooks/moodle. Moodle\'s cURL security settings apply: a blocked host is refused.';
+$string['secret'] = 'Signing secret';
+$string['secret_desc'] = 'The Standard Webhooks secret (whsec_…) shared with the receiver (WEBHOOK_SECRETS there). A new random one you may use: {$a}';
+$string['eventgroups'] = 'What to send';
+$string['eventgroups_desc'] = 'Only events of the ticked groups are recorded and sent.';
+$string['group_users'] = 'Learners';
+$string['group_courses'] = 'Courses';
+$string['group_enrolments'] = 'Enrolments, roles and groups';
+$string['group_grades'] = 'Grades';
+$string['group_completions'] = 'Activity and course completions';
+$string['group_access'] = 'Course access';
+$string['group_attendance'] = 'Attendance (mod_attendance)';
+$string['group_consent'] = 'Data-protection consent (tool_policy)';
+$string['batchsize'] = 'Batch size';
+$string['batchsize_desc'] = 'Messages sent in one request.';
+$string['retentiondays'] = 'Keep delivered messages (days)';
+$string['retentiondays_desc'] = 'Delivered messages are deleted after this many days.';
+$string['profilefields'] = 'Custom profile fields to send';
+$string['profilefields_desc'] = 'Comma-separated shortnames of custom user profile fields included with each learner.';
+$string['taskdeliver'] = 'Deliver CRM sync messages';
+$string['urlblocked'] = 'The receiver URL is blocked by Moodle\'s cURL security settings (Site administration > General > Security > HTTP security).';
+$string['queuedepth'] = 'Messages waiting';
+$string['oldestpending'] = 'Oldest waiting since';
+$string['lastsuccess'] = 'Last delivery';
+$string['failures'] = 'Failed messages';
+$string['resend'] = 'Resend';
+$string['resendall'] = 'Resend all failed';
+$string['pause'] = 'Pause delivery';
+$string['resume'] = 'Resume delivery';
+$string['paused'] = 'Delivery is paused: {$a}';
+$string['pausedbyadmin'] = 'paused by an administrator';
+$string['testconnection'] = 'Test connection';
+$string['testresult'] = 'The receiver answered HTTP {$a->status}: {$a->body}';
+$string['never'] = 'never';
+$string['backfill'] = 'Backfill';
+$string['privacy:metadata:outbox'] = 'Messages about users waiting to be delivered to the CRM sync receiver, kept for a few days after delivery.';
+$string['privacy:metadata:outbox:userid'] = 'The user the message is about.';
+$string['privacy:metadata:outbox:type'] = 'What happened (e.g. enrolment updated).';
+$string['privacy:metadata:outbox:eventdata'] = 'The Moodle event that caused the message.';
+$string['privacy:metadata:outbox:snapshot'] = 'The user\'s username and e-mail when the user was deleted.';
+$string['privacy:metadata:outbox:timecreated'] = 'When the message was recorded.';
+$string['privacy:metadata:receiver'] = 'User data is sent to the CRM sync receiver, which keeps the organisation\'s CRM (SuiteCRM) in step with Moodle.';
+$string['privacy:metadata:receiver:username'] = 'The username and ID number.';
+$string['privacy:metadata:receiver:fullname'] = 'The name and the contact details of the profile.';
+$string['privacy:metadata:receiver:email'] = 'The e-mail address.';
+$string['privacy:metadata:receiver:enrolments'] = 'Enrolments, roles, groups and last course access.';
+$string['privacy:metadata:receiver:grades'] = 'Grades.';
+$string['privacy:metadata:receiver:completions'] = 'Activity and course completions.';
+$string['privacy:metadata:receiver:attendance'] = 'Attendance statuses and data-protection consent.';

@@ -1,0 +1,101 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_crmsync;
+
+/**
+ * Observers write the right outbox rows, and the delivery task posts them (run inside Moodle's PHPUnit).
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ * @covers     \local_crmsync\observer
+ */
+final class observer_test extends \advanced_testcase {
+    /**
+     * @return array subjects of pending outbox rows, by type
+     */
+    private function outbox(): array {
+        global $DB;
+        $rows = [];
+        foreach ($DB->get_records('local_crmsync_outbox', ['status' => 'pending'], 'id') as $row) {
+            $rows[] = $row->type . ' ' . $row->subject;
+        }
+        return $rows;
+    }
+
+    public function test_enrolling_a_new_user_records_user_and_enrolment(): void {
+        $this->resetAfterTest();
+        $course = $this->getDataGenerator()->create_course();
+        $user = $this->getDataGenerator()->create_user();
+        $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
+        $rows = $this->outbox();
+        $this->assertContains("user.created user:{$user->id}", $rows);
+        $this->assertContains("course.created course:{$course->id}", $rows);
+        $this->assertContains("enrolment.created enrolment:{$user->id}:{$course->id}", $rows);
+    }
+
+    public function test_message_carries_current_state_at_sending_time(): void {
+        global $DB;
+        $this->resetAfterTest();
+        $course = $this->getDataGenerator()->create_course(['shortname' => 'CRM101']);
+        $user = $this->getDataGenerator()->create_user(['firstname' => 'Alice']);
+        $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
+        $row = $DB->get_record('local_crmsync_outbox', ['subject' => "enrolment:{$user->id}:{$course->id}",
+            'type' => 'enrolment.created']);
+        $message = local\state_reader::message($row);
+        $this->assertSame('active', $message['data']['status']);
+        $this->assertSame(['student'], $message['data']['roles']);
+        $this->assertSame('CRM101', $message['data']['course']['shortname']);
+        $this->assertSame((int) $row->id, $message['sequence']);
+    }
+
+    public function test_course_views_are_coalesced(): void {
+        $this->resetAfterTest();
+        $course = $this->getDataGenerator()->create_course();
+        $user = $this->getDataGenerator()->create_user();
+        $this->setUser($user);
+        $context = \context_course::instance($course->id);
+        for ($i = 0; $i < 3; $i++) {
+            \core\event\course_viewed::create(['context' => $context])->trigger();
+        }
+        $views = array_filter($this->outbox(), function($row) {
+            return strpos($row, 'course_access.updated') === 0;
+        });
+        $this->assertCount(1, $views);
+    }
+
+    public function test_switched_off_groups_are_not_recorded(): void {
+        $this->resetAfterTest();
+        set_config('eventgroups', 'enrolments', 'local_crmsync');
+        $user = $this->getDataGenerator()->create_user();
+        $this->assertNotContains("user.created user:{$user->id}", $this->outbox());
+    }
+
+    public function test_delivery_without_receiver_keeps_rows_and_schedules_a_retry(): void {
+        global $DB;
+        $this->resetAfterTest();
+        set_config('receiverurl', 'http://127.0.0.1:1/webhooks/moodle', 'local_crmsync');
+        set_config('curlsecurityblockedhosts', '', 'core');
+        $user = $this->getDataGenerator()->create_user();
+        $counts = local\sender::run();
+        $this->assertSame(0, $counts['delivered']);
+        $row = $DB->get_record('local_crmsync_outbox', ['subject' => "user:{$user->id}"]);
+        $this->assertSame('pending', $row->status);
+        $this->assertGreaterThan(time(), (int) $row->nextattempt);
+        $this->assertNotEmpty($row->lasterror);
+    }
+}
