@@ -243,6 +243,13 @@ def _stored_value(module: Module, record, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _filtered(module: Module, records: list, filters: list, operator: str) -> list:
+    if not filters:
+        return records
+    combine = any if operator == "or" else all
+    return [r for r in records if combine(_matches(_stored_value(module, r, f), op, v) for f, op, v in filters)]
+
+
 def _page_links(module: Module, number: int, pages: int) -> dict:
     def link(page: int) -> str:
         args = list(request.args.items(multi=True))
@@ -266,11 +273,7 @@ def get_list(module_name: str):
         deleted = sandbox.store.all(module.name, deleted=True)
         if deleted:
             raise ApiError(f"{module.name} module with id {deleted[0].id} is not found")
-    records = sandbox.store.all(module.name)
-    if filters:
-        combine = any if operator == "or" else all
-        records = [r for r in records
-                   if combine(_matches(_stored_value(module, r, f), op, v) for f, op, v in filters)]
+    records = _filtered(module, sandbox.store.all(module.name), filters, operator)
     sort = request.args.get("sort")
     if sort:
         key = sort.lstrip("-")
@@ -318,11 +321,7 @@ def get_related(module_name: str, record_id: str, link_name: str):
     related_module = sandbox.modules[link.module]
     records = [r for i in sandbox.store.related_ids(link.relationship, record_id, link.side)
                if (r := sandbox.store.get(related_module.name, i)) is not None]
-    filters, operator = _filters(related_module)
-    if filters:
-        combine = any if operator == "or" else all
-        records = [r for r in records
-                   if combine(_matches(_stored_value(related_module, r, f), op, v) for f, op, v in filters)]
+    records = _filtered(related_module, records, *_filters(related_module))
     if not records:
         return answer({"meta": {"message": f"There is no relationship set in {module.type_name} module with "
                                            f"{link_name} link field"}, "data": []})
@@ -331,6 +330,15 @@ def get_related(module_name: str, record_id: str, link_name: str):
              "links": {"self": f"V8/module/{related_module.type_name}/{r.id}"}} for r in records]
     return answer({"meta": {"total-records": len(data), "total-pages": 1, "records-on-this-page": len(data)},
                    "data": data})
+
+
+def _related_target() -> tuple[Module, str]:
+    """The record a relationship POST names in its body; it must exist."""
+    data = _payload()
+    related_module = _module(data.get("type"))
+    related_id = str(data.get("id", ""))
+    _record_or_error(related_module, related_id)
+    return related_module, related_id
 
 
 def _relate(module: Module, record_id: str, link, related_id: str) -> None:
@@ -344,10 +352,7 @@ def _relate(module: Module, record_id: str, link, related_id: str) -> None:
 def add_related(module_name: str, record_id: str):
     module = _module(module_name)
     _record_or_error(module, record_id)
-    data = _payload()
-    related_module = _module(data.get("type"))
-    related_id = str(data.get("id", ""))
-    _record_or_error(related_module, related_id)
+    related_module, related_id = _related_target()
     link = next((candidate for candidate in module.links.values() if candidate.module == related_module.name),
                 None)
     if link is None:
@@ -364,10 +369,7 @@ def add_related_by_link(module_name: str, record_id: str, link_name: str):
     module = _module(module_name)
     _record_or_error(module, record_id)
     link = _link(module, link_name)
-    data = _payload()
-    related_module = _module(data.get("type"))
-    related_id = str(data.get("id", ""))
-    _record_or_error(related_module, related_id)
+    related_module, related_id = _related_target()
     _relate(module, record_id, link, related_id)
     meta = {"message": f"{related_module.name} record with id {related_id} has been related to {module.name} "
                        f"record with id {record_id} using link {link_name}",
