@@ -39,6 +39,8 @@ final class observer_test extends \advanced_testcase {
 
     public function test_enrolling_a_new_user_records_user_and_enrolment(): void {
         $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
         $course = $this->getDataGenerator()->create_course();
         $user = $this->getDataGenerator()->create_user();
         $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
@@ -51,6 +53,8 @@ final class observer_test extends \advanced_testcase {
     public function test_message_carries_current_state_at_sending_time(): void {
         global $DB;
         $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
         $course = $this->getDataGenerator()->create_course(['shortname' => 'CRM101']);
         $user = $this->getDataGenerator()->create_user(['firstname' => 'Alice']);
         $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
@@ -65,6 +69,8 @@ final class observer_test extends \advanced_testcase {
 
     public function test_course_views_are_coalesced(): void {
         $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
         $course = $this->getDataGenerator()->create_course();
         $user = $this->getDataGenerator()->create_user();
         $this->setUser($user);
@@ -80,6 +86,8 @@ final class observer_test extends \advanced_testcase {
 
     public function test_switched_off_groups_are_not_recorded(): void {
         $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
         set_config('eventgroups', 'enrolments', 'local_crmsync');
         $user = $this->getDataGenerator()->create_user();
         $this->assertNotContains("user.created user:{$user->id}", $this->outbox());
@@ -88,7 +96,10 @@ final class observer_test extends \advanced_testcase {
     public function test_delivery_without_receiver_keeps_rows_and_schedules_a_retry(): void {
         global $DB;
         $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
         set_config('receiverurl', 'http://127.0.0.1:1/webhooks/moodle', 'local_crmsync');
+        set_config('secret', \local_crmsync\webhook\signer::generate_secret(), 'local_crmsync');
         set_config('curlsecurityblockedhosts', '', 'core');
         $user = $this->getDataGenerator()->create_user();
         $counts = local\sender::run();

@@ -32,6 +32,8 @@ final class privacy_provider_test extends \core_privacy\tests\provider_testcase 
     public function test_export_and_delete(): void {
         global $DB;
         $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
         $user = $this->getDataGenerator()->create_user();
         $other = $this->getDataGenerator()->create_user();
         $context = \context_system::instance();

@@ -114,7 +114,8 @@ class message_builder {
         foreach (['firstaccess', 'lastaccess', 'lastlogin', 'timecreated', 'timemodified'] as $field) {
             $state[$field] = (int) ($user->$field ?? 0);
         }
-        $state['profile'] = $profile;
+        // An object even when empty: json_encode() would make an empty PHP array a JSON list.
+        $state['profile'] = (object) $profile;
         return $state;
     }
 
