@@ -33,7 +33,7 @@ class EventFilterSchema(Schema):
 
 class EventListQuerySchema(EventFilterSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
 
 
 class TransitionSchema(Schema):
@@ -182,7 +182,7 @@ def replay_events():
     post:
       summary: Replay events
       security: [{bearer: []}]
-      requestBody: {content: {application/json: {schema: ReplayRequestSchema}}}
+      requestBody: {required: true, content: {application/json: {schema: ReplayRequestSchema}}}
       responses:
         200: {content: {application/json: {schema: ReplayResultSchema}}}
         401: {content: {application/json: {schema: ErrorSchema}}}

@@ -13,10 +13,17 @@ from receiver.messages import Message
 
 
 def store(session: Session, messages: Sequence[Message]) -> tuple[list[str], list[str]]:
-    """Insert new events as pending; returns (new ids, duplicate ids). Commits."""
+    """Insert new events as pending; returns (new ids, duplicate ids). Commits.
+
+    A duplicate is an event stored before, or a repeat of an event within the same batch.
+    """
     ids = [m.id for m in messages]
-    existing = set(session.scalars(select(InboxEvent.id).where(InboxEvent.id.in_(ids))).all())
-    new = [m for m in messages if m.id not in existing]
+    seen = set(session.scalars(select(InboxEvent.id).where(InboxEvent.id.in_(ids))).all())
+    new = []
+    for message in messages:
+        if message.id not in seen:
+            seen.add(message.id)
+            new.append(message)
     if new:
         try:
             _insert(session, new)
@@ -25,7 +32,10 @@ def store(session: Session, messages: Sequence[Message]) -> tuple[list[str], lis
             # A concurrent delivery of the same event won the race; store the rest one by one.
             session.rollback()
             new = [m for m in new if _insert_one(session, m)]
-    return [m.id for m in new], [i for i in ids if i in existing]
+    duplicates = list(ids)
+    for message in new:
+        duplicates.remove(message.id)
+    return [m.id for m in new], duplicates
 
 
 def _rows(messages: Sequence[Message]) -> tuple[list[dict], list[dict]]:

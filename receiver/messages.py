@@ -76,9 +76,6 @@ def parse(body: bytes, webhook_id: str, max_events: int) -> list[Message]:
             errors[(prefix.format(index) + path).rstrip(".") or "body"] = messages
     if not prefix and not errors and raw_messages[0]["id"] != webhook_id:
         errors["id"] = ["must equal the webhook-id header"]
-    ids = [raw["id"] for raw in raw_messages if isinstance(raw, dict) and "id" in raw]
-    if not errors and len(set(ids)) != len(ids):
-        errors["events"] = ["event ids must be unique within a batch"]
     if errors:
         raise InvalidMessages("invalid messages", errors)
     return [_message(raw) for raw in raw_messages]

@@ -132,3 +132,11 @@ def test_logs_carry_event_ids_but_never_bodies(receiver, caplog):
     logged = json.dumps([r.__dict__ for r in caplog.records], default=str)
     assert body["id"] in logged
     assert "secret-site" not in logged and receiver.secret not in logged
+
+
+def test_the_same_event_twice_in_one_batch_is_stored_once(receiver, database_url):
+    repeated = message(1)
+    response = receiver.post({"events": [repeated, message(2), repeated]}, webhook_id="b")
+    assert response.status_code == 202
+    assert (response.json["accepted"], response.json["duplicates"]) == (2, 1)
+    assert len(stored(database_url)) == 2
