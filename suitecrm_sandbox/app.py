@@ -18,8 +18,8 @@ from suitecrm_sandbox.tokens import OAuthError
 API_PREFIXES = ("/Api/", "/legacy/Api/")
 
 
-class ConnectionReset(Exception):
-    """Raised after the socket was reset on purpose; nothing more is sent."""
+class ConnectionReset(ConnectionResetError):
+    """Raised to drop the connection: werkzeug then sends nothing, and SO_LINGER 0 makes the close a reset."""
 
 
 def _oauth_answer(error: OAuthError) -> Response:
@@ -28,6 +28,8 @@ def _oauth_answer(error: OAuthError) -> Response:
 
 def create_app(state: SandboxState) -> Flask:
     app = Flask(__name__)
+    # Let ConnectionReset (a ConnectionError) reach werkzeug, which then drops the connection unanswered.
+    app.config["PROPAGATE_EXCEPTIONS"] = True
     app.extensions["sandbox"] = state
     for prefix in ("/Api", "/legacy/Api"):
         app.register_blueprint(api.blueprint, url_prefix=f"{prefix}/V8", name=f"v8{prefix.replace('/', '_')}")
@@ -73,9 +75,6 @@ def create_app(state: SandboxState) -> Flask:
     def not_found(_error):
         return Response(json.dumps({"message": "Not found"}), 404, content_type="application/json")
 
-    @app.errorhandler(ConnectionReset)
-    def reset(_error):
-        return Response("", 500)
 
     return app
 
@@ -113,7 +112,7 @@ def _module_of(req) -> str | None:
 def _reset_connection() -> None:
     connection = request.environ.get("sandbox.connection")
     if connection is not None:
-        # SO_LINGER 0 makes close() send RST: the client sees "connection reset by peer".
+        # SO_LINGER 0 makes the final close a RST; shutting down now ends the exchange unanswered.
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        connection.close()
+        connection.shutdown(socket.SHUT_RDWR)
     raise ConnectionReset()

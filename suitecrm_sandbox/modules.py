@@ -90,6 +90,23 @@ def _standard() -> dict:
     return json.loads(STANDARD.read_text())
 
 
+def _leads(contacts: Module) -> Module:
+    """Leads were not recorded; SuiteCRM gives them the person fields of Contacts plus the lead's own."""
+    person = {k: v for k, v in contacts.attributes.items()
+              if k in COMMON_ATTRIBUTES or k in {"salutation", "first_name", "last_name", "full_name", "title",
+                                                 "department", "do_not_call", "phone_home", "phone_mobile",
+                                                 "phone_work", "phone_other", "phone_fax", "email1", "email2",
+                                                 "invalid_email", "email_opt_out", "primary_address_street",
+                                                 "primary_address_city", "primary_address_state",
+                                                 "primary_address_postalcode", "primary_address_country",
+                                                 "birthdate", "lead_source", "jjwg_maps_lng_c", "jjwg_maps_lat_c"}}
+    attributes = {**person, "status": "", "status_description": "", "account_name": "", "converted": "0",
+                  "refered_by": "", "website": "", "contact_id": "", "account_id": "", "opportunity_id": ""}
+    meta = {name: contacts.field_meta.get(name, {"type": "varchar"}) for name in attributes}
+    return Module(name="Leads", type_name="Lead", attributes=attributes, field_meta=meta,
+                  relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
+
+
 def meta_modules(custom: CrmSchema | None) -> dict:
     listed = dict(_standard()["meta_modules"])
     for module in custom.modules if custom else ():
@@ -104,6 +121,7 @@ def build(custom: CrmSchema | None) -> dict[str, Module]:
         meta = spec["fields"] or {attribute: {"type": "varchar"} for attribute in spec["attributes"]}
         modules[name] = Module(name=name, type_name=spec["type"], attributes=dict(spec["attributes"]),
                                field_meta=dict(meta), relationships_block=dict(spec["relationships"]))
+    modules["Leads"] = _leads(modules["Contacts"])
     modules["Contacts"].links["accounts"] = Link("accounts", "Accounts", "accounts_contacts", "rhs", True)
     modules["Accounts"].links["contacts"] = Link("contacts", "Contacts", "accounts_contacts", "lhs", True)
     modules["Contacts"].links["account_id"] = Link("account_id", "Accounts", "accounts_contacts", "rhs", True)
