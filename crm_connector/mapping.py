@@ -101,7 +101,7 @@ def _user_gone(user_id: int, policy: str) -> list[Write]:
     key = f"user:{user_id}"
     if policy == "delete":
         return [Write("Contacts", key, delete=True)]
-    attributes = {"moodle_status_c": "deleted"}
+    attributes = {"moodle_status_c": "deleted", "moodle_user_id_c": str(user_id)}
     if policy == "anonymise":
         attributes.update(ANONYMISED)
     return [Write("Contacts", key, attributes, facet="deletion")]
