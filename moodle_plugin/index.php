@@ -40,6 +40,10 @@ if ($action && confirm_sesskey()) {
         set_config('paused', get_string('pausedbyadmin', 'local_crmsync'), 'local_crmsync');
     } else if ($action === 'resume') {
         set_config('paused', '', 'local_crmsync');
+    } else if ($action === 'newsecret') {
+        $secret = \local_crmsync\webhook\signer::generate_secret();
+        set_config('secret', $secret, 'local_crmsync');
+        \core\notification::warning(get_string('newsecretset', 'local_crmsync', $secret));
     } else if ($action === 'backfill') {
         \core\task\manager::queue_adhoc_task(new \local_crmsync\task\backfill_task(), true);
         \core\notification::info(get_string('backfillqueued', 'local_crmsync'));
@@ -82,7 +86,7 @@ $button = function(string $action, string $label, array $params = []) use ($url)
         get_string($label, 'local_crmsync'));
 };
 echo $button('test', 'testconnection') . $button($paused === '' ? 'pause' : 'resume', $paused === '' ? 'pause' : 'resume')
-    . $button('resend', 'resendall') . $button('backfill', 'backfill');
+    . $button('resend', 'resendall') . $button('backfill', 'backfill') . $button('newsecret', 'newsecret');
 echo $OUTPUT->heading(get_string('failures', 'local_crmsync'), 3);
 $list = new html_table();
 $list->head = ['#', 'type', 'subject', 'status', 'attempts', 'error', ''];

@@ -35,7 +35,7 @@ if ($hassiteconfig) {
         $settings->add(new admin_setting_configtext('local_crmsync/receiverurl', get_string('receiverurl', 'local_crmsync'),
             get_string('receiverurl_desc', 'local_crmsync'), '', PARAM_URL));
         $settings->add(new admin_setting_configpasswordunmask('local_crmsync/secret', get_string('secret', 'local_crmsync'),
-            get_string('secret_desc', 'local_crmsync', \local_crmsync\webhook\signer::generate_secret()), ''));
+            get_string('secret_desc', 'local_crmsync'), ''));
         $groups = array_unique(array_values(\local_crmsync\local\event_map::GROUPS));
         $choices = array_combine($groups, array_map(function($group) {
             return get_string('group_' . $group, 'local_crmsync');
