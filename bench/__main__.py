@@ -11,6 +11,7 @@ def main() -> None:
     print(ingest.run(singles=500 if quick else 2000, batches=10 if quick else 40))
     print(pipeline.end_to_end(events=100 if quick else 300))
     print(pipeline.coalescing(learners=10 if quick else 20))
+    print(pipeline.backfill(learners=10 if quick else 200))
 
 
 if __name__ == "__main__":

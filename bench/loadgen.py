@@ -26,6 +26,25 @@ def user_message(uid: int, sequence: int, firstname: str = "Learner") -> dict:
                      "deleted": False, "timemodified": 1795344000 + sequence}}
 
 
+def enrolment_message(uid: int, courseid: int, sequence: int) -> dict:
+    return {"id": str(uuid.uuid4()), "type": "enrolment.updated", "occurred_at": "2026-11-22T10:00:00Z",
+            "sequence": sequence, "subject": f"enrolment:{uid}:{courseid}", "site": SITE, "moodle_event": None,
+            "data": {"userid": uid, "courseid": courseid,
+                     "course": {"id": courseid, "shortname": f"C{courseid}", "fullname": f"Course {courseid}"},
+                     "status": "active", "roles": ["student"], "groups": [],
+                     "enrolments": [{"id": uid * 100 + courseid, "enrolid": courseid, "method": "manual",
+                                     "status": "active", "timestart": 1795344000, "timeend": 0}]}}
+
+
+def grade_message(uid: int, courseid: int, itemid: int, sequence: int) -> dict:
+    return {"id": str(uuid.uuid4()), "type": "grade.updated", "occurred_at": "2026-11-22T10:00:00Z",
+            "sequence": sequence, "subject": f"grade:{uid}:{itemid}", "site": SITE, "moodle_event": None,
+            "data": {"userid": uid, "courseid": courseid, "itemid": itemid, "finalgrade": 70.0, "percentage": 70.0,
+                     "passed": True, "deleted": False, "timemodified": 1795344000,
+                     "item": {"itemtype": "mod", "itemmodule": "assign", "itemname": f"Activity {itemid}",
+                              "grademax": 100.0, "grademin": 0.0, "gradepass": 50.0}}}
+
+
 def presign(secret: str, payloads: list[dict | list[dict]]) -> list[tuple[bytes, dict]]:
     """(body, headers) per request: a message, or a batch when given a list."""
     webhook = Webhook(secret)

@@ -113,6 +113,51 @@ def coalescing(learners: int = 20, updates: int = 10, workers: int = 2) -> str:
                    verdict(burst_writes <= 0.2, "<= 0.2"))])
 
 
+def backfill(learners: int = 200, enrolments: int = 5, grades: int = 10, workers: int = 2) -> str:
+    """The state of many learners pushed at once, as the plugin's backfill does, in batches of 100."""
+    stack = harness.Stack(workers=workers)
+    try:
+        messages, sequence = [], 0
+        for uid in range(learners):
+            sequence += 1
+            messages.append(loadgen.user_message(uid, sequence))
+            for course in range(enrolments):
+                sequence += 1
+                messages.append(loadgen.enrolment_message(uid, 100 + course, sequence))
+            for item in range(grades):
+                sequence += 1
+                messages.append(loadgen.grade_message(uid, 100 + item % enrolments, 1000 + item, sequence))
+        batches = [messages[i:i + 100] for i in range(0, len(messages), 100)]
+        signed = loadgen.presign(stack.secret, batches)
+        started = time.monotonic()
+        loadgen.run(stack.url, signed, threads=2)
+        received = time.monotonic()
+        finished = _drain(stack, len(messages), timeout=3600)
+        calls = _calls(stack)
+        worker_rss = max(stack.worker_rss(), default=0)
+    finally:
+        stack.stop()
+    total = finished - started
+    rows = [("events", str(len(messages)), "", "", ""),
+            ("total time, s", f"{total:.1f}", "", "", ""),
+            ("events/s end to end", f"{len(messages) / total:.1f}", "", "", ""),
+            ("receiver: all batches accepted, s", f"{received - started:.1f}", f"{total:.1f} (total)",
+             f"{(received - started) / total:.2f}", ""),
+            ("queue + workers + CRM after acceptance, s", f"{finished - received:.1f}", f"{total:.1f} (total)",
+             f"{(finished - received) / total:.2f}", ""),
+            ("CRM calls per event", f"{calls / len(messages):.2f}", "", "", ""),
+            ("worker RSS, MB", f"{worker_rss:.0f}", "", "", verdict(worker_rss < 150, "< 150 MB"))]
+    return table("Backfill", f"{learners} learners x ({enrolments} enrolments + {grades} grades + profile), "
+                 f"batches of 100, {workers} workers, sandbox without added latency (the issue's 10,000 learners "
+                 "are `python -m bench.pipeline backfill 10000`; at these rates that run takes hours)", rows)
+
+
 if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 2 and sys.argv[1] == "backfill":
+        print(backfill(learners=int(sys.argv[2])))
+        raise SystemExit
+
     print(end_to_end())
     print(coalescing())

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -46,7 +47,7 @@ def test_worker_killed_mid_job(drill_pipeline, sandbox, size):
     sandbox.set_faults(latency_ms=300)
     started = time.monotonic()
     accepted = send_in_batches(drill_pipeline, deliveries)
-    kills = 3 if os.environ.get("CHAOS_FULL") else 1
+    kills = 3 if size[0] > 10 else 1
     for _ in range(kills):
         worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env=drill_pipeline.env, cwd=REPO,
                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -97,3 +98,75 @@ def _redis_up(url: str) -> bool:
         return bool(redis_lib.Redis.from_url(url, socket_connect_timeout=0.5).ping())
     except redis_lib.ConnectionError:
         return False
+
+
+def test_database_stopped_for_a_while(sandbox, postgres_database, redis_url, size, tmp_path):
+    """The receiver answers 503 while PostgreSQL refuses connections; the sender retries; nothing is lost."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import TEST_POSTGRES_URL, _empty_tables
+
+    _empty_tables(postgres_database)
+    name = postgres_database.rsplit("/", 1)[1]
+    admin = create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+    def database(up: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if up else "false"}'))
+            if not up:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+
+    own = Pipeline(sandbox, postgres_database, redis_url, tmp_path)
+    try:
+        deliveries, expected = stream(own, *size)
+        half = len(deliveries) // 2
+        started = time.monotonic()
+        accepted = send_in_batches(own, deliveries[:half])
+        database(False)
+        refused = own.post_raw(deliveries[half:half + 5])
+        restarter = threading.Timer(3, database, args=(True,))
+        restarter.start()
+        accepted += send_in_batches(own, deliveries[half:])  # retried until the database is back
+        restarter.join()
+        result = finish("database stopped (receiver answers 503, sender retries)", own, sandbox, deliveries,
+                        expected, accepted, started)
+    finally:
+        database(True)
+        own.close()
+        admin.dispose()
+    assert refused == 503
+    assert (result.lost, result.wrong) == (0, 0)
+
+
+def test_receiver_restarted_under_load(drill_pipeline, sandbox, size):
+    deliveries, expected = stream(drill_pipeline, *size)
+    started = time.monotonic()
+    half = len(deliveries) // 2
+    accepted = send_in_batches(drill_pipeline, deliveries[:half])
+    drill_pipeline.restart_receiver(down_seconds=2)  # the sender retries while it is away
+    accepted += send_in_batches(drill_pipeline, deliveries[half:])
+    result = finish("receiver restarted under load", drill_pipeline, sandbox, deliveries, expected, accepted, started)
+    assert (result.lost, result.wrong) == (0, 0)
+
+
+def test_everything_at_once(drill_pipeline, sandbox, size, tmp_path):
+    """Sandbox faults and token revocation, a receiver restart and a worker killed mid-job, together."""
+    deliveries, expected = stream(drill_pipeline, *size, seed=5)
+    sandbox.set_faults(error_rate=0.2, throttle_rate=0.05, reset_rate=0.03, db_failure_rate=0.05, latency_ms=100,
+                       retry_after_seconds=1, seed=3)
+    started = time.monotonic()
+    half = len(deliveries) // 2
+    accepted = send_in_batches(drill_pipeline, deliveries[:half])
+    worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env=drill_pipeline.env, cwd=REPO,
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    drill_pipeline.restart_receiver(down_seconds=1)
+    accepted += send_in_batches(drill_pipeline, deliveries[half:])
+    sandbox.revoke_tokens()
+    time.sleep(2)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    drill_pipeline.env["JOB_MAX_RETRIES"] = "30"
+    result = finish("all at once: CRM faults, token revocation, receiver restart, worker kill -9", drill_pipeline,
+                    sandbox, deliveries, expected, accepted, started)
+    assert (result.lost, result.wrong, result.dead_lettered) == (0, 0, 0)

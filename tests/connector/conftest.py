@@ -35,8 +35,8 @@ class Pipeline:
                     "SUITECRM_CLIENT_ID": sandbox.client_id, "SUITECRM_CLIENT_SECRET": sandbox.client_secret,
                     "SUITECRM_TIMEOUT_SECONDS": "3", "JOB_RETRY_BASE_SECONDS": "1", "JOB_RETRY_MAX_SECONDS": "2",
                     "JOB_MAX_RETRIES": "6", "SWEEP_INTERVAL_SECONDS": "1", "LOG_LEVEL": "WARNING"}
-        settings = config.load(environ=self.env, env_file=None)
-        self.server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
+        self.settings = config.load(environ=self.env, env_file=None)
+        self.server = make_server("127.0.0.1", free_port(), create_app(self.settings), threaded=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/moodle"
         self.sequence = 0
@@ -44,6 +44,25 @@ class Pipeline:
 
     def close(self):
         self.server.shutdown()
+        self.server.server_close()
+
+    def restart_receiver(self, down_seconds: float) -> None:
+        """Stop the receiver, wait, and start a new one on the same port (as a redeploy does)."""
+        port = self.server.server_port
+        self.close()
+        time.sleep(down_seconds)
+        self.server = make_server("127.0.0.1", port, create_app(self.settings), threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post_raw(self, messages: list[dict]) -> int:
+        """POST a signed batch and return the status, whatever it is."""
+        body = json.dumps({"events": messages})
+        batch_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        headers = {"webhook-id": batch_id, "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": Webhook(self.secret).sign(batch_id, now, body),
+                   "Content-Type": "application/json"}
+        return requests.post(self.url, data=body.encode(), headers=headers, timeout=10).status_code
 
     def message(self, message_type: str, subject: str, data: dict, sequence: int | None = None) -> dict:
         if sequence is None:
