@@ -56,13 +56,7 @@ class Pipeline:
 
     def post_raw(self, messages: list[dict]) -> int:
         """POST a signed batch and return the status, whatever it is."""
-        body = json.dumps({"events": messages})
-        batch_id = str(uuid.uuid4())
-        now = datetime.now(UTC)
-        headers = {"webhook-id": batch_id, "webhook-timestamp": str(int(now.timestamp())),
-                   "webhook-signature": Webhook(self.secret).sign(batch_id, now, body),
-                   "Content-Type": "application/json"}
-        return requests.post(self.url, data=body.encode(), headers=headers, timeout=10).status_code
+        return self._post(messages).status_code
 
     def message(self, message_type: str, subject: str, data: dict, sequence: int | None = None) -> dict:
         if sequence is None:
@@ -72,15 +66,19 @@ class Pipeline:
                 "sequence": sequence, "subject": subject, "site": SITE, "moodle_event": None, "data": data}
 
     def send(self, *messages: dict) -> dict:
-        body = json.dumps({"events": list(messages)})
+        response = self._post(list(messages))
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def _post(self, messages: list[dict]) -> requests.Response:
+        """A signed batch, as the plugin sends it."""
+        body = json.dumps({"events": messages})
         batch_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         headers = {"webhook-id": batch_id, "webhook-timestamp": str(int(now.timestamp())),
                    "webhook-signature": Webhook(self.secret).sign(batch_id, now, body),
                    "Content-Type": "application/json"}
-        response = requests.post(self.url, data=body.encode(), headers=headers, timeout=10)
-        assert response.status_code == 202, response.text
-        return response.json()
+        return requests.post(self.url, data=body.encode(), headers=headers, timeout=10)
 
     def drain(self, timeout: float = 60, env: dict | None = None) -> None:
         """Run burst workers until no event is waiting (retries are scheduled, so it may take rounds)."""
