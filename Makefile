@@ -42,7 +42,7 @@ bench: python-deps services
 	$(PY) -m bench
 
 chaos: python-deps services
-	$(PY) -m pytest tests/chaos --chaos-full
+	$(PY) -m pytest tests/chaos --chaos-full -s -q -p no:cacheprovider
 
 suitecrm-package: python-deps
 	$(VENV)/bin/crmsync suitecrm-package --output dist/
