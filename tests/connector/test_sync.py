@@ -103,3 +103,20 @@ def test_html_special_characters_survive_the_round_trip(pipeline, sandbox):
     # The API returns it HTML-encoded, exactly like SuiteCRM; the stored value is the original.
     assert contact["first_name"] == "O&#039;Brien &lt;Ann&gt;"
     assert json.dumps(contact)  # and the record is readable
+
+
+def test_first_sync_links_to_an_existing_contact_by_email_when_asked(pipeline, sandbox):
+    import requests
+
+    token = requests.post(f"{sandbox.url}/Api/access_token", json={
+        "grant_type": "client_credentials", "client_id": sandbox.client_id,
+        "client_secret": sandbox.client_secret}, timeout=5).json()["access_token"]
+    existing = requests.post(f"{sandbox.url}/Api/V8/module", timeout=5, headers={"Authorization": f"Bearer {token}"},
+                             json={"data": {"type": "Contacts", "attributes": {
+                                 "first_name": "Known", "last_name": "Customer",
+                                 "email1": "student30@example.invalid"}}}).json()["data"]["id"]
+    pipeline.send(pipeline.message("user.created", "user:30", user(30, "Alice")))
+    pipeline.drain(env={"CONTACT_MATCH_BY_EMAIL": "true"})
+    contacts = sandbox.records("Contacts")
+    assert len(contacts) == 1
+    assert (contacts[0]["id"], contacts[0]["moodle_user_id_c"], contacts[0]["first_name"]) == (existing, "30", "Alice")
