@@ -11,8 +11,9 @@ from bench.report import table, verdict
 
 def run(singles: int = 2000, batches: int = 40, threads: int = 8) -> str:
     stack = harness.Stack(workers=0)
-    baseline_process, baseline_url = harness.start_baseline()
+    baseline_process = None
     try:
+        baseline_process, baseline_url = harness.start_baseline()
         warm = loadgen.presign(stack.secret, [loadgen.user_message(10_000_000 + n, n + 1) for n in range(200)])
         loadgen.run(stack.url, warm, threads)
         loadgen.run(baseline_url, warm, threads)
@@ -26,7 +27,8 @@ def run(singles: int = 2000, batches: int = 40, threads: int = 8) -> str:
         batched = loadgen.run(stack.url, loadgen.presign(stack.secret, batch_payloads), threads)
         rss_after = stack.receiver_rss()
     finally:
-        os.killpg(baseline_process.pid, signal.SIGTERM)
+        if baseline_process is not None:
+            os.killpg(baseline_process.pid, signal.SIGTERM)
         stack.stop()
 
     ok_statuses = single.statuses.get(202, 0) == singles and batched.statuses.get(202, 0) == batches
