@@ -95,3 +95,16 @@ def test_exhausted_retries_end_as_a_dead_letter(pipeline, sandbox):
     failed = next(e for e in pipeline.events() if e.id == message["id"])
     assert (failed.status, failed.attempts) == ("failed", 2)
     assert "503" in failed.last_error
+
+
+def test_hanging_crm_calls_time_out_and_are_retried(pipeline, sandbox):
+    sandbox.set_faults(hang_rate=0.3, hang_seconds=4, seed=5)
+    messages = [pipeline.message("user.updated", f"user:{uid}", user(uid, f"Slow{uid}")) for uid in range(40, 45)]
+    pipeline.send(*messages)
+    pipeline.drain(timeout=240, env={"SUITECRM_TIMEOUT_SECONDS": "1", "JOB_MAX_RETRIES": "20"})
+    sandbox.clear_faults()
+    assert {uid: names(sandbox).get(str(uid)) for uid in range(40, 45)} == {uid: f"Slow{uid}" for uid in range(40, 45)}
+    events = pipeline.events()
+    assert {e.status for e in events} == {"applied"}
+    # The client gave up after 1 s on the hanging calls, and those events succeeded on a later attempt.
+    assert any("timed out" in (e.last_error or "") and e.attempts > 1 for e in events)
