@@ -37,7 +37,7 @@ class message_builder {
      *
      * @param string $id UUID (also the webhook-id)
      * @param string $type e.g. user.updated
-     * @param int $sequence the outbox row id
+     * @param int $sequence the subject's version, assigned at sending time (outbox_repository::allocate_sequences)
      * @param string $subject e.g. user:3
      * @param array $site ['id' => ..., 'url' => ...]
      * @param array|null $event Moodle's get_data(), or null (backfill, ping)
@@ -123,10 +123,13 @@ class message_builder {
      * What user_deleted still knows about the user (its `other`): the row is gone when we send.
      *
      * @param int $userid
-     * @param array $other the event's other
+     * @param array|null $other the event's other; null when no user_deleted was recorded (then only the id is known)
      * @return array
      */
-    public static function user_deleted_state(int $userid, array $other): array {
+    public static function user_deleted_state(int $userid, ?array $other): array {
+        if ($other === null) {
+            return ['id' => $userid, 'deleted' => true];
+        }
         return ['id' => $userid, 'username' => (string) ($other['username'] ?? ''),
             'email' => (string) ($other['email'] ?? ''), 'idnumber' => (string) ($other['idnumber'] ?? ''),
             'deleted' => true];
@@ -147,13 +150,35 @@ class message_builder {
 
     /**
      * @param int $courseid
-     * @param array $snapshot the course row's last known shortname/fullname/idnumber
+     * @param array|null $snapshot the course row's last known shortname/fullname/idnumber (from course_deleted);
+     *     null when no course_deleted was recorded (then only the id is known)
      * @return array
      */
-    public static function course_deleted_state(int $courseid, array $snapshot): array {
+    public static function course_deleted_state(int $courseid, ?array $snapshot): array {
+        if ($snapshot === null) {
+            return ['id' => $courseid, 'deleted' => true];
+        }
         return ['id' => $courseid, 'shortname' => (string) ($snapshot['shortname'] ?? ''),
             'fullname' => (string) ($snapshot['fullname'] ?? ''), 'idnumber' => (string) ($snapshot['idnumber'] ?? ''),
             'deleted' => true];
+    }
+
+    /**
+     * A deleted activity (course module), from what course_module_deleted carried.
+     *
+     * @param int $cmid
+     * @param array|null $snapshot courseid, modname, instance
+     * @return array
+     */
+    public static function activity_deleted_state(int $cmid, ?array $snapshot): array {
+        $state = ['id' => $cmid, 'courseid' => (int) ($snapshot['courseid'] ?? 0)];
+        if (isset($snapshot['modname'])) {
+            $state['modname'] = (string) $snapshot['modname'];
+        }
+        if (isset($snapshot['instance'])) {
+            $state['instance'] = (int) $snapshot['instance'];
+        }
+        return $state + ['deleted' => true];
     }
 
     /**
@@ -195,6 +220,23 @@ class message_builder {
     }
 
     /**
+     * The learner has no enrolment left in the course, or the course itself is gone.
+     *
+     * @param int $userid
+     * @param int $courseid
+     * @param object|null $course the course row while the course exists, null once it is deleted
+     * @return array
+     */
+    public static function enrolment_deleted_state(int $userid, int $courseid, $course): array {
+        $state = ['userid' => $userid, 'courseid' => $courseid, 'status' => 'deleted'];
+        if ($course !== null) {
+            $state['course'] = ['id' => (int) $course->id, 'shortname' => (string) $course->shortname,
+                'fullname' => (string) $course->fullname];
+        }
+        return $state + ['enrolments' => [], 'roles' => [], 'groups' => []];
+    }
+
+    /**
      * @param int $userid
      * @param object $item a grade_items row
      * @param object|null $grade the grade_grades row, or null when it was deleted
@@ -222,6 +264,49 @@ class message_builder {
     }
 
     /**
+     * A learner's grade that no longer exists. While its grade item exists the message carries the item
+     * (the grade state without a grade); once the item is gone too, only the ids.
+     *
+     * @param int $userid
+     * @param int $courseid
+     * @param int $itemid
+     * @param object|null $item the grade_items row, null when the item is gone
+     * @param int|null $cmid the activity's course module id (with an item only)
+     * @return array
+     */
+    public static function grade_deleted_state(int $userid, int $courseid, int $itemid, $item = null,
+            ?int $cmid = null): array {
+        if ($item !== null) {
+            return self::grade_state($userid, $item, null, $cmid);
+        }
+        return ['userid' => $userid, 'courseid' => $courseid, 'itemid' => $itemid, 'deleted' => true];
+    }
+
+    /**
+     * A deleted grade item, from what grade_item_deleted carried (every grade in it goes with it).
+     *
+     * @param int $itemid
+     * @param array|null $snapshot courseid, itemtype, itemmodule, and itemname/iteminstance when known
+     * @return array
+     */
+    public static function grade_item_deleted_state(int $itemid, ?array $snapshot): array {
+        $state = ['id' => $itemid, 'courseid' => (int) ($snapshot['courseid'] ?? 0)];
+        if (isset($snapshot['itemtype'])) {
+            $state['itemtype'] = (string) $snapshot['itemtype'];
+        }
+        if ($snapshot !== null && array_key_exists('itemmodule', $snapshot)) {
+            $state['itemmodule'] = $snapshot['itemmodule'] === null ? null : (string) $snapshot['itemmodule'];
+        }
+        if (isset($snapshot['iteminstance'])) {
+            $state['iteminstance'] = (int) $snapshot['iteminstance'];
+        }
+        if (isset($snapshot['itemname'])) {
+            $state['itemname'] = (string) $snapshot['itemname'];
+        }
+        return $state + ['deleted' => true];
+    }
+
+    /**
      * @param object $completion a course_modules_completion row
      * @param int $courseid
      * @param string $modname
@@ -238,6 +323,22 @@ class message_builder {
     }
 
     /**
+     * An activity completion whose activity is gone.
+     *
+     * @param int $userid
+     * @param int $cmid
+     * @param int|null $courseid when known
+     * @return array
+     */
+    public static function module_completion_deleted_state(int $userid, int $cmid, ?int $courseid): array {
+        $state = ['userid' => $userid, 'cmid' => $cmid];
+        if ($courseid !== null) {
+            $state['courseid'] = $courseid;
+        }
+        return $state + ['deleted' => true];
+    }
+
+    /**
      * @param int $userid
      * @param int $courseid
      * @param object|null $completion the course_completions row, null when unenrolment removed it
@@ -250,6 +351,17 @@ class message_builder {
         return ['userid' => $userid, 'courseid' => $courseid, 'completed' => $time('timecompleted') !== null,
             'timeenrolled' => $time('timeenrolled'), 'timestarted' => $time('timestarted'),
             'timecompleted' => $time('timecompleted')];
+    }
+
+    /**
+     * The learner has no course_completions row in the course any more (unenrolled, course deleted, reset).
+     *
+     * @param int $userid
+     * @param int $courseid
+     * @return array
+     */
+    public static function course_completion_deleted_state(int $userid, int $courseid): array {
+        return ['userid' => $userid, 'courseid' => $courseid, 'deleted' => true];
     }
 
     /**
@@ -286,6 +398,21 @@ class message_builder {
                 'duration' => (int) $session->duration, 'description' => strip_tags((string) ($session->description ?? '')),
                 'groupid' => (int) ($session->groupid ?? 0)],
             'statuses' => $statuses];
+    }
+
+    /**
+     * An attendance session that is gone (or whose activity is): its marks go with it.
+     *
+     * @param int $sessionid
+     * @param int|null $courseid when known
+     * @return array
+     */
+    public static function attendance_deleted_state(int $sessionid, ?int $courseid): array {
+        $state = ['sessionid' => $sessionid];
+        if ($courseid !== null) {
+            $state['courseid'] = $courseid;
+        }
+        return $state + ['deleted' => true];
     }
 
     /**
