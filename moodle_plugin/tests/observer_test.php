@@ -60,11 +60,32 @@ final class observer_test extends \advanced_testcase {
         $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
         $row = $DB->get_record('local_crmsync_outbox', ['subject' => "enrolment:{$user->id}:{$course->id}",
             'type' => 'enrolment.created']);
-        $message = local\state_reader::message($row);
+        $message = local\state_reader::message($row, 1795344100000042);
         $this->assertSame('active', $message['data']['status']);
         $this->assertSame(['student'], $message['data']['roles']);
         $this->assertSame('CRM101', $message['data']['course']['shortname']);
-        $this->assertSame((int) $row->id, $message['sequence']);
+        // The sequence is the one assigned at sending time, not the row id; the message id is the row's.
+        $this->assertSame(1795344100000042, $message['sequence']);
+        $this->assertSame($row->messageid, $message['id']);
+    }
+
+    public function test_sequences_move_forward_across_a_database_restore_and_a_reinstall(): void {
+        $this->resetAfterTest();
+        $outbox = new local\moodle_outbox();
+        unset_config('lastsequence', 'local_crmsync');
+        $this->assertSame(1795344100000000, $outbox->allocate_sequences(3, 1795344100000000));
+        $this->assertSame('1795344100000002', get_config('local_crmsync', 'lastsequence'));
+        // A clock that lags (or a burst within one microsecond) still counts up.
+        $this->assertSame(1795344100000003, $outbox->allocate_sequences(1, 1795344000000000));
+
+        // Moodle's database restored from an older backup: the stored last sequence goes back too.
+        set_config('lastsequence', '1795340000000000', 'local_crmsync');
+        $restored = $outbox->allocate_sequences(1, 1795344160000000);
+        $this->assertGreaterThan(1795344100000003, $restored);
+
+        // The plugin uninstalled and installed again: nothing is stored.
+        unset_config('lastsequence', 'local_crmsync');
+        $this->assertGreaterThan($restored, $outbox->allocate_sequences(1, 1795344220000000));
     }
 
     public function test_course_views_are_coalesced(): void {

@@ -35,21 +35,36 @@ class delivery {
     private $transport;
     /** @var signer */
     private $signer;
-    /** @var callable function(object $row): ?array — the message for a row, null when its subject is gone */
+    /**
+     * @var callable function(object $row, int $sequence): ?array — the message for a row (its subject's
+     *     state, or its deletion), null when there is nothing to send
+     */
     private $messages;
     /** @var backoff */
     private $backoff;
     /** @var string */
     private $url;
+    /** @var callable function(): int — the current time in microseconds since 1970 */
+    private $clock;
 
+    /**
+     * @param outbox_repository $outbox
+     * @param transport $transport
+     * @param signer $signer
+     * @param callable $messages function(object $row, int $sequence): ?array
+     * @param backoff $backoff
+     * @param string $url the receiver's webhook URL
+     * @param callable|null $clock function(): int, microseconds since 1970 (the system clock when null)
+     */
     public function __construct(outbox_repository $outbox, transport $transport, signer $signer, callable $messages,
-            backoff $backoff, string $url) {
+            backoff $backoff, string $url, ?callable $clock = null) {
         $this->outbox = $outbox;
         $this->transport = $transport;
         $this->signer = $signer;
         $this->messages = $messages;
         $this->backoff = $backoff;
         $this->url = $url;
+        $this->clock = $clock ?? [self::class, 'microseconds'];
     }
 
     /**
@@ -85,9 +100,14 @@ class delivery {
      */
     public function send_batch(array $rows, int $now): array {
         // Coalesce: of several rows for one subject only the newest is sent; its message carries the
-        // current state anyway, so the older ones would only be skipped downstream.
+        // current state anyway, so the older ones would only be skipped downstream. What an older row's
+        // event recorded for a deletion (a deleted user's e-mail) is kept for the newest.
         $newest = [];
         foreach ($rows as $row) {
+            $older = $newest[$row->subject] ?? null;
+            if ($older !== null && empty($row->snapshot) && !empty($older->snapshot)) {
+                $row->snapshot = $older->snapshot;
+            }
             $newest[$row->subject] = $row;
         }
         $superseded = array_values(array_diff(array_map(function($r) {
@@ -95,10 +115,13 @@ class delivery {
         }, $rows), array_map(function($r) {
             return $r->id;
         }, $newest)));
+        // Sequences are assigned now, under the delivery lock, in row order: a message built later
+        // carries a later sequence and a newer state.
+        $sequence = $this->outbox->allocate_sequences(count($newest), (int) ($this->clock)());
         $events = [];
         $gone = [];
         foreach ($newest as $row) {
-            $message = ($this->messages)($row);
+            $message = ($this->messages)($row, $sequence++);
             if ($message === null) {
                 $gone[] = $row->id;
             } else {
@@ -148,6 +171,16 @@ class delivery {
      */
     private static function shorten(string $text): string {
         return mb_substr(trim($text), 0, 500);
+    }
+
+    /**
+     * The system clock in microseconds since 1970 (exact: microtime() as a string, not a float).
+     *
+     * @return int
+     */
+    public static function microseconds(): int {
+        [$fraction, $seconds] = explode(' ', microtime());
+        return (int) $seconds * 1000000 + (int) substr($fraction, 2, 6);
     }
 
     /**

@@ -110,6 +110,15 @@ class moodle_outbox implements outbox_repository {
         return (string) get_config('local_crmsync', 'paused') !== '';
     }
 
+    public function allocate_sequences(int $count, int $nowmicros): int {
+        $last = get_config('local_crmsync', 'lastsequence');
+        $first = ($last === false || $last === '') ? $nowmicros : max((int) $last + 1, $nowmicros);
+        if ($count > 0) {
+            set_config('lastsequence', (string) ($first + $count - 1), 'local_crmsync');
+        }
+        return $first;
+    }
+
     /**
      * Send failed rows (or one of them) again.
      *

@@ -20,7 +20,8 @@ namespace local_crmsync\local;
  * Where outbox rows are kept: Moodle's database in production (moodle_outbox), memory in plain tests.
  *
  * A row is an object with id, messageid, subject, type, status, attempts, nextattempt, lasterror,
- * payload (the message JSON, or null when the state is built at sending time) and eventdata.
+ * eventdata and snapshot (what the event knew, for a deletion). A row's id orders the rows; the
+ * message's sequence is assigned when it is sent (allocate_sequences).
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -44,4 +45,17 @@ interface outbox_repository {
 
     /** @return bool */
     public function is_paused(): bool;
+
+    /**
+     * Reserve $count consecutive message sequences, under the delivery lock, at sending time.
+     *
+     * The first is max(the last one reserved + 1, $nowmicros), and the last one reserved is stored
+     * apart from the rows: so sequences only grow, even across a Moodle database restore (the rows'
+     * ids go back) and a plugin reinstall (nothing is stored any more: the clock carries on).
+     *
+     * @param int $count how many messages are about to be built
+     * @param int $nowmicros the current time in microseconds since 1970
+     * @return int the first of the $count sequences
+     */
+    public function allocate_sequences(int $count, int $nowmicros): int;
 }

@@ -30,9 +30,10 @@ class state_reader {
      * The message for an outbox row, or null when its subject no longer exists (nothing to say).
      *
      * @param object $row
+     * @param int $sequence assigned at sending time (outbox_repository::allocate_sequences)
      * @return array|null
      */
-    public static function message($row): ?array {
+    public static function message($row, int $sequence): ?array {
         global $CFG;
         $ids = array_map('intval', array_slice(explode(':', $row->subject), 1));
         $snapshot = $row->snapshot ? json_decode($row->snapshot, true) : null;
@@ -42,7 +43,7 @@ class state_reader {
         }
         $site = ['id' => (string) get_config('local_crmsync', 'siteid'), 'url' => $CFG->wwwroot];
         $event = $row->eventdata ? json_decode($row->eventdata, true) : null;
-        return builder::envelope($row->messageid, $row->type, (int) $row->id, $row->subject, $site, $event, $data,
+        return builder::envelope($row->messageid, $row->type, $sequence, $row->subject, $site, $event, $data,
             (int) $row->timecreated);
     }
 

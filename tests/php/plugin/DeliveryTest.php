@@ -6,14 +6,24 @@ use local_crmsync\local\transport;
 use local_crmsync\webhook\signer;
 use PHPUnit\Framework\TestCase;
 
-/** The outbox kept in memory, as the Moodle implementation keeps it in a table. */
+
+/** The outbox kept in memory, as the Moodle implementation keeps it in a table (and lastsequence in config). */
 final class memory_outbox implements outbox_repository {
     public $rows = [];
     public $paused = '';
+    /** @var int|null the plugin's lastsequence setting; null when not set (a fresh install) */
+    public $lastsequence = null;
 
-    public function add(int $id, string $subject): void {
-        $this->rows[$id] = (object) ['id' => $id, 'subject' => $subject, 'status' => 'pending', 'attempts' => 0,
-            'nextattempt' => 0, 'lasterror' => ''];
+    public function add(int $id, string $subject, string $type = 'user.updated', ?array $snapshot = null): void {
+        $this->rows[$id] = (object) ['id' => $id, 'messageid' => delivery::uuid(), 'subject' => $subject, 'type' => $type,
+            'status' => 'pending', 'attempts' => 0, 'nextattempt' => 0, 'lasterror' => '', 'eventdata' => null,
+            'snapshot' => $snapshot === null ? null : json_encode($snapshot), 'timecreated' => 1795344057];
+    }
+
+    public function allocate_sequences(int $count, int $nowmicros): int {
+        $first = $this->lastsequence === null ? $nowmicros : max($this->lastsequence + 1, $nowmicros);
+        $this->lastsequence = $first + $count - 1;
+        return $first;
     }
 
     public function due(int $limit, int $now): array {
@@ -116,12 +126,23 @@ final class DeliveryTest extends TestCase {
         }, file($file, FILE_IGNORE_NEW_LINES)) : [];
     }
 
-    private function delivery(memory_outbox $outbox): delivery {
-        $messages = function($row) {
-            return ['id' => "msg-{$row->id}", 'subject' => $row->subject, 'sequence' => $row->id];
+    private function delivery(memory_outbox $outbox, ?callable $clock = null, ?callable $messages = null): delivery {
+        $messages = $messages ?? function($row, int $sequence) {
+            return ['id' => "msg-{$row->id}", 'subject' => $row->subject, 'sequence' => $sequence];
         };
         return new delivery($outbox, new curl_test_transport(), new signer(self::SECRET), $messages,
-            new backoff(60, 21600, function() { return 0.0; }), "http://127.0.0.1:{$this->port}/webhooks/moodle");
+            new backoff(60, 21600, function() { return 0.0; }), "http://127.0.0.1:{$this->port}/webhooks/moodle", $clock);
+    }
+
+    /** The sequences of every message the receiver got, in order. */
+    private function sent_sequences(): array {
+        $sequences = [];
+        foreach ($this->requests() as $request) {
+            foreach (json_decode($request['body'], true)['events'] as $event) {
+                $sequences[] = $event['sequence'];
+            }
+        }
+        return $sequences;
     }
 
     public function test_a_batch_is_one_signed_post_and_leaves_the_outbox_on_2xx(): void {
@@ -185,5 +206,76 @@ final class DeliveryTest extends TestCase {
         $this->assertSame(['delivered' => 1, 'coalesced' => 2, 'retry' => 0, 'failed' => 0], $counts);
         $events = json_decode($this->requests()[0]['body'], true)['events'];
         $this->assertSame(['msg-3'], array_column($events, 'id'));
+    }
+
+    public function test_sequences_are_assigned_when_sending_and_only_grow(): void {
+        $this->start_receiver(202);
+        $outbox = new memory_outbox();
+        foreach ([1 => 'user:3', 2 => 'user:4', 3 => 'user:5'] as $id => $subject) {
+            $outbox->add($id, $subject);
+        }
+        $clock = function() {
+            return 1795344100000000;  // a clock that does not move: each message still gets its own sequence
+        };
+        $this->delivery($outbox, $clock)->run(2, 1795344100);
+        $outbox->add(4, 'user:3');
+        $this->delivery($outbox, $clock)->run(2, 1795344100);
+        $this->assertSame([1795344100000000, 1795344100000001, 1795344100000002, 1795344100000003], $this->sent_sequences());
+        $this->assertSame(1795344100000003, $outbox->lastsequence);
+    }
+
+    public function test_after_a_database_restore_new_messages_carry_newer_sequences(): void {
+        $this->start_receiver(202);
+        $outbox = new memory_outbox();
+        $outbox->lastsequence = 1795340000000000;  // what the backup holds
+        $backup = clone $outbox;
+        foreach ([1 => 'user:3', 2 => 'enrolment:3:2', 3 => 'user:4'] as $id => $subject) {
+            $outbox->add($id, $subject);
+        }
+        $now = 1795344100;
+        $this->delivery($outbox, function() use ($now) {
+            return $now * 1000000;
+        })->run(100, $now);
+        $before = $this->sent_sequences();
+        $this->assertCount(3, $before);
+
+        // Moodle's database is restored from the backup a minute later: the outbox ids and the stored
+        // last sequence go back, and new events get the ids 1 and 2 again.
+        $restored = $backup;
+        $restored->add(1, 'user:3');
+        $restored->add(2, 'enrolment:3:2');
+        $later = $now + 60;
+        $this->delivery($restored, function() use ($later) {
+            return $later * 1000000;
+        })->run(100, $later);
+        $after = array_slice($this->sent_sequences(), 3);
+        $this->assertCount(2, $after);
+        $this->assertGreaterThan(max($before), min($after));
+        $this->assertSame($after, array_values(array_unique($after)));
+    }
+
+    public function test_after_a_plugin_reinstall_new_messages_carry_newer_sequences(): void {
+        $this->start_receiver(202);
+        $outbox = new memory_outbox();
+        $outbox->add(41, 'user:3');
+        $outbox->add(42, 'user:4');
+        $this->delivery($outbox)->run(100, time());  // the system clock
+        $before = $this->sent_sequences();
+
+        // Uninstalled and installed again: the outbox table and the plugin's settings start empty.
+        $reinstalled = new memory_outbox();
+        $this->assertNull($reinstalled->lastsequence);
+        $reinstalled->add(1, 'user:3');
+        $this->delivery($reinstalled)->run(100, time());
+        $after = array_slice($this->sent_sequences(), 2);
+        $this->assertCount(1, $after);
+        $this->assertGreaterThan(max($before), $after[0]);
+    }
+
+    public function test_the_system_clock_counts_microseconds_since_1970(): void {
+        $before = time();
+        $micros = delivery::microseconds();
+        $this->assertGreaterThanOrEqual($before * 1000000, $micros);
+        $this->assertLessThan(($before + 2) * 1000000, $micros);
     }
 }
