@@ -34,7 +34,7 @@ class observer {
      */
     public static function record(base $event): void {
         try {
-            $entries = local\event_map::entries($event->get_data());
+            $entries = local\event_map::entries($event->get_data(), self::carried($event));
             $inserted = false;
             foreach ($entries as $entry) {
                 $inserted = local\moodle_outbox::add($entry) || $inserted;
@@ -46,5 +46,24 @@ class observer {
         } catch (\Throwable $error) {
             debugging('local_crmsync could not record ' . $event->eventname . ': ' . $error->getMessage(), DEBUG_NORMAL);
         }
+    }
+
+    /**
+     * What an event carries besides its data: grade_item_deleted holds the deleted grade item object it
+     * was created from (its row is gone), the only place its iteminstance is still known.
+     *
+     * @param base $event
+     * @return array|null
+     */
+    private static function carried(base $event): ?array {
+        if (!$event instanceof \core\event\grade_item_deleted) {
+            return null;
+        }
+        try {
+            $item = $event->get_grade_item();
+        } catch (\Throwable $error) {
+            return null;
+        }
+        return $item ? ['iteminstance' => $item->iteminstance ?? null] : null;
     }
 }

@@ -27,13 +27,15 @@ namespace local_crmsync\local;
  */
 class event_map {
     /** Settings group of each message type (the admin chooses which groups are sent). */
-    const GROUPS = ['user' => 'users', 'course' => 'courses', 'enrolment' => 'enrolments', 'grade' => 'grades',
-        'module_completion' => 'completions', 'course_completion' => 'completions', 'course_access' => 'access',
-        'attendance' => 'attendance', 'consent' => 'consent'];
+    const GROUPS = ['user' => 'users', 'course' => 'courses', 'activity' => 'courses', 'enrolment' => 'enrolments',
+        'grade' => 'grades', 'grade_item' => 'grades', 'module_completion' => 'completions',
+        'course_completion' => 'completions', 'course_access' => 'access', 'attendance' => 'attendance',
+        'consent' => 'consent'];
 
     /**
      * @param array $data the event's get_data()
-     * @param array|null $snapshot a record snapshot the event carries, if any
+     * @param array|null $snapshot a record the event carries besides its data, if any (grade_item_deleted: the
+     *     deleted grade item's fields)
      * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array)]
      */
     public static function entries(array $data, ?array $snapshot = null): array {
@@ -96,6 +98,22 @@ class event_map {
                 return [$entry('course.deleted', "course:$object", null, [
                     'shortname' => $other['shortname'] ?? '', 'fullname' => $other['fullname'] ?? '',
                     'idnumber' => $other['idnumber'] ?? ''])];
+            case 'core\event\course_module_deleted':
+                // Its completions and grades go with it; what is left to say is which activity it was.
+                return [$entry('activity.deleted', "activity:$object", null, ['courseid' => $course,
+                    'modname' => (string) ($other['modulename'] ?? ''), 'instance' => (int) ($other['instanceid'] ?? 0)])];
+            case 'core\event\grade_item_deleted':
+                // The event data carries the item's type, module and name, not its instance: that comes
+                // from the grade item object the event was created from, when the observer has it.
+                $item = ['courseid' => $course, 'itemtype' => (string) ($other['itemtype'] ?? ''),
+                    'itemmodule' => isset($other['itemmodule']) ? (string) $other['itemmodule'] : null];
+                if (isset($snapshot['iteminstance'])) {
+                    $item['iteminstance'] = (int) $snapshot['iteminstance'];
+                }
+                if (isset($other['itemname'])) {
+                    $item['itemname'] = (string) $other['itemname'];
+                }
+                return [$entry('grade_item.deleted', "grade_item:$object", null, $item)];
             case 'mod_attendance\event\attendance_taken':
             case 'mod_attendance\event\attendance_taken_by_student':
                 $session = (int) ($other['sessionid'] ?? 0);

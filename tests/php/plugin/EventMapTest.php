@@ -50,5 +50,53 @@ final class EventMapTest extends TestCase {
         $this->assertSame('enrolments', event_map::group('enrolment.deleted'));
         $this->assertSame('completions', event_map::group('course_completion.updated'));
         $this->assertSame('consent', event_map::group('consent.updated'));
+        $this->assertSame('courses', event_map::group('activity.deleted'));
+        $this->assertSame('grades', event_map::group('grade_item.deleted'));
+        $this->assertSame('completions', event_map::group('module_completion.deleted'));
+        $this->assertSame('completions', event_map::group('course_completion.deleted'));
+        $this->assertSame('attendance', event_map::group('attendance.deleted'));
+    }
+
+    /**
+     * No dump recorded a course_module_deleted: this one has the shape of the recorded
+     * course_module_created (00032) with what course_delete_module() in Moodle 4.3 puts in it.
+     */
+    public function test_a_deleted_activity_keeps_its_course_module_and_instance(): void {
+        $created = $this->dumps()['00032_core_event_course_module_created.json']['data'];
+        $data = array_merge($created, ['eventname' => '\\core\\event\\course_module_deleted', 'action' => 'deleted',
+            'crud' => 'd', 'other' => ['modulename' => 'assign', 'instanceid' => '1'], 'timecreated' => 1795344090]);
+        $entries = event_map::entries($data);
+        $this->assertCount(1, $entries);
+        $this->assertSame('activity.deleted', $entries[0]['type']);
+        $this->assertSame('activity:2', $entries[0]['subject']);
+        $this->assertNull($entries[0]['userid']);
+        $this->assertSame(['courseid' => 2, 'modname' => 'assign', 'instance' => 1], $entries[0]['snapshot']);
+        $this->assertSame($data, $entries[0]['eventdata']);
+    }
+
+    /**
+     * No dump recorded a grade_item_deleted: these have the shape of the recorded grade_item_created
+     * (00031: the assignment's item; 00054: a manual item). Moodle 4.3's grade_item_deleted extends it and
+     * carries the same `other` (itemname, itemtype, itemmodule); the item's instance only travels in the
+     * grade item object the event was created from, which the observer hands over as the snapshot.
+     */
+    public function test_a_deleted_grade_item_keeps_what_its_event_carries(): void {
+        $deleted = function(array $created): array {
+            return array_merge($created, ['eventname' => '\\core\\event\\grade_item_deleted', 'action' => 'deleted',
+                'crud' => 'd', 'timecreated' => 1795344090]);
+        };
+        $dumps = $this->dumps();
+        $assign = event_map::entries($deleted($dumps['00031_core_event_grade_item_created.json']['data']),
+            ['iteminstance' => '1']);
+        $this->assertCount(1, $assign);
+        $this->assertSame('grade_item.deleted', $assign[0]['type']);
+        $this->assertSame('grade_item:2', $assign[0]['subject']);
+        $this->assertNull($assign[0]['userid']);
+        $this->assertSame(['courseid' => 2, 'itemtype' => 'mod', 'itemmodule' => 'assign', 'iteminstance' => 1,
+            'itemname' => 'Essay 1'], $assign[0]['snapshot']);
+        $manual = event_map::entries($deleted($dumps['00054_core_event_grade_item_created.json']['data']));
+        $this->assertSame('grade_item:3', $manual[0]['subject']);
+        $this->assertSame(['courseid' => 2, 'itemtype' => 'manual', 'itemmodule' => null, 'itemname' => 'Oral exam'],
+            $manual[0]['snapshot']);
     }
 }
