@@ -88,6 +88,39 @@ final class observer_test extends \advanced_testcase {
         $this->assertGreaterThan($restored, $outbox->allocate_sequences(1, 1795344220000000));
     }
 
+    public function test_an_unenrolment_and_a_deleted_activity_are_sent_as_deletions(): void {
+        global $CFG, $DB;
+        require_once($CFG->dirroot . '/course/lib.php');
+        $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
+        $course = $this->getDataGenerator()->create_course(['shortname' => 'CRM101', 'enablecompletion' => 1]);
+        $user = $this->getDataGenerator()->create_user();
+        $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
+        $page = $this->getDataGenerator()->create_module('page', ['course' => $course->id]);
+        $instance = $DB->get_record('enrol', ['courseid' => $course->id, 'enrol' => 'manual'], '*', MUST_EXIST);
+        enrol_get_plugin('manual')->unenrol_user($instance, $user->id);
+        course_delete_module($page->cmid);
+
+        $sent = [];
+        $sequence = 1795344100000000;
+        foreach ($DB->get_records('local_crmsync_outbox', ['status' => 'pending'], 'id') as $row) {
+            // The newest row of each subject is the one sent.
+            $sent[$row->subject] = local\state_reader::message($row, $sequence++);
+        }
+        $enrolment = $sent["enrolment:{$user->id}:{$course->id}"];
+        $this->assertSame('enrolment.deleted', $enrolment['type']);
+        $this->assertSame('deleted', $enrolment['data']['status']);
+        $this->assertSame('CRM101', $enrolment['data']['course']['shortname']);
+        $completion = $sent["course_completion:{$user->id}:{$course->id}"];
+        $this->assertSame('course_completion.deleted', $completion['type']);
+        $this->assertSame(['userid' => (int) $user->id, 'courseid' => (int) $course->id, 'deleted' => true], $completion['data']);
+        $activity = $sent["activity:{$page->cmid}"];
+        $this->assertSame('activity.deleted', $activity['type']);
+        $this->assertSame(['courseid' => (int) $course->id, 'modname' => 'page', 'instance' => (int) $page->id],
+            array_intersect_key($activity['data'], ['courseid' => 0, 'modname' => 0, 'instance' => 0]));
+    }
+
     public function test_course_views_are_coalesced(): void {
         $this->resetAfterTest();
         // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.

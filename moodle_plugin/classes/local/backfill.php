@@ -84,7 +84,9 @@ class backfill {
                                              WHERE g.userid = :userid AND i.courseid = :courseid AND g.finalgrade IS NOT NULL",
                 ['userid' => $userid, 'courseid' => $course]);
             foreach ($items as $itemid) {
-                $entries[] = ['type' => 'grade.updated', 'subject' => "grade:$userid:$itemid", 'userid' => $userid];
+                // The subject does not name the course: kept for a deletion if the item is gone when sending.
+                $entries[] = ['type' => 'grade.updated', 'subject' => "grade:$userid:$itemid", 'userid' => $userid,
+                    'snapshot' => ['courseid' => (int) $course]];
             }
         }
         return $entries;

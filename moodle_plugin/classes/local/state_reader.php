@@ -14,12 +14,21 @@
 // You should have received a copy of the GNU General Public License
 // along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
 
+
 namespace local_crmsync\local;
 
 use local_crmsync\local\message_builder as builder;
 
 /**
- * Reads a subject's current state from Moodle's database and builds its message (at sending time).
+ * Builds an outbox row's message from its subject's current state, at sending time.
+ *
+ * When the subject's entity is gone, the message is an explicit deletion (`<prefix>.deleted`) built
+ * from the subject's ids and the event-time snapshot kept in the row: deletions are states too, and
+ * the CRM must hear of them. The message type follows the state, so an `enrolment.updated` row whose
+ * learner has no enrolment left is sent as `enrolment.deleted`, and an `enrolment.deleted` row whose
+ * learner was enrolled again as `enrolment.updated`.
+ *
+ * Plain PHP: Moodle is read through a state_source (moodle_state_source inside Moodle).
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -27,135 +36,126 @@ use local_crmsync\local\message_builder as builder;
  */
 class state_reader {
     /**
-     * The message for an outbox row, or null when its subject no longer exists (nothing to say).
+     * The message for an outbox row, or null when there is nothing to say: the course access of a course
+     * that is gone (the course's deletion cascades downstream), and a policy acceptance that is gone (the
+     * contract has no consent deletion).
      *
-     * @param object $row
+     * @param object $row an outbox row
      * @param int $sequence assigned at sending time (outbox_repository::allocate_sequences)
+     * @param state_source|null $source Moodle's database when null
      * @return array|null
      */
-    public static function message($row, int $sequence): ?array {
-        global $CFG;
+    public static function message($row, int $sequence, ?state_source $source = null): ?array {
+        $source = $source ?? new moodle_state_source();
         $ids = array_map('intval', array_slice(explode(':', $row->subject), 1));
-        $snapshot = $row->snapshot ? json_decode($row->snapshot, true) : null;
-        $data = self::state($row->type, $ids, $snapshot);
-        if ($data === null) {
+        $snapshot = !empty($row->snapshot) ? json_decode($row->snapshot, true) : null;
+        $event = !empty($row->eventdata) ? json_decode($row->eventdata, true) : null;
+        $state = self::state($row->type, $ids, is_array($snapshot) ? $snapshot : null, is_array($event) ? $event : null,
+            $source);
+        if ($state === null) {
             return null;
         }
-        $site = ['id' => (string) get_config('local_crmsync', 'siteid'), 'url' => $CFG->wwwroot];
-        $event = $row->eventdata ? json_decode($row->eventdata, true) : null;
-        return builder::envelope($row->messageid, $row->type, $sequence, $row->subject, $site, $event, $data,
+        [$type, $data] = $state;
+        return builder::envelope($row->messageid, $type, $sequence, $row->subject, $source->site(), $event, $data,
             (int) $row->timecreated);
     }
 
     /**
-     * @param string $type
+     * @param string $type the row's message type
      * @param array $ids the numbers of the subject
-     * @param array|null $snapshot
-     * @return array|null
+     * @param array|null $snapshot what the event recorded for a deletion
+     * @param array|null $event the event's get_data() (null for backfill rows)
+     * @param state_source $source
+     * @return array|null [message type, data]
      */
-    public static function state(string $type, array $ids, ?array $snapshot): ?array {
-        global $DB;
-        switch (explode('.', $type)[0]) {
+    public static function state(string $type, array $ids, ?array $snapshot, ?array $event, state_source $source): ?array {
+        $prefix = explode('.', $type)[0];
+        $deleted = "$prefix.deleted";
+        // A row recorded for a deletion whose subject exists again (re-enrolled) reports that state.
+        $current = $type === $deleted ? "$prefix.updated" : $type;
+        // The course of a subject whose ids do not name it: the event knew it.
+        $courseid = isset($snapshot['courseid']) ? (int) $snapshot['courseid']
+            : (isset($event['courseid']) ? (int) $event['courseid'] : null);
+        switch ($prefix) {
             case 'user':
-                if ($type === 'user.deleted') {
-                    return builder::user_deleted_state($ids[0], $snapshot ?? []);
-                }
-                $user = $DB->get_record('user', ['id' => $ids[0], 'deleted' => 0]);
-                return $user ? builder::user_state($user, self::profile($user->id)) : null;
+                $user = $type === $deleted ? null : $source->user($ids[0]);
+                return $user ? [$current, builder::user_state($user, $source->profile($ids[0]))]
+                    : [$deleted, builder::user_deleted_state($ids[0], $snapshot)];
             case 'course':
-                if ($type === 'course.deleted') {
-                    return builder::course_deleted_state($ids[0], $snapshot ?? []);
-                }
-                $course = $DB->get_record('course', ['id' => $ids[0]]);
-                return $course ? builder::course_state($course) : null;
+                $course = $type === $deleted ? null : $source->course($ids[0]);
+                return $course ? [$current, builder::course_state($course)]
+                    : [$deleted, builder::course_deleted_state($ids[0], $snapshot)];
+            case 'activity':
+                return [$deleted, builder::activity_deleted_state($ids[0], ($snapshot ?? []) + ['courseid' => $courseid])];
+            case 'grade_item':
+                return [$deleted, builder::grade_item_deleted_state($ids[0], ($snapshot ?? []) + ['courseid' => $courseid])];
             case 'enrolment':
                 [$userid, $courseid] = $ids;
-                $course = $DB->get_record('course', ['id' => $courseid], 'id, shortname, fullname, idnumber');
-                if (!$course) {
-                    return null;
+                $course = $source->course($courseid);
+                $enrolments = $course ? $source->enrolments($userid, $courseid) : [];
+                if (!$enrolments) {
+                    return [$deleted, builder::enrolment_deleted_state($userid, $courseid, $course)];
                 }
-                $enrolments = $DB->get_records_sql(
-                    "SELECT ue.id, ue.enrolid, ue.status, ue.timestart, ue.timeend, ue.timecreated, ue.timemodified,
-                            e.enrol AS method, e.status AS enrolstatus
-                       FROM {user_enrolments} ue JOIN {enrol} e ON e.id = ue.enrolid
-                      WHERE ue.userid = :userid AND e.courseid = :courseid", ['userid' => $userid, 'courseid' => $courseid]);
-                $context = \context_course::instance($courseid);
-                $roles = array_map(function($role) {
-                    return $role->shortname;
-                }, get_user_roles($context, $userid, false));
-                $groups = groups_get_all_groups($courseid, $userid);
-                return builder::enrolment_state($userid, $course, array_values($enrolments), array_values(array_unique($roles)),
-                    array_values($groups), time());
+                return [$current, builder::enrolment_state($userid, $course, $enrolments, $source->roles($userid, $courseid),
+                    $source->groups($userid, $courseid), $source->now())];
             case 'grade':
                 [$userid, $itemid] = $ids;
-                $item = $DB->get_record('grade_items', ['id' => $itemid]);
+                $item = $source->grade_item($itemid);
                 if (!$item) {
-                    return null;
+                    return [$deleted, builder::grade_deleted_state($userid, (int) $courseid, $itemid)];
                 }
-                $grade = $type === 'grade.deleted' ? null : ($DB->get_record('grade_grades',
-                    ['itemid' => $itemid, 'userid' => $userid]) ?: null);
-                $cm = ($item->itemtype === 'mod') ? get_coursemodule_from_instance($item->itemmodule, $item->iteminstance,
-                    $item->courseid) : null;
-                return builder::grade_state($userid, $item, $grade, $cm ? (int) $cm->id : null);
+                $cmid = $item->itemtype === 'mod' && !empty($item->itemmodule)
+                    ? $source->instance_cmid($item->itemmodule, (int) $item->iteminstance, (int) $item->courseid) : null;
+                $grade = $source->grade($itemid, $userid);
+                if (!$grade) {
+                    return [$deleted, builder::grade_deleted_state($userid, (int) $item->courseid, $itemid, $item, $cmid)];
+                }
+                return [$current, builder::grade_state($userid, $item, $grade, $cmid)];
             case 'module_completion':
                 [$userid, $cmid] = $ids;
-                $cm = get_coursemodule_from_id('', $cmid);
+                $cm = $source->course_module($cmid);
                 if (!$cm) {
-                    return null;
+                    return [$deleted, builder::module_completion_deleted_state($userid, $cmid, $courseid)];
                 }
-                $completion = $DB->get_record('course_modules_completion', ['coursemoduleid' => $cmid, 'userid' => $userid])
-                    ?: (object) ['userid' => $userid, 'coursemoduleid' => $cmid, 'completionstate' => 0, 'timemodified' => time()];
-                return builder::module_completion_state($completion, (int) $cm->course, $cm->modname, $cm->name);
+                $completion = $source->module_completion($cmid, $userid)
+                    ?: (object) ['userid' => $userid, 'coursemoduleid' => $cmid, 'completionstate' => 0,
+                        'timemodified' => $source->now()];
+                return [$current, builder::module_completion_state($completion, (int) $cm->course, (string) $cm->modname,
+                    (string) $cm->name)];
             case 'course_completion':
                 [$userid, $courseid] = $ids;
-                $completion = $DB->get_record('course_completions', ['userid' => $userid, 'course' => $courseid]) ?: null;
-                return builder::course_completion_state($userid, $courseid, $completion);
+                $completion = $source->course_completion($userid, $courseid);
+                if (!$completion) {
+                    return [$deleted, builder::course_completion_deleted_state($userid, $courseid)];
+                }
+                return [$current, builder::course_completion_state($userid, $courseid, $completion)];
             case 'course_access':
                 [$userid, $courseid] = $ids;
-                $access = (int) $DB->get_field('user_lastaccess', 'timeaccess', ['userid' => $userid, 'courseid' => $courseid]);
-                return $access ? builder::course_access_state($userid, $courseid, $access) : null;
+                $access = $source->last_access($userid, $courseid);
+                // Gone with its course: the course's deletion cascades downstream.
+                return $access ? [$current, builder::course_access_state($userid, $courseid, $access)] : null;
             case 'attendance':
-                $session = $DB->get_record('attendance_sessions', ['id' => $ids[0]]);
-                if (!$session) {
-                    return null;
+                $session = $source->attendance_session($ids[0]);
+                $attendance = $session ? $source->attendance((int) $session->attendanceid) : null;
+                $cmid = $attendance ? $source->instance_cmid('attendance', (int) $attendance->id, (int) $attendance->course)
+                    : null;
+                if (!$session || !$attendance || !$cmid) {
+                    return [$deleted, builder::attendance_deleted_state($ids[0],
+                        $attendance ? (int) $attendance->course : $courseid)];
                 }
-                $attendance = $DB->get_record('attendance', ['id' => $session->attendanceid]);
-                $cm = get_coursemodule_from_instance('attendance', $attendance->id, $attendance->course);
-                $logs = $DB->get_records_sql(
-                    "SELECT l.id, l.studentid, l.statusid, l.timetaken, l.takenby, l.remarks, s.acronym, s.description, s.grade
-                       FROM {attendance_log} l JOIN {attendance_statuses} s ON s.id = l.statusid
-                      WHERE l.sessionid = :sessionid", ['sessionid' => $session->id]);
-                return builder::attendance_state($session, (int) $attendance->course, (int) $cm->id, $attendance->name,
-                    array_values($logs));
+                return [$current, builder::attendance_state($session, (int) $attendance->course, $cmid,
+                    (string) $attendance->name, $source->attendance_logs((int) $session->id))];
             case 'consent':
                 [$userid, $versionid] = $ids;
-                $acceptance = $DB->get_record('tool_policy_acceptances', ['userid' => $userid, 'policyversionid' => $versionid]);
-                $version = $DB->get_record('tool_policy_versions', ['id' => $versionid]);
+                $acceptance = $source->policy_acceptance($userid, $versionid);
+                $version = $source->policy_version($versionid);
                 if (!$acceptance || !$version) {
                     return null;
                 }
                 // A row updated after its creation with status 0 is a withdrawal; created with 0, a decline.
                 $withdrawn = (int) $acceptance->timemodified > (int) $acceptance->timecreated;
-                return builder::consent_state($acceptance, $version, $withdrawn);
+                return [$current, builder::consent_state($acceptance, $version, $withdrawn)];
         }
         return null;
-    }
-
-    /**
-     * The custom profile fields the admin chose to send, by shortname.
-     *
-     * @param int $userid
-     * @return array
-     */
-    private static function profile(int $userid): array {
-        global $DB;
-        $wanted = array_filter(array_map('trim', explode(',', (string) get_config('local_crmsync', 'profilefields'))));
-        if (!$wanted) {
-            return [];
-        }
-        [$in, $params] = $DB->get_in_or_equal($wanted, SQL_PARAMS_NAMED);
-        return $DB->get_records_sql_menu(
-            "SELECT f.shortname, d.data FROM {user_info_data} d JOIN {user_info_field} f ON f.id = d.fieldid
-              WHERE d.userid = :userid AND f.shortname $in", $params + ['userid' => $userid]);
     }
 }

@@ -2,10 +2,13 @@
 use local_crmsync\local\backoff;
 use local_crmsync\local\delivery;
 use local_crmsync\local\outbox_repository;
+use local_crmsync\local\state_reader;
 use local_crmsync\local\transport;
 use local_crmsync\webhook\signer;
 use PHPUnit\Framework\TestCase;
 
+require_once(__DIR__ . '/contract_schema.php');
+require_once(__DIR__ . '/memory_state_source.php');
 
 /** The outbox kept in memory, as the Moodle implementation keeps it in a table (and lastsequence in config). */
 final class memory_outbox implements outbox_repository {
@@ -277,5 +280,38 @@ final class DeliveryTest extends TestCase {
         $micros = delivery::microseconds();
         $this->assertGreaterThanOrEqual($before * 1000000, $micros);
         $this->assertLessThan(($before + 2) * 1000000, $micros);
+    }
+
+    public function test_a_subject_gone_before_sending_is_sent_as_its_deletion(): void {
+        $this->start_receiver(202);
+        $moodle = memory_state_source::course_with_a_learner();
+        // The learner was unenrolled (grade, completion and enrolment rows gone), user 5 was deleted,
+        // the course access of a deleted course is left over.
+        unset($moodle->enrolments['3:2'], $moodle->roles['3:2'], $moodle->grades['3:3'], $moodle->coursecompletions['3:2']);
+        $outbox = new memory_outbox();
+        $outbox->add(1, 'enrolment:3:2', 'enrolment.deleted');
+        $outbox->add(2, 'course_completion:3:2', 'course_completion.updated');
+        $outbox->add(3, 'grade:3:3', 'grade.deleted');
+        $outbox->add(4, 'user:5', 'user.deleted', ['username' => 'student3', 'email' => 's3@example.invalid', 'idnumber' => '']);
+        $outbox->add(5, 'user:5', 'user.updated');  // newer, coalesced: the deletion's snapshot is kept
+        $outbox->add(6, 'course_access:3:9', 'course_access.updated');
+        $messages = function($row, int $sequence) use ($moodle) {
+            return state_reader::message($row, $sequence, $moodle);
+        };
+        $counts = $this->delivery($outbox, null, $messages)->run(100, time());
+
+        $this->assertSame(['delivered' => 4, 'coalesced' => 2, 'retry' => 0, 'failed' => 0], $counts);
+        $events = json_decode($this->requests()[0]['body'], true)['events'];
+        $this->assertSame(['enrolment.deleted', 'course_completion.deleted', 'grade.deleted', 'user.deleted'],
+            array_column($events, 'type'));
+        $this->assertSame('CRM101', $events[0]['data']['course']['shortname']);
+        $this->assertSame(['userid' => 3, 'courseid' => 2, 'deleted' => true], $events[1]['data']);
+        $this->assertTrue($events[2]['data']['deleted']);
+        $this->assertSame('s3@example.invalid', $events[3]['data']['email']);
+        $schema = new contract_schema();
+        foreach ($events as $event) {
+            $this->assertSame([], $schema->errors($event), $event['type']);
+        }
+        $this->assertSame(['delivered'], array_values(array_unique(array_column($outbox->rows, 'status'))));
     }
 }
