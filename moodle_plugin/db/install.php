@@ -15,7 +15,8 @@
 // along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
 
 /**
- * Install: a stable site id for the messages, and a signing secret to paste into the receiver.
+ * Install: the site id for the messages (derived from Moodle's siteidentifier, so a reinstall keeps it),
+ * and a signing secret to paste into the receiver.
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -26,7 +27,7 @@
  * @return bool
  */
 function xmldb_local_crmsync_install() {
-    set_config('siteid', substr(hash('sha256', random_bytes(32)), 0, 20), 'local_crmsync');
+    set_config('siteid', \local_crmsync\local\site_identity::current(), 'local_crmsync');
     set_config('secret', \local_crmsync\webhook\signer::generate_secret(), 'local_crmsync');
     return true;
 }
