@@ -121,6 +121,38 @@ final class observer_test extends \advanced_testcase {
             array_intersect_key($activity['data'], ['courseid' => 0, 'modname' => 0, 'instance' => 0]));
     }
 
+    public function test_a_deleted_graded_activity_sends_its_grade_item_and_grades_as_deletions(): void {
+        global $CFG, $DB;
+        require_once($CFG->dirroot . '/course/lib.php');
+        require_once($CFG->libdir . '/gradelib.php');
+        $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
+        $course = $this->getDataGenerator()->create_course();
+        $user = $this->getDataGenerator()->create_user();
+        $this->getDataGenerator()->enrol_user($user->id, $course->id, 'student');
+        $assign = $this->getDataGenerator()->create_module('assign', ['course' => $course->id]);
+        $item = \grade_item::fetch(['itemtype' => 'mod', 'itemmodule' => 'assign', 'iteminstance' => $assign->id,
+            'courseid' => $course->id]);
+        $item->update_final_grade($user->id, 70, 'test');
+        course_delete_module($assign->cmid);
+
+        $sent = [];
+        $sequence = 1795344100000000;
+        foreach ($DB->get_records('local_crmsync_outbox', ['status' => 'pending'], 'id') as $row) {
+            $sent[$row->subject] = local\state_reader::message($row, $sequence++);
+        }
+        $this->assertSame('grade_item.deleted', $sent["grade_item:{$item->id}"]['type']);
+        $this->assertSame(['id' => (int) $item->id, 'courseid' => (int) $course->id, 'itemtype' => 'mod',
+            'itemmodule' => 'assign', 'iteminstance' => (int) $assign->id, 'itemname' => $assign->name, 'deleted' => true],
+            $sent["grade_item:{$item->id}"]['data']);
+        $this->assertSame('grade.deleted', $sent["grade:{$user->id}:{$item->id}"]['type']);
+        $this->assertSame(['userid' => (int) $user->id, 'courseid' => (int) $course->id, 'itemid' => (int) $item->id,
+            'deleted' => true], $sent["grade:{$user->id}:{$item->id}"]['data']);
+        $this->assertSame(['id' => (int) $assign->cmid, 'courseid' => (int) $course->id, 'modname' => 'assign',
+            'instance' => (int) $assign->id, 'deleted' => true], $sent["activity:{$assign->cmid}"]['data']);
+    }
+
     public function test_course_views_are_coalesced(): void {
         $this->resetAfterTest();
         // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
