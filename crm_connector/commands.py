@@ -12,6 +12,7 @@ from crmsync.cli import load_config
 
 log = logging.getLogger(__name__)
 JOB_MONITORING_SECONDS = 5
+REDIS_RETRY_MAX_SECONDS = 30
 
 
 def _sweep_forever(settings, stop: threading.Event) -> None:
@@ -34,8 +35,6 @@ def _sweep_forever(settings, stop: threading.Event) -> None:
 def worker(ctx: click.Context, burst: bool) -> None:
     """Run a connector worker: applies queued events to SuiteCRM (run more of them to scale)."""
     from prometheus_client import start_http_server
-    from redis import Redis
-    from rq import Queue, Worker
 
     from crmsync import db, logs
 
@@ -48,14 +47,44 @@ def worker(ctx: click.Context, burst: bool) -> None:
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")
     sweeper.start()
-    redis_conn = Redis.from_url(settings.redis_url)
-    # A short monitoring interval lets RQ notice a killed worker's job about a minute later, not several.
-    rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
-                       job_monitoring_interval=JOB_MONITORING_SECONDS)
     try:
-        rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+        _work(settings, burst)
     finally:
         stop.set()
+
+
+def _work(settings, burst: bool) -> None:
+    """RQ's work loop, started again whenever Redis goes away: a worker outlives a Redis outage.
+
+    A job that was running when Redis went away stays `queued` in the database; the sweeper hands
+    it out again once Redis is back, so nothing is lost and nothing needs a restart.
+    """
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from rq import Queue, Worker
+
+    delay = 1.0
+    while True:
+        redis_conn = Redis.from_url(settings.redis_url)
+        try:
+            # A short monitoring interval lets RQ notice a killed worker's job quickly.
+            rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
+                               job_monitoring_interval=JOB_MONITORING_SECONDS)
+            # RQ's loop logs an unhandled error (Redis gone mid-job) and returns as if asked to stop.
+            rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
+            if burst or getattr(rq_worker, "_stop_requested", False):
+                return
+            reason = "RQ's work loop ended"
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if burst:
+                raise
+            reason = f"Redis unavailable ({exc.__class__.__name__})"
+        finally:
+            redis_conn.close()
+        log.warning("%s; the worker starts it again in %.0fs", reason, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
 
 
 @click.command("replay")

@@ -1,8 +1,17 @@
-"""The RQ job: apply one inbox event to SuiteCRM, in order per subject, at most once in effect.
+"""The RQ job: bring one subject (e.g. `enrolment:3:2`) of SuiteCRM up to the newest state waiting for it.
 
-Per subject (e.g. `enrolment:3:2`) a Redis lock lets one worker at a time write; the newest
-waiting event's state is applied and every older waiting one is marked skipped (coalescing), and
-an event not newer than the last applied sequence is skipped as stale.
+Order is decided by the database alone (crm_connector/ordering.py): the job claims the subject,
+applies the newest waiting event (older ones are coalesced into it, stale ones skipped), records the
+applied sequence under its claim and releases it; a job that finds the subject claimed returns at
+once, because the holder looks for newer events before it lets go. What can go wrong is sorted by
+whose fault it is:
+
+- the CRM or the database is away, or the CRM refuses our credentials: pause; the event keeps its
+  retries and stays queued until the sweeper hands it out again;
+- the CRM failed this request (500, database failure): retried with backoff by RQ, then dead-lettered;
+- the CRM or the mapping rejects the message, or anything unexpected happens: dead-lettered once,
+  with the reason, replayable;
+- the learner's Contact is not in the CRM yet: the event waits, and applying the Contact releases it.
 """
 
 from __future__ import annotations
@@ -11,33 +20,43 @@ import logging
 import time
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
-from crm_connector import metrics, runtime
+from crm_connector import cascade, metrics, ordering, pause, runtime
 from crm_connector.mapping import MappingError, writes_for
-from crm_connector.suitecrm import AuthError, PermanentError, TransientError
-from crm_connector.writer import CrmWriter
-from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectState, utcnow
+from crm_connector.suitecrm import AuthError, PermanentError, TransientError, Unavailable
+from crm_connector.writer import CrmWriter, ParentGone, ParentMissing
+from crmsync import queue
+from crmsync.models import CrmRecord, EventStatus, EventTransition, InboxEvent, utcnow
 
 log = logging.getLogger(__name__)
 WAITING = (EventStatus.PENDING, EventStatus.QUEUED)
-LOCK_TIMEOUT_SECONDS = 120
-LOCK_WAIT_SECONDS = 30
+DATABASE_AWAY = (OperationalError, InterfaceError, DisconnectionError)
 RETRY_AFTER_CAP_SECONDS = 30
+MAX_ROUNDS = 20  # a subject that keeps changing is handed to a fresh job after this many applies
 
 
-class SubjectBusy(Exception):
-    """Another worker held the subject's lock for too long; RQ retries the job."""
+class ClaimLost(Exception):
+    """The subject's lease ran out and another worker took it: stop writing."""
 
 
 def _finish(session, events: list[InboxEvent], status: str, detail: str | None, error: str | None = None) -> None:
     ids = [e.id for e in events]
     if not ids:
         return
-    values = {"status": status, "updated_at": utcnow()}
+    values = {"status": status, "updated_at": utcnow(), "waiting_for": None}
     if error is not None:
         values["last_error"] = error
-    session.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(**values))
+    session.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(**values)
+                    .execution_options(synchronize_session=False))
     session.add_all(EventTransition(event_id=i, status=status, detail=detail) for i in ids)
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause of an unexpected failure, for the dead letter: its class and first line, no SQL parameters."""
+    text = str(exc.orig) if isinstance(exc, DBAPIError) and exc.orig is not None else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{exc.__class__.__name__}: {first[:300]}".rstrip(": ")
 
 
 def apply_event(event_id: str) -> str:
@@ -45,85 +64,218 @@ def apply_event(event_id: str) -> str:
     config = runtime.settings()
     session = runtime.session()
     try:
-        event = session.get(InboxEvent, event_id)
-        if event is None or event.status not in WAITING:
-            return "nothing to do"
-        lock = runtime.redis_connection().lock(f"crmsync:subject:{event.site_id}:{event.subject}",
-                                               timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS)
-        if not lock.acquire():
-            raise SubjectBusy(event.subject)
-        try:
-            return _apply_subject(session, config, event.site_id, event.subject)
-        finally:
-            try:
-                lock.release()
-            except Exception:  # noqa: BLE001 - an expired lock is released already
-                pass
+        return _apply_subject_of(session, config, event_id)
+    except DATABASE_AWAY as exc:
+        # Nothing could be recorded; the event is still queued and the sweeper hands it out again.
+        log.warning("database unavailable, event %s stays queued: %s", event_id, exc.__class__.__name__)
+        return "paused: database unavailable"
     finally:
         session.close()
 
 
-def _apply_subject(session, config, site_id: str, subject: str) -> str:
-    waiting = session.scalars(
+def _apply_subject_of(session, config, event_id: str) -> str:
+    event = session.get(InboxEvent, event_id)
+    if event is None or event.status not in WAITING:
+        return "nothing to do"
+    site_id, subject = event.site_id, event.subject
+    session.rollback()  # end this read: every decision below is taken on the newest committed rows
+    why = pause.reason(runtime.redis_connection())
+    if why is not None:
+        return f"paused: {why}"
+    outcome = "busy: another worker holds the subject and applies its newest state"
+    for _ in range(MAX_ROUNDS):
+        token = ordering.claim(session, site_id, subject, config.subject_lease_seconds)
+        if token is None:
+            return outcome
+        try:
+            outcome = _apply_newest(session, config, site_id, subject, token)
+        finally:
+            session.rollback()
+            ordering.release(session, site_id, subject, token)
+        if outcome.startswith(("paused", "waiting")) or not _has_waiting(session, site_id, subject):
+            return outcome
+    newest = session.scalar(select(InboxEvent.id).where(InboxEvent.site_id == site_id, InboxEvent.subject == subject,
+                                                        InboxEvent.status.in_(WAITING))
+                            .order_by(InboxEvent.sequence.desc()).limit(1))
+    if newest is not None:
+        queue.enqueue_and_mark(session, runtime.redis_connection(), config, [newest], "handed to a fresh job")
+    return outcome
+
+
+def _has_waiting(session, site_id: str, subject: str) -> bool:
+    found = session.scalar(select(InboxEvent.id).where(InboxEvent.site_id == site_id, InboxEvent.subject == subject,
+                                                       InboxEvent.status.in_(WAITING)).limit(1))
+    session.rollback()
+    return found is not None
+
+
+def _apply_newest(session, config, site_id: str, subject: str, token: str) -> str:
+    waiting = list(session.scalars(
         select(InboxEvent).where(InboxEvent.site_id == site_id, InboxEvent.subject == subject,
                                  InboxEvent.status.in_(WAITING)).order_by(InboxEvent.sequence.desc())
-    ).all()
-    if not waiting:
-        return "nothing to do"
-    state = session.get(SubjectState, (site_id, subject))
-    newest, older = waiting[0], waiting[1:]
-    if state is not None and newest.sequence <= state.last_sequence:
-        _finish(session, waiting, EventStatus.SKIPPED, f"stale: sequence {state.last_sequence} already applied")
-        session.commit()
-        metrics.EVENTS.labels(newest.type, "skipped").inc(len(waiting))
-        return "stale"
+        .execution_options(populate_existing=True)
+    ).all())
+    state = ordering.current(session, site_id, subject)
+    force = state.rewrite
+    if waiting and waiting[0].sequence > state.last_sequence:
+        target, older = waiting[0], waiting[1:]
+    else:
+        if waiting:
+            _finish(session, waiting, EventStatus.SKIPPED, f"stale: sequence {state.last_sequence} already applied")
+            metrics.EVENTS.labels(waiting[0].type, "skipped").inc(len(waiting))
+        target = session.get(InboxEvent, state.last_event_id) if force and state.last_event_id else None
+        if target is None:
+            session.commit()
+            return "stale" if waiting else "nothing to do"
+        older = []  # a rewrite: the CRM may show an older state than the last one applied
 
-    newest.attempts += 1
+    counted = target.status in WAITING  # a rewrite of an applied event counts against nothing
+    if counted and target.attempts > config.job_max_retries:
+        reason = target.last_error or "the worker applying it stopped (killed or crashed) every time"
+        return _dead_letter(session, target, older, f"gave up after {target.attempts} attempts: {reason}")
+    if counted:
+        target.attempts += 1
     session.commit()
-    writer = CrmWriter(session, runtime.crm_client(), config, site_id)
+
+    def fence() -> None:
+        if not ordering.renew(session, site_id, subject, token, config.subject_lease_seconds):
+            raise ClaimLost(subject)
+
+    redis = runtime.redis_connection()
     started = time.monotonic()
     try:
-        writer.apply(writes_for(newest.payload, config))
+        writes = writes_for(target.payload, config)
+        writer = CrmWriter(session, runtime.crm_client(), config, site_id, before_write=fence, force=force)
+        writer.apply(writes)
+    except ClaimLost:
+        session.rollback()
+        ordering.mark_rewrite(session, site_id, subject)
+        log.warning("lost the claim on %s mid-write; its next holder writes the newest state again", subject)
+        return "claim lost"
+    except ParentMissing as exc:
+        session.rollback()
+        return _wait_for_parent(session, site_id, target, older, exc.parent_key)
+    except ParentGone as exc:
+        session.rollback()
+        return _conclude(session, site_id, subject, token, target, older, EventStatus.SKIPPED, str(exc), [])
+    except (Unavailable, AuthError) as exc:
+        session.rollback()
+        if counted:
+            _undo_attempt(session, target, exc.detail)
+        pause.start(redis, exc.detail, config.crm_pause_seconds, getattr(exc, "retry_after", None) or 0)
+        return f"paused: {exc.detail}"
     except TransientError as exc:
         session.rollback()
-        return _transient(session, config, newest, exc)
-    except (PermanentError, AuthError, MappingError) as exc:
+        return _transient(session, config, target, exc)
+    except (PermanentError, MappingError) as exc:
         session.rollback()
-        reason = exc.detail if hasattr(exc, "detail") else str(exc)
-        _finish(session, [newest], EventStatus.FAILED, f"dead letter: {reason}", error=reason)
-        _finish(session, older, EventStatus.SKIPPED, f"superseded by {newest.id}")
-        session.commit()
-        metrics.EVENTS.labels(newest.type, "failed").inc()
-        log.warning("event %s (%s) failed permanently: %s", newest.id, newest.type, reason)
-        return "failed"
+        return _dead_letter(session, target, older, exc.detail if hasattr(exc, "detail") else str(exc))
+    except DATABASE_AWAY:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything unexpected is dead-lettered once, never looped
+        session.rollback()
+        log.exception("event %s (%s) failed unexpectedly", target.id, target.type)
+        return _dead_letter(session, target, older, _reason(exc))
     finally:
         metrics.CRM_LATENCY.observe(time.monotonic() - started)
 
-    if state is None:
-        session.add(SubjectState(site_id=site_id, subject=subject, last_sequence=newest.sequence,
-                                 last_event_id=newest.id))
+    detail = f"{writer.crm_writes} CRM writes" + (" (written again: the CRM may have shown an older state)"
+                                                 if force else "")
+    outcome = _conclude(session, site_id, subject, token, target, older, EventStatus.APPLIED, detail,
+                        [w.key for w in writes])
+    if outcome == "applied":
+        metrics.CRM_WRITES.inc(writer.crm_writes)
+        pause.resolved(redis)
+        log.info("applied event %s (%s %s): %d CRM writes, %d coalesced", target.id, target.type, subject,
+                 writer.crm_writes, len(older))
+    return outcome
+
+
+def _conclude(session, site_id: str, subject: str, token: str, target: InboxEvent, older: list[InboxEvent],
+              status: str, detail: str, written_keys: list[str]) -> str:
+    """Record the outcome under the claim, with the cascade it starts and the children it releases."""
+    if not ordering.finish(session, site_id, subject, token, target.sequence, target.id):
+        session.rollback()
+        ordering.mark_rewrite(session, site_id, subject)
+        log.warning("lost the claim on %s before recording it; its next holder writes the newest state again",
+                    subject)
+        return "claim lost"
+    if target.status in WAITING:
+        _finish(session, [target], status, detail, error=None)
     else:
-        state.last_sequence, state.last_event_id = newest.sequence, newest.id
-    _finish(session, [newest], EventStatus.APPLIED, f"{writer.crm_writes} CRM writes", error=None)
-    _finish(session, older, EventStatus.SKIPPED, f"coalesced into {newest.id}")
+        session.add(EventTransition(event_id=target.id, status=target.status, detail=detail))
+    _finish(session, older, EventStatus.SKIPPED, f"coalesced into {target.id}")
+    follow_up = cascade.children(session, target) if status == EventStatus.APPLIED else []
+    follow_up += _release_children(session, site_id, written_keys)
     session.commit()
-    metrics.EVENTS.labels(newest.type, "applied").inc()
-    metrics.EVENTS.labels(newest.type, "skipped").inc(len(older))
-    metrics.CRM_WRITES.inc(writer.crm_writes)
-    log.info("applied event %s (%s %s): %d CRM writes, %d coalesced", newest.id, newest.type, subject,
-             writer.crm_writes, len(older))
-    return "applied"
+    if follow_up:
+        queue.enqueue_and_mark(session, runtime.redis_connection(), runtime.settings(), follow_up,
+                               "enqueued after its parent")
+    outcome = "applied" if status == EventStatus.APPLIED else "skipped"
+    metrics.EVENTS.labels(target.type, outcome).inc()
+    metrics.EVENTS.labels(target.type, "skipped").inc(len(older))
+    return outcome
+
+
+def _release_children(session, site_id: str, keys: list[str]) -> list[str]:
+    """Events that waited for one of these records: back to pending, to be enqueued after the commit."""
+    if not keys:
+        return []
+    released = list(session.scalars(select(InboxEvent.id).where(
+        InboxEvent.site_id == site_id, InboxEvent.status == EventStatus.WAITING,
+        InboxEvent.waiting_for.in_(set(keys)))).all())
+    if released:
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_(released))
+                        .values(status=EventStatus.PENDING, waiting_for=None, updated_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="its parent reached the CRM")
+                        for i in released)
+    return released
+
+
+def _wait_for_parent(session, site_id: str, target: InboxEvent, older: list[InboxEvent], parent_key: str) -> str:
+    _undo_attempt(session, target, None, commit=False)
+    session.execute(update(InboxEvent).where(InboxEvent.id == target.id)
+                    .values(status=EventStatus.WAITING, waiting_for=parent_key, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+    session.add(EventTransition(event_id=target.id, status=EventStatus.WAITING, detail=f"waiting for {parent_key}"))
+    _finish(session, older, EventStatus.SKIPPED, f"coalesced into {target.id}")
+    session.commit()
+    # The parent may have been applied between our look and our commit: then nobody would release us.
+    if session.get(CrmRecord, (site_id, parent_key), populate_existing=True) is not None:
+        released = _release_children(session, site_id, [parent_key])
+        session.commit()
+        queue.enqueue_and_mark(session, runtime.redis_connection(), runtime.settings(), released,
+                               "enqueued after its parent")
+    return f"waiting for {parent_key}"
+
+
+def _undo_attempt(session, event: InboxEvent, error: str | None, commit: bool = True) -> None:
+    """An outage or a missing parent is not the event's fault: it keeps its retries."""
+    values = {"attempts": InboxEvent.attempts - 1}
+    if error is not None:
+        values["last_error"] = error
+    session.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(**values)
+                    .execution_options(synchronize_session=False))
+    if commit:
+        session.commit()
+
+
+def _dead_letter(session, target: InboxEvent, older: list[InboxEvent], reason: str) -> str:
+    _finish(session, [target], EventStatus.FAILED, f"dead letter: {reason}", error=reason)
+    _finish(session, older, EventStatus.SKIPPED, f"superseded by {target.id}")
+    session.commit()
+    metrics.EVENTS.labels(target.type, "failed").inc()
+    log.warning("event %s (%s) is a dead letter: %s", target.id, target.type, reason)
+    return "failed"
 
 
 def _transient(session, config, event: InboxEvent, exc: TransientError) -> str:
     reason = exc.detail
     if event.attempts > config.job_max_retries:
-        _finish(session, [event], EventStatus.FAILED, f"dead letter after {event.attempts} attempts: {reason}",
-                error=reason)
-        session.commit()
-        metrics.EVENTS.labels(event.type, "failed").inc()
-        return "failed"
-    session.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(last_error=reason))
+        return _dead_letter(session, event, [], f"after {event.attempts} attempts: {reason}")
+    session.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(last_error=reason)
+                    .execution_options(synchronize_session=False))
     session.add(EventTransition(event_id=event.id, status=event.status, detail=f"attempt {event.attempts}: {reason}"))
     session.commit()
     metrics.RETRIES.inc()

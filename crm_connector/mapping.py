@@ -17,6 +17,7 @@ import yaml
 
 from crm_connector import crm_schema
 from crmsync.config import Config
+from crmsync.models import Tombstone
 
 DEFAULT_MAPPING = Path(__file__).with_name("field_mapping.yaml")
 NAMESPACE = uuid.UUID("6d0b6a4e-8f52-4f7e-9d1c-6f1f2c7a9b10")
@@ -36,21 +37,29 @@ class Write:
     facet: str = ""  # "" owns the record; a named facet sets only some fields of it
     delete: bool = False
     parents: tuple[tuple[str, str], ...] = ()  # (relate-id attribute, parent entity key)
+    scope: tuple[tuple[str, int], ...] = ()  # ("course_id" | "cm_id" | "item_id", id): what deletes it with them
+    only_if_exists: bool = False  # a change to a record the CRM holds; nothing to do when it holds none
+    tombstone: str | None = None  # after a delete (or an anonymising write): why the record is gone or frozen
 
     @property
     def hash_key(self) -> str:
         return f"{self.key}#{self.facet}" if self.facet else self.key
 
 
-def record_id(site_id: str, key: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{site_id}|{key}"))
+def record_id(site_id: str, key: str, incarnation: int = 0) -> str:
+    """The deterministic CRM id of an entity; a re-created one (SuiteCRM never reuses ids) gets a new one."""
+    name = f"{site_id}|{key}" if incarnation == 0 else f"{site_id}|{key}|{incarnation}"
+    return str(uuid.uuid5(NAMESPACE, name))
 
 
 def crm_datetime(epoch: int | None) -> str:
     """SuiteCRM stores what it is given only in 'Y-m-d H:i:s' (UTC); ISO-8601 is silently dropped."""
     if not epoch:
         return ""
-    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        raise MappingError(f"time {epoch} is outside the dates SuiteCRM can store") from None
 
 
 def _number(value) -> str:
@@ -97,20 +106,23 @@ def _user(message: dict, config: Config) -> list[Write]:
     return [Write("Contacts", f"user:{data['id']}", attributes)]
 
 
-def _user_gone(user_id: int, policy: str) -> list[Write]:
+def _user_gone(user_id: int, policy: str, tombstone: str = Tombstone.DELETED) -> list[Write]:
     key = f"user:{user_id}"
     if policy == "delete":
-        return [Write("Contacts", key, delete=True)]
+        return [Write("Contacts", key, delete=True, tombstone=tombstone)]
     attributes = {"moodle_status_c": "deleted", "moodle_user_id_c": str(user_id)}
     if policy == "anonymise":
         attributes.update(ANONYMISED)
+        return [Write("Contacts", key, attributes, facet="deletion", only_if_exists=True,
+                      tombstone=Tombstone.ANONYMISED)]
     return [Write("Contacts", key, attributes, facet="deletion")]
 
 
 def _course(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
     if message["type"] == "course.deleted":
-        return [Write("mdl_Courses", f"course:{data['id']}", {"visible": "0"}, facet="deletion")]
+        # The course record stays (reports keep their history); its learners' records follow by cascade.
+        return [Write("mdl_Courses", f"course:{data['id']}", {"visible": "0"}, facet="deletion", only_if_exists=True)]
     return [Write("mdl_Courses", f"course:{data['id']}", {
         "name": data["fullname"], "moodle_course_id": str(data["id"]), "shortname": data["shortname"],
         "idnumber": data.get("idnumber", ""), "start_date": crm_datetime(data.get("startdate")),
@@ -121,6 +133,11 @@ def _course(message: dict, _config: Config) -> list[Write]:
 def _enrolment(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
     uid, cid = data["userid"], data["courseid"]
+    if data["status"] == "deleted" and not data.get("course"):
+        # The course itself is gone: the enrolment ends, whatever else it said stays as it was.
+        return [Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"status": "unenrolled", "roles": "",
+                                                                     "groups_list": ""},
+                      facet="ended", only_if_exists=True)]
     course = data.get("course") or {"id": cid, "shortname": str(cid), "fullname": str(cid)}
     active = [e for e in data["enrolments"] if e["status"] == "active"]
     starts = [e["timestart"] for e in data["enrolments"] if e.get("timestart")]
@@ -137,20 +154,21 @@ def _enrolment(message: dict, _config: Config) -> list[Write]:
         "roles": ", ".join(data["roles"]), "groups_list": ", ".join(g["name"] for g in data["groups"]),
         "time_start": crm_datetime(min(starts) if starts else None),
         "time_end": crm_datetime(max(ends) if ends else None)},
-        parents=(_contact_parent(uid), _parent("mdl_Enrolments", "mdl_Courses", f"course:{cid}"))))
+        parents=(_contact_parent(uid), _parent("mdl_Enrolments", "mdl_Courses", f"course:{cid}")),
+        scope=(("course_id", cid),)))
     return writes
 
 
 def _grade(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
-    item = data["item"]
+    item = data.get("item")
     uid, cid = data["userid"], data["courseid"]
     key = f"grade:{uid}:{data['itemid']}"
     if data.get("deleted") or message["type"] == "grade.deleted":
         writes = [Write("mdl_Grades", key, delete=True)]
-        if item["itemtype"] == "course":
+        if (item or {}).get("itemtype") == "course":
             writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"final_grade": "", "pass_state": ""},
-                                facet="course-grade", parents=(_contact_parent(uid),)))
+                                facet="course-grade", only_if_exists=True))
         return writes
     passed = data.get("passed")
     pass_state = "" if passed is None else ("passed" if passed else "failed")
@@ -161,7 +179,8 @@ def _grade(message: dict, _config: Config) -> list[Write]:
         "grade": _number(data.get("finalgrade")), "grade_max": _number(item["grademax"]),
         "grade_pass": _number(item["gradepass"]), "percentage": _number(data.get("percentage")),
         "pass_state": pass_state, "time_graded": crm_datetime(data.get("timemodified"))},
-        parents=(_parent("mdl_Grades", "Contacts", f"user:{uid}"),))]
+        parents=(_parent("mdl_Grades", "Contacts", f"user:{uid}"),),
+        scope=_scope(course_id=cid, cm_id=item.get("cmid"), item_id=data["itemid"]))]
     if item["itemtype"] == "course":
         writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {
             "final_grade": _number(data.get("finalgrade")), "pass_state": pass_state}, facet="course-grade",
@@ -169,27 +188,39 @@ def _grade(message: dict, _config: Config) -> list[Write]:
     return writes
 
 
+def _scope(**ids) -> tuple[tuple[str, int], ...]:
+    return tuple((name, int(value)) for name, value in ids.items() if value is not None)
+
+
 def _module_completion(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
+    if message["type"] == "module_completion.deleted":
+        return [Write("mdl_Completions", f"module_completion:{data['userid']}:{data['cmid']}", delete=True)]
     done = data["state"] != "incomplete"
     return [Write("mdl_Completions", f"module_completion:{data['userid']}:{data['cmid']}", {
         "name": data.get("name") or f"Activity {data['cmid']}", "moodle_user_id": str(data["userid"]),
         "moodle_course_id": str(data["courseid"]), "moodle_cm_id": str(data["cmid"]), "kind": "activity",
         "activity_name": data.get("name", ""), "state": data["state"], "completed": "1" if done else "0",
         "time_completed": crm_datetime(data.get("timemodified")) if done else ""},
-        parents=(_parent("mdl_Completions", "Contacts", f"user:{data['userid']}"),))]
+        parents=(_parent("mdl_Completions", "Contacts", f"user:{data['userid']}"),),
+        scope=_scope(course_id=data["courseid"], cm_id=data["cmid"]))]
 
 
 def _course_completion(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
     uid, cid = data["userid"], data["courseid"]
+    if message["type"] == "course_completion.deleted":
+        return [Write("mdl_Completions", f"course_completion:{uid}:{cid}", delete=True),
+                Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"completed": "0", "time_completed": ""},
+                      facet="completion", only_if_exists=True)]
     completed = bool(data["completed"])
     when = crm_datetime(data.get("timecompleted")) if completed else ""
     return [
         Write("mdl_Completions", f"course_completion:{uid}:{cid}", {
             "name": f"Course {cid}", "moodle_user_id": str(uid), "moodle_course_id": str(cid), "kind": "course",
             "state": "complete" if completed else "incomplete", "completed": "1" if completed else "0",
-            "time_completed": when}, parents=(_parent("mdl_Completions", "Contacts", f"user:{uid}"),)),
+            "time_completed": when}, parents=(_parent("mdl_Completions", "Contacts", f"user:{uid}"),),
+            scope=_scope(course_id=cid)),
         Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"completed": "1" if completed else "0",
                                                              "time_completed": when},
               facet="completion", parents=(_contact_parent(uid),)),
@@ -208,6 +239,8 @@ def _course_access(message: dict, _config: Config) -> list[Write]:
 
 def _attendance(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
+    if message["type"] == "attendance.deleted":
+        return [Write("mdl_Attendance", f"attendance:{data['sessionid']}:*", delete=True)]  # every learner's mark
     session = data["session"]
     writes = []
     for status in data["statuses"]:
@@ -220,7 +253,8 @@ def _attendance(message: dict, _config: Config) -> list[Write]:
             "status_acronym": status["acronym"], "status_description": status.get("description", ""),
             "points": _number(status.get("grade")), "remarks": status.get("remarks", ""),
             "time_taken": crm_datetime(status.get("timetaken"))},
-            parents=(_parent("mdl_Attendance", "Contacts", f"user:{uid}"),)))
+            parents=(_parent("mdl_Attendance", "Contacts", f"user:{uid}"),),
+            scope=_scope(course_id=data["courseid"], cm_id=data.get("cmid"))))
     return writes
 
 
@@ -230,10 +264,16 @@ def _consent(message: dict, config: Config) -> list[Write]:
         "moodle_consent_c": data["status"], "moodle_consent_date_c": crm_datetime(data["timemodified"])},
         facet="consent")]
     if data["status"] == "withdrawn" and config.consent_withdrawal_policy == "delete":
-        return _user_gone(data["userid"], "delete")
+        return _user_gone(data["userid"], "delete", Tombstone.WITHDRAWN)
     if data["status"] == "withdrawn" and config.consent_withdrawal_policy == "anonymise":
-        writes.append(Write("Contacts", f"user:{data['userid']}", ANONYMISED, facet="anonymised"))
+        writes.append(Write("Contacts", f"user:{data['userid']}", ANONYMISED, facet="anonymised",
+                            tombstone=Tombstone.ANONYMISED))
     return writes
+
+
+def _cascade_only(_message: dict, _config: Config) -> list[Write]:
+    """An activity or grade item deletion writes nothing itself: its records go by cascade (cascade.py)."""
+    return []
 
 
 HANDLERS = {
@@ -241,9 +281,12 @@ HANDLERS = {
     "user.deleted": lambda m, c: _user_gone(m["data"]["id"], c.user_deletion_policy),
     "course.created": _course, "course.updated": _course, "course.deleted": _course,
     "enrolment.created": _enrolment, "enrolment.updated": _enrolment, "enrolment.deleted": _enrolment,
-    "grade.updated": _grade, "grade.deleted": _grade,
-    "module_completion.updated": _module_completion, "course_completion.updated": _course_completion,
-    "course_access.updated": _course_access, "attendance.recorded": _attendance, "consent.updated": _consent,
+    "grade.updated": _grade, "grade.deleted": _grade, "grade_item.deleted": _cascade_only,
+    "activity.deleted": _cascade_only,
+    "module_completion.updated": _module_completion, "module_completion.deleted": _module_completion,
+    "course_completion.updated": _course_completion, "course_completion.deleted": _course_completion,
+    "course_access.updated": _course_access, "attendance.recorded": _attendance, "attendance.deleted": _attendance,
+    "consent.updated": _consent,
     "ping": lambda m, c: [],
 }
 

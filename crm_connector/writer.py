@@ -1,16 +1,31 @@
-"""Carry out `Write`s against SuiteCRM idempotently: id map, content hash, create-or-update."""
+"""Carry out `Write`s against SuiteCRM idempotently: id map, content hash, create-or-update, tombstones."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import replace
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crm_connector.mapping import Write, record_id
 from crm_connector.suitecrm import AlreadyExists, NotFound, SuiteCrmClient
 from crmsync.config import Config
-from crmsync.models import CrmRecord
+from crmsync.models import CrmRecord, Tombstone
+
+
+class ParentMissing(Exception):
+    """A record links to a parent (the learner's Contact) that the CRM does not hold yet: wait for it."""
+
+    def __init__(self, parent_key: str):
+        super().__init__(f"waiting for {parent_key} to reach the CRM")
+        self.parent_key = parent_key
+
+
+class ParentGone(Exception):
+    """The parent was deleted or its learner withdrew consent: nothing more is written about it."""
 
 
 def _content_hash(write: Write, parent_ids: dict[str, str]) -> str:
@@ -19,10 +34,16 @@ def _content_hash(write: Write, parent_ids: dict[str, str]) -> str:
 
 
 class CrmWriter:
-    """Applies the writes of one message; every CRM call it saves is one the CRM does not have to make."""
+    """Applies the writes of one message; every CRM call it saves is one the CRM does not have to make.
 
-    def __init__(self, session: Session, crm: SuiteCrmClient, config: Config, site_id: str):
+    `before_write` runs before every create, update and delete: the job's fencing check that it still
+    holds the subject. `force` ignores the content hashes (the CRM may not show what they say).
+    """
+
+    def __init__(self, session: Session, crm: SuiteCrmClient, config: Config, site_id: str,
+                 before_write: Callable[[], None] = lambda: None, force: bool = False):
         self.session, self.crm, self.config, self.site_id = session, crm, config, site_id
+        self.before_write, self.force = before_write, force
         self.crm_writes = 0
 
     def apply(self, writes: list[Write]) -> None:
@@ -32,16 +53,26 @@ class CrmWriter:
             else:
                 self._upsert(write)
 
-    def crm_id(self, module: str, key: str) -> str:
-        """The CRM record of a Moodle entity: from the id map, an existing Contact, or its deterministic id."""
-        known = self.session.get(CrmRecord, (self.site_id, key))
-        if known is not None:
-            return known.crm_id
-        if module == "Contacts":
-            found = self._existing_contact(key)
-            if found:
-                return found
-        return record_id(self.site_id, key)
+    def _row(self, key: str) -> CrmRecord | None:
+        return self.session.get(CrmRecord, (self.site_id, key))
+
+    def _write(self, call, *args):
+        self.before_write()
+        self.crm_writes += 1
+        return call(*args)
+
+    def _parent_id(self, parent_key: str) -> str:
+        """The CRM id of a parent record that exists now; raises when there is none to link to."""
+        row = self._row(parent_key)
+        if row is None:
+            if parent_key.startswith("user:"):
+                found = self._existing_contact(parent_key)
+                if found:
+                    return found
+            raise ParentMissing(parent_key)
+        if row.tombstone in (Tombstone.DELETED, Tombstone.WITHDRAWN):
+            raise ParentGone(f"{parent_key} was removed from the CRM ({row.tombstone})")
+        return row.crm_id
 
     def _existing_contact(self, key: str) -> str | None:
         user_id = key.split(":")[1]
@@ -49,44 +80,72 @@ class CrmWriter:
             return contact["id"]
         return None
 
-    def _remember(self, key: str, module: str, crm_id: str, content_hash: str | None) -> None:
-        row = self.session.get(CrmRecord, (self.site_id, key))
+    def _remember(self, key: str, module: str, crm_id: str, content_hash: str | None, write: Write,
+                  incarnation: int = 0, tombstone: str | None = None) -> None:
+        row = self._row(key)
         if row is None:
-            self.session.add(CrmRecord(site_id=self.site_id, entity_key=key, crm_module=module, crm_id=crm_id,
-                                       content_hash=content_hash))
-        else:
-            row.crm_id, row.crm_module, row.content_hash = crm_id, module, content_hash
+            row = CrmRecord(site_id=self.site_id, entity_key=key, crm_module=module, crm_id=crm_id)
+            self.session.add(row)
+        row.crm_id, row.crm_module, row.content_hash = crm_id, module, content_hash
+        row.incarnation, row.tombstone = incarnation, tombstone
+        for name, value in write.scope:
+            setattr(row, name, value)
         self.session.flush()
 
     def _upsert(self, write: Write) -> None:
-        parent_ids = {attribute: self.crm_id(self._module_of(parent), parent) for attribute, parent in write.parents}
+        record = self._row(write.key)
+        if record is not None and record.tombstone in (Tombstone.ANONYMISED, Tombstone.WITHDRAWN):
+            return  # an anonymised person, or one who withdrew consent, is never written back
+        if (write.only_if_exists or write.facet) and record is not None and record.tombstone:
+            return  # only the record's owner re-creates a deleted record, with its whole state
+        if write.only_if_exists and record is None:
+            if write.tombstone:
+                self._bury(write)
+            return
+        parent_ids = {attribute: self._parent_id(parent) for attribute, parent in write.parents}
         content_hash = _content_hash(write, parent_ids)
-        facet_row = self.session.get(CrmRecord, (self.site_id, write.hash_key))
-        if facet_row is not None and facet_row.content_hash == content_hash:
+        live = record is not None and not record.tombstone
+        facet_row = self._row(write.hash_key) if write.facet else record
+        if live and not self.force and facet_row is not None and facet_row.content_hash == content_hash:
             return  # the CRM already shows exactly this
         attributes = {**write.attributes, **parent_ids}
-        crm_id = self.crm_id(write.module, write.key)
-        record_known = self.session.get(CrmRecord, (self.site_id, write.key)) is not None
-        if write.module == "Contacts" and not record_known and self.config.contact_match_by_email:
-            crm_id = self._match_by_email(write) or crm_id
-        self.crm_writes += 1
-        if record_known:
+        if live:
+            crm_id, incarnation = record.crm_id, record.incarnation
             try:
-                self.crm.update(write.module, crm_id, attributes)
+                self._write(self.crm.update, write.module, crm_id, attributes)
             except NotFound:
-                # Deleted in the CRM; its id can never be used again, so the CRM picks a new one.
-                crm_id = self.crm.create(write.module, attributes)["id"]
+                crm_id, incarnation = self._recreate(write, attributes, incarnation + 1)  # deleted by a CRM user
+        elif record is not None:
+            crm_id, incarnation = self._recreate(write, attributes, record.incarnation + 1)
         else:
-            try:
-                self.crm.create(write.module, attributes, record_id=crm_id)
-            except AlreadyExists:
-                self.crm.update(write.module, crm_id, attributes)
+            incarnation = 0
+            crm_id = record_id(self.site_id, write.key)
+            if write.module == "Contacts":
+                crm_id = self._existing_contact(write.key) or (
+                    self.config.contact_match_by_email and self._match_by_email(write)) or crm_id
+            self._create_or_update(write.module, crm_id, attributes)
+        renewed = not live or incarnation != record.incarnation
+        if renewed and record is not None:
+            self._forget_facets(write.key)
         if not write.facet:
-            self._remember(write.key, write.module, crm_id, content_hash)
+            self._remember(write.key, write.module, crm_id, content_hash, write, incarnation, write.tombstone)
             return
-        if not record_known:
-            self._remember(write.key, write.module, crm_id, None)  # exists now; its owner's next write patches
-        self._remember(write.hash_key, write.module, crm_id, content_hash)
+        record_hash = None if renewed else record.content_hash
+        self._remember(write.key, write.module, crm_id, record_hash, write, incarnation, write.tombstone)
+        self._remember(write.hash_key, write.module, crm_id, content_hash, write, incarnation)
+
+    def _recreate(self, write: Write, attributes: dict, incarnation: int) -> tuple[str, int]:
+        """SuiteCRM never reuses a deleted id: the entity comes back under its next incarnation's id."""
+        crm_id = record_id(self.site_id, write.key, incarnation)
+        self._create_or_update(write.module, crm_id, attributes)
+        return crm_id, incarnation
+
+    def _create_or_update(self, module: str, crm_id: str, attributes: dict) -> None:
+        try:
+            self._write(self.crm.create, module, attributes, crm_id)
+        except AlreadyExists:
+            # Created by an earlier try whose result was lost; its id is ours.
+            self._write(self.crm.update, module, crm_id, attributes)
 
     def _match_by_email(self, write: Write) -> str | None:
         email = write.attributes.get("email1")
@@ -97,19 +156,40 @@ class CrmWriter:
                 return contact["id"]
         return None
 
-    def _delete(self, write: Write) -> None:
-        row = self.session.get(CrmRecord, (self.site_id, write.key))
-        crm_id = row.crm_id if row else record_id(self.site_id, write.key)
-        self.crm_writes += 1
-        try:
-            self.crm.delete(write.module, crm_id)
-        except NotFound:
-            pass  # already gone: the wanted state
-        if row is not None:
-            self.session.delete(row)
-            self.session.flush()
+    def _bury(self, write: Write) -> None:
+        """A tombstone for an entity the CRM never held (one never to be anonymised is never to be written)."""
+        tombstone = Tombstone.WITHDRAWN if write.tombstone == Tombstone.ANONYMISED else write.tombstone
+        self.session.add(CrmRecord(site_id=self.site_id, entity_key=write.key, crm_module=write.module,
+                                   crm_id=record_id(self.site_id, write.key), content_hash=None,
+                                   tombstone=tombstone or Tombstone.DELETED, incarnation=0))
+        self.session.flush()
 
-    @staticmethod
-    def _module_of(key: str) -> str:
-        kind = key.split(":")[0]
-        return {"user": "Contacts", "course": "mdl_Courses", "enrolment": "mdl_Enrolments"}[kind]
+    def _forget_facets(self, key: str) -> None:
+        """A deleted or re-created record holds none of the facets written to its former self."""
+        self.session.execute(delete(CrmRecord).where(CrmRecord.site_id == self.site_id,
+                                                     CrmRecord.entity_key.like(f"{key}#%")))
+
+    def _delete(self, write: Write) -> None:
+        if write.key.endswith(":*"):
+            prefix = write.key[:-1]
+            keys = self.session.scalars(select(CrmRecord.entity_key).where(
+                CrmRecord.site_id == self.site_id, CrmRecord.entity_key.like(f"{prefix}%"),
+                CrmRecord.entity_key.not_like("%#%"), CrmRecord.tombstone.is_(None))).all()
+            for key in keys:
+                self._delete(replace(write, key=key))
+            return
+        row = self._row(write.key)
+        if row is None:
+            self._bury(write)  # never written: nothing to delete, but its children must know it is gone
+            return
+        if row.tombstone in (Tombstone.DELETED, Tombstone.WITHDRAWN):
+            if write.tombstone and row.tombstone != write.tombstone:
+                row.tombstone = write.tombstone
+            return  # gone already: the wanted state
+        try:
+            self._write(self.crm.delete, write.module, row.crm_id)
+        except NotFound:
+            pass  # deleted in the CRM already
+        row.tombstone, row.content_hash = write.tombstone or Tombstone.DELETED, None
+        self._forget_facets(write.key)
+        self.session.flush()

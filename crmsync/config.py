@@ -171,6 +171,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_RETRY_BASE_SECONDS", _positive(_float), "2",
             "First retry delay; doubles each attempt, with jitter.", "Connector"),
     Setting("JOB_RETRY_MAX_SECONDS", _positive(_float), "600", "Cap on one retry delay.", "Connector"),
+    Setting("SUBJECT_LEASE_SECONDS", _positive(_int), "60",
+            "How long a worker's claim on one subject lasts without renewal; it renews it before every CRM "
+            "write, so this only bounds how long a killed worker's subjects wait.", "Connector"),
+    Setting("CRM_PAUSE_SECONDS", _positive(_int), "30",
+            "When SuiteCRM is unreachable or refuses the credentials, work pauses this long before the next "
+            "try; events keep their retries and drain once it answers.", "Connector"),
     Setting("SWEEP_INTERVAL_SECONDS", _positive(_int), "30",
             "How often a worker re-enqueues events left pending (e.g. while Redis was down).", "Connector"),
     Setting("WORKER_METRICS_PORT", _non_negative(_int), "0",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -46,13 +47,45 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800)
+    options = {}
+    if parsed.get_backend_name() == "mysql":
+        # InnoDB's default REPEATABLE READ would show a job the snapshot of its first read for the
+        # whole transaction; every decision here is taken on the newest committed rows instead.
+        options["isolation_level"] = "READ COMMITTED"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800, **options)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
 def engine_for(url: str) -> Engine:
     """One engine (and pool) per database URL and process."""
-    return make_engine(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def forget_engines() -> None:
+    """Dispose of every engine (tests that drop a database call this)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _after_fork_in_child() -> None:
+    # A forked process (RQ's work horse) must never use its parent's pooled connections: both
+    # processes would talk over one socket. close=False leaves them open for the parent.
+    global _engines_lock
+    _engines_lock = threading.Lock()  # a thread of the parent may have held it at the fork
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def session_factory(url: str) -> sessionmaker[Session]:

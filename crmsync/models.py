@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -37,14 +37,19 @@ class Base(DeclarativeBase):
 
 
 class EventStatus:
-    """Life of an inbox row: pending → queued → applied | skipped (stale) | failed (dead letter)."""
+    """Life of an inbox row: pending → queued → applied | skipped (stale) | failed (dead letter).
+
+    `waiting`: the event needs a parent record (its learner's Contact) that the CRM does not hold yet;
+    applying the parent puts it back on the queue.
+    """
 
     PENDING = "pending"
     QUEUED = "queued"
+    WAITING = "waiting"
     APPLIED = "applied"
     SKIPPED = "skipped"
     FAILED = "failed"
-    ALL = (PENDING, QUEUED, APPLIED, SKIPPED, FAILED)
+    ALL = (PENDING, QUEUED, WAITING, APPLIED, SKIPPED, FAILED)
 
 
 class InboxEvent(Base):
@@ -64,12 +69,15 @@ class InboxEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     payload: Mapped[dict] = mapped_column(JSON)
+    # The parent entity (e.g. "user:3") a waiting event needs before it can be applied.
+    waiting_for: Mapped[str | None] = mapped_column(String(191), nullable=True)
 
     history: Mapped[list[EventTransition]] = relationship(
         back_populates="event", order_by="EventTransition.id", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (Index("ix_inbox_events_site_subject_sequence", "site_id", "subject", "sequence"),)
+    __table_args__ = (Index("ix_inbox_events_site_subject_sequence", "site_id", "subject", "sequence"),
+                      Index("ix_inbox_events_site_waiting_for", "site_id", "waiting_for"))
 
 
 class EventTransition(Base):
@@ -87,19 +95,42 @@ class EventTransition(Base):
 
 
 class SubjectState(Base):
-    """Newest sequence applied per subject: an event not newer than this is stale and skipped."""
+    """The judge of order for one subject (crm_connector/ordering.py).
+
+    `last_sequence`: newest sequence applied; an event not newer than this is stale and skipped.
+    `claim_token`/`claim_expires`: the one worker that may write this subject to the CRM now.
+    `rewrite`: a writer lost its claim after writing, so the CRM may show an older state than
+    `last_sequence`; the next claimant writes the newest state again, content hashes ignored.
+    """
 
     __tablename__ = "subject_states"
 
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     subject: Mapped[str] = mapped_column(String(191), primary_key=True)
     last_sequence: Mapped[int] = mapped_column(BigInteger)
-    last_event_id: Mapped[str] = mapped_column(String(64))
+    last_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claim_expires: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rewrite: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
+class Tombstone:
+    """Why a CRM record is gone or frozen; kept on its id-map row so later messages do the right thing."""
+
+    DELETED = "deleted"  # deleted because Moodle's entity was deleted: a later upsert re-creates it
+    WITHDRAWN = "withdrawn"  # the learner withdrew consent (delete policy): nothing is written about them
+    ANONYMISED = "anonymised"  # identity blanked: the Contact is never written again
+    ALL = (DELETED, WITHDRAWN, ANONYMISED)
+
+
 class CrmRecord(Base):
-    """Id map: which CRM record stands for a Moodle entity, and the hash of what was last written to it."""
+    """Id map: which CRM record stands for a Moodle entity, and the hash of what was last written to it.
+
+    `incarnation` counts re-creations: SuiteCRM never reuses a deleted id, so the n-th incarnation
+    of an entity gets its own deterministic id. `course_id`, `cm_id` and `item_id` say which Moodle
+    course, activity and grade item the record belongs to, so their deletion can cascade.
+    """
 
     __tablename__ = "crm_records"
 
@@ -108,4 +139,13 @@ class CrmRecord(Base):
     crm_module: Mapped[str] = mapped_column(String(64))
     crm_id: Mapped[str] = mapped_column(String(36), index=True)
     content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tombstone: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    incarnation: Mapped[int] = mapped_column(Integer, default=0)
+    course_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cm_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_crm_records_site_course", "site_id", "course_id"),
+                      Index("ix_crm_records_site_cm", "site_id", "cm_id"),
+                      Index("ix_crm_records_site_item", "site_id", "item_id"))

@@ -29,6 +29,8 @@ SWEEP_BATCH = 1000
 # A pending row younger than this may still be enqueued by the request that stored it.
 PENDING_GRACE = timedelta(seconds=10)
 LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+# CRM calls time out on their own; a job running this long is stuck, and is dead-lettered by its next run.
+JOB_TIMEOUT_SECONDS = 900
 
 
 def job_id(event_id: str) -> str:
@@ -54,6 +56,7 @@ def enqueue_events(redis_conn: Redis, config: Config, event_ids: Sequence[str]) 
     retry = retry_policy(config)
     jobs = [
         Queue.prepare_data(JOB_FUNCTION, args=(event_id,), job_id=job_id(event_id), retry=retry,
+                           timeout=JOB_TIMEOUT_SECONDS,
                            result_ttl=3600, failure_ttl=7 * 86400, description=f"apply event {event_id}")
         for event_id in event_ids
     ]

@@ -6,6 +6,8 @@ command -v php >/dev/null || need+=(php-cli)
 command -v phpunit >/dev/null || need+=(phpunit)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v psql >/dev/null || [ -d /etc/postgresql ] || need+=(postgresql)
 if command -v php >/dev/null; then
   for ext in curl mbstring xml sqlite3; do
     php -m | grep -qi "^${ext/xml/dom}$" || need+=("php-$ext")

@@ -15,6 +15,7 @@ from tests.support import FIXTURES
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_MARIADB_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
 def pytest_addoption(parser):
@@ -55,13 +56,32 @@ def postgres_database():
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any connection failure means "no PostgreSQL here"
-        pytest.skip(f"PostgreSQL not reachable at {TEST_POSTGRES_URL}: {exc.__class__.__name__}")
+        pytest.fail(f"PostgreSQL not reachable at {TEST_POSTGRES_URL} (make test starts it): {exc.__class__.__name__}")
     url = TEST_POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
     db.upgrade(url)
     yield url
-    db.engine_for.cache_clear()
+    db.forget_engines()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mariadb_database():
+    """A throw-away MariaDB/MySQL database for this test session, migrated to head."""
+    name = f"crmsync_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_MARIADB_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no MariaDB here"
+        pytest.fail(f"MariaDB not reachable at {TEST_MARIADB_URL} (make test starts it): {exc.__class__.__name__}")
+    url = TEST_MARIADB_URL.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
+    db.upgrade(url)
+    yield url
+    db.forget_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     admin.dispose()
 
 
@@ -72,16 +92,16 @@ def _empty_tables(url: str) -> None:
             conn.execute(table.delete())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def database_url(request, tmp_path):
-    """A migrated, empty database: a SQLite file, then PostgreSQL (every DB test runs on both)."""
+    """A migrated, empty database on every engine the docs name: a SQLite file, PostgreSQL, MariaDB."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'crmsync.db'}"
         db.upgrade(url)
         yield url
         db.engine_for(url).dispose()
     else:
-        url = request.getfixturevalue("postgres_database")
+        url = request.getfixturevalue({"postgresql": "postgres_database", "mariadb": "mariadb_database"}[request.param])
         _empty_tables(url)
         yield url
 

@@ -8,6 +8,8 @@ from crm_connector.suitecrm.errors import (
     NotFound,
     PermanentError,
     TransientError,
+    Unavailable,
 )
 
-__all__ = ["SuiteCrmClient", "CrmError", "TransientError", "AuthError", "NotFound", "AlreadyExists", "PermanentError"]
+__all__ = ["SuiteCrmClient", "CrmError", "TransientError", "Unavailable", "AuthError", "NotFound", "AlreadyExists",
+           "PermanentError"]

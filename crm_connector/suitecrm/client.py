@@ -15,8 +15,16 @@ from collections.abc import Iterator
 
 import requests
 from redis import Redis
+from redis.exceptions import RedisError
 
-from crm_connector.suitecrm.errors import AlreadyExists, AuthError, NotFound, PermanentError, TransientError
+from crm_connector.suitecrm.errors import (
+    AlreadyExists,
+    AuthError,
+    NotFound,
+    PermanentError,
+    TransientError,
+    Unavailable,
+)
 
 JSON_API = "application/vnd.api+json"
 PAGE_SIZE = 100
@@ -67,23 +75,31 @@ class SuiteCrmClient:
             response = self.session.post(f"{self.base_url}/Api/access_token", json=body, timeout=self.timeout,
                                          headers={"Accept": "application/json"})
         except requests.RequestException as exc:
-            raise TransientError(f"token request failed: {exc.__class__.__name__}") from None
+            raise Unavailable(f"token request failed: {exc.__class__.__name__}") from None
         payload = _decode(response.text)
         if response.status_code == 200 and isinstance(payload, dict) and "access_token" in payload:
             token = payload["access_token"]
-            if self.redis is not None:
-                # Shared by every worker, so N workers do not each log in.
-                ttl = max(1, int(payload.get("expires_in", 3600)) - TOKEN_MARGIN_SECONDS)
-                self.redis.set(self._token_key, token, ex=ttl)
+            # Shared by every worker, so N workers do not each log in.
+            ttl = max(1, int(payload.get("expires_in", 3600)) - TOKEN_MARGIN_SECONDS)
+            self._cache(lambda redis: redis.set(self._token_key, token, ex=ttl))
             return token
         if response.status_code >= 500 and not (isinstance(payload, dict) and payload.get("error")):
-            raise TransientError(f"token endpoint answered {response.status_code}", response.status_code)
+            raise Unavailable(f"token endpoint answered {response.status_code}", response.status_code)
         reason = payload.get("error_description", "") if isinstance(payload, dict) else response.text[:200]
         raise AuthError(f"SuiteCRM refused the OAuth2 client: {reason}", response.status_code)
 
+    def _cache(self, call):
+        """The shared token cache is an optimisation: with Redis away, each process logs in itself."""
+        if self.redis is None:
+            return None
+        try:
+            return call(self.redis)
+        except RedisError:
+            return None
+
     def _current_token(self) -> str:
-        if self._token is None and self.redis is not None:
-            cached = self.redis.get(self._token_key)
+        if self._token is None:
+            cached = self._cache(lambda redis: redis.get(self._token_key))
             self._token = cached.decode() if cached else None
         if self._token is None:
             self._token = self._fetch_token()
@@ -91,8 +107,7 @@ class SuiteCrmClient:
 
     def _forget_token(self) -> None:
         self._token = None
-        if self.redis is not None:
-            self.redis.delete(self._token_key)
+        self._cache(lambda redis: redis.delete(self._token_key))
 
     # --- transport -------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:
@@ -106,9 +121,10 @@ class SuiteCrmClient:
                                                 data=json.dumps(body) if body is not None else None,
                                                 headers=headers, timeout=self.timeout)
             except requests.Timeout:
+                # Counted against the event: a call that always hangs may be this request's own doing.
                 raise TransientError(f"{method} {path}: timed out after {self.timeout}s") from None
-            except requests.ConnectionError as exc:
-                raise TransientError(f"{method} {path}: connection failed ({exc.__class__.__name__})") from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                raise Unavailable(f"{method} {path}: connection failed ({exc.__class__.__name__})") from None
             if response.status_code == 401 and attempt == 1:
                 self._forget_token()  # expired or revoked: log in again once
                 continue
@@ -125,9 +141,10 @@ class SuiteCrmClient:
             return payload
         if status == 429 or status >= 500:
             retry_after = response.headers.get("Retry-After")
-            raise TransientError(f"{method} {path}: SuiteCRM answered {status}", status,
-                                 float(retry_after) if retry_after and re.fullmatch(r"\d+(\.\d+)?", retry_after)
-                                 else None)
+            seconds = float(retry_after) if retry_after and re.fullmatch(r"\d+(\.\d+)?", retry_after) else None
+            # A 500 may be about this one request; the others say the whole CRM is away or busy.
+            kind = TransientError if status == 500 else Unavailable
+            raise kind(f"{method} {path}: SuiteCRM answered {status}", status, seconds)
         detail = ""
         if isinstance(payload, dict):
             errors = payload.get("errors")

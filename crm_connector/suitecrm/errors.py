@@ -19,6 +19,10 @@ class TransientError(CrmError):
         self.retry_after = retry_after
 
 
+class Unavailable(TransientError):
+    """The CRM as a whole cannot be used now (no connection, 502/503/504, 429): pause, not the message's fault."""
+
+
 class AuthError(CrmError):
     """The CRM refused our credentials even after a fresh token: configuration, not data, is wrong."""
 

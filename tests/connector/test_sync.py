@@ -90,7 +90,8 @@ def test_an_unchanged_state_costs_no_write(pipeline, sandbox):
 
 
 def test_unenrolment_marks_the_enrolment(pipeline, sandbox):
-    pipeline.send(pipeline.message("enrolment.created", "enrolment:7:2", enrolment(7)),
+    pipeline.send(pipeline.message("user.created", "user:7", user(7)),
+                  pipeline.message("enrolment.created", "enrolment:7:2", enrolment(7)),
                   pipeline.message("enrolment.deleted", "enrolment:7:2", enrolment(7, status="deleted")))
     pipeline.drain()
     assert by_moodle_user(sandbox.records("mdl_Enrolments"), 7)["status"] == "unenrolled"
