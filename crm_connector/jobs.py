@@ -92,7 +92,7 @@ def _apply_subject_of(session, config, event_id: str) -> str:
         finally:
             session.rollback()
             ordering.release(session, site_id, subject, token)
-        if outcome.startswith(("paused", "waiting")) or not _has_waiting(session, site_id, subject):
+        if outcome.startswith(("paused", "waiting")) or not _has_work(session, site_id, subject):
             return outcome
     newest = session.scalar(select(InboxEvent.id).where(InboxEvent.site_id == site_id, InboxEvent.subject == subject,
                                                         InboxEvent.status.in_(WAITING))
@@ -102,11 +102,14 @@ def _apply_subject_of(session, config, event_id: str) -> str:
     return outcome
 
 
-def _has_waiting(session, site_id: str, subject: str) -> bool:
+def _has_work(session, site_id: str, subject: str) -> bool:
+    """Events waiting, or a rewrite asked for by a worker that lost its claim (it then tries to claim, so
+    either it gets the subject or this holder, looking after its release, sees the flag)."""
     found = session.scalar(select(InboxEvent.id).where(InboxEvent.site_id == site_id, InboxEvent.subject == subject,
                                                        InboxEvent.status.in_(WAITING)).limit(1))
+    state = ordering.current(session, site_id, subject)
     session.rollback()
-    return found is not None
+    return found is not None or (state is not None and state.rewrite)
 
 
 def _apply_newest(session, config, site_id: str, subject: str, token: str) -> str:
@@ -157,7 +160,8 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
         return _wait_for_parent(session, site_id, target, older, exc.parent_key)
     except ParentGone as exc:
         session.rollback()
-        return _conclude(session, site_id, subject, token, target, older, EventStatus.SKIPPED, str(exc), [])
+        return _conclude(session, site_id, subject, token, target, older, EventStatus.SKIPPED, str(exc), [],
+                         force)
     except (Unavailable, AuthError) as exc:
         session.rollback()
         if counted:
@@ -182,7 +186,7 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
     detail = f"{writer.crm_writes} CRM writes" + (" (written again: the CRM may have shown an older state)"
                                                  if force else "")
     outcome = _conclude(session, site_id, subject, token, target, older, EventStatus.APPLIED, detail,
-                        [w.key for w in writes])
+                        [w.key for w in writes], force)
     if outcome == "applied":
         metrics.CRM_WRITES.inc(writer.crm_writes)
         pause.resolved(redis)
@@ -192,9 +196,9 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
 
 
 def _conclude(session, site_id: str, subject: str, token: str, target: InboxEvent, older: list[InboxEvent],
-              status: str, detail: str, written_keys: list[str]) -> str:
+              status: str, detail: str, written_keys: list[str], rewritten: bool) -> str:
     """Record the outcome under the claim, with the cascade it starts and the children it releases."""
-    if not ordering.finish(session, site_id, subject, token, target.sequence, target.id):
+    if not ordering.finish(session, site_id, subject, token, target.sequence, target.id, rewritten):
         session.rollback()
         ordering.mark_rewrite(session, site_id, subject)
         log.warning("lost the claim on %s before recording it; its next holder writes the newest state again",

@@ -71,22 +71,21 @@ def renew(session: Session, site_id: str, subject: str, token: str, lease_second
     return held == 1
 
 
-def finish(session: Session, site_id: str, subject: str, token: str, sequence: int, event_id: str) -> bool:
-    """Record `sequence` as applied if the claim still holds; the caller commits. False: claim lost."""
+def finish(session: Session, site_id: str, subject: str, token: str, sequence: int, event_id: str,
+           rewritten: bool) -> bool:
+    """Record `sequence` as applied if the claim still holds; the caller commits. False: claim lost.
+
+    Only a forced write clears the rewrite flag: one set by a loser after this writer looked at it
+    must survive for the next claimant.
+    """
+    values = {"last_sequence": sequence, "last_event_id": event_id, "updated_at": utcnow()}
+    if rewritten:
+        values["rewrite"] = False
     held = session.execute(
         update(SubjectState).where(_row(site_id, subject), SubjectState.claim_token == token)
-        .values(last_sequence=sequence, last_event_id=event_id, rewrite=False, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .values(**values).execution_options(synchronize_session=False)
     ).rowcount
     return held == 1
-
-
-def advance(session: Session, site_id: str, subject: str, sequence: int) -> None:
-    """Mark everything up to `sequence` as decided without a write (stale events skipped); caller commits."""
-    session.execute(
-        update(SubjectState).where(_row(site_id, subject), SubjectState.last_sequence < sequence)
-        .values(last_sequence=sequence, updated_at=utcnow()).execution_options(synchronize_session=False)
-    )
 
 
 def mark_rewrite(session: Session, site_id: str, subject: str) -> None:

@@ -35,6 +35,34 @@ def clear_faults():
     return jsonify(_state().faults.as_dict())
 
 
+@blueprint.put("/gate")
+def arm_gate():
+    """Hold the next `count` API requests with this method on this module until the gate opens."""
+    body = request.get_json(force=True, silent=True) or {}
+    try:
+        method, module, count = str(body["method"]), str(body["module"]), int(body.get("count", 1))
+    except (KeyError, TypeError, ValueError):
+        return jsonify({"error": "give method, module and count"}), 400
+    _state().gate.arm(method, module, count)
+    return jsonify({"armed": True})
+
+
+@blueprint.get("/gate")
+def gate_status():
+    """How many requests the gate holds; `?wait_for=N&timeout=S` answers once N are held (or the time is up)."""
+    gate = _state().gate
+    wanted = request.args.get("wait_for", type=int)
+    if wanted:
+        gate.wait_until_held(wanted, min(request.args.get("timeout", 30.0, type=float), 120.0))
+    return jsonify({"held": gate.held()})
+
+
+@blueprint.delete("/gate")
+def open_gate():
+    _state().gate.open()
+    return jsonify({"open": True})
+
+
 @blueprint.post("/revoke-tokens")
 def revoke_tokens():
     _state().store.revoke()

@@ -62,6 +62,7 @@ def create_app(state: SandboxState) -> Flask:
             state.tokens.check(request.headers.get("Authorization", ""))
         except OAuthError as error:
             return _oauth_answer(error)
+        state.gate.wait_here(request.method, _module_of(request))
         return None
 
     @app.after_request

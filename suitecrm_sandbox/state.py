@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from crm_connector import crm_schema
 from suitecrm_sandbox import modules as module_defs
 from suitecrm_sandbox.faults import Faults
+from suitecrm_sandbox.gate import Gate
 from suitecrm_sandbox.store import Store
 from suitecrm_sandbox.tokens import Clients, Tokens
 
@@ -30,6 +31,7 @@ class SandboxState:
     options: Options
     clients: Clients
     faults: Faults = field(default_factory=Faults)
+    gate: Gate = field(default_factory=Gate)
     calls: deque = field(default_factory=lambda: deque(maxlen=CALL_LOG_LIMIT))
 
     def __post_init__(self):

@@ -94,6 +94,19 @@ class SandboxProcess:
     def reset(self) -> None:
         self._admin("POST", "reset")
 
+    def hold(self, method: str, module: str, count: int = 1) -> None:
+        """The next `count` such requests wait inside the sandbox until `release()`."""
+        self._admin("PUT", "gate", json={"method": method, "module": module, "count": count})
+
+    def wait_until_held(self, count: int = 1, timeout: float = 60) -> None:
+        held = requests.get(f"{self.url}/__sandbox/gate", params={"wait_for": count, "timeout": timeout},
+                            timeout=timeout + 10).json()["held"]
+        if held < count:
+            raise TimeoutError(f"only {held} of {count} requests reached the sandbox's gate")
+
+    def release(self) -> None:
+        self._admin("DELETE", "gate")
+
     def revoke_tokens(self) -> None:
         self._admin("POST", "revoke-tokens")
 

@@ -170,3 +170,120 @@ def test_everything_at_once(drill_pipeline, sandbox, size, tmp_path):
     result = finish("all at once: CRM faults, token revocation, receiver restart, worker kill -9", drill_pipeline,
                     sandbox, deliveries, expected, accepted, started)
     assert (result.lost, result.wrong, result.dead_lettered) == (0, 0, 0)
+
+
+def _start_workers(pipeline: Pipeline, count: int, env: dict | None = None) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env={**pipeline.env, **(env or {})},
+                             cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True) for _ in range(count)]
+
+
+def _stop_workers(workers: list[subprocess.Popen]) -> str:
+    logs = ""
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            logs += worker.communicate(timeout=30)[1]
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            logs += worker.communicate()[1]
+    return logs
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_redis_stopped_while_workers_are_busy(drill_pipeline, sandbox, size, tmp_path, request):
+    """Redis goes away mid-job for a while; the same workers drain everything once it is back."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def start_redis():
+        server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        _wait_for(lambda: _redis_up(url), 10, "redis-server")
+        return server
+
+    down_seconds = 60 if request.config.getoption("--chaos-full") else 5
+    server = start_redis()
+    own = Pipeline(sandbox, drill_pipeline.database_url, url, tmp_path)
+    sandbox.set_faults(latency_ms=100)
+    workers = _start_workers(own, 2)
+    try:
+        deliveries, expected = stream(own, *size)
+        started = time.monotonic()
+        accepted = send_in_batches(own, deliveries)
+        _wait_for(lambda: sum(e.status == "applied" for e in own.events()) >= 3, 60, "the workers to get busy")
+        server.terminate()  # mid-job: the workers are applying events
+        server.wait()
+        time.sleep(down_seconds)
+        assert all(w.poll() is None for w in workers), "a worker died with Redis"
+        server = start_redis()
+        _wait_for(lambda: own.waiting() == 0, 120 + down_seconds, "the same workers to drain the queue")
+        assert all(w.poll() is None for w in workers), "a worker died"
+        sandbox.clear_faults()
+        result = finish(f"Redis stopped {down_seconds}s while 2 workers were busy (no restart)", own, sandbox,
+                        deliveries, expected, accepted, started)
+    finally:
+        _stop_workers(workers)
+        own.close()
+        server.terminate()
+        server.wait()
+    assert (result.lost, result.wrong, result.dead_lettered) == (0, 0, 0)
+
+
+def test_crm_down_longer_than_every_retry(drill_pipeline, sandbox, size):
+    """SuiteCRM refuses connections far past the events' retries; they pause, none is dead-lettered."""
+    short = {"JOB_MAX_RETRIES": "1", "JOB_RETRY_BASE_SECONDS": "1", "JOB_RETRY_MAX_SECONDS": "1",
+             "CRM_PAUSE_SECONDS": "2"}
+    drill_pipeline.env.update(short)
+    deliveries, expected = stream(drill_pipeline, *size)
+    workers = _start_workers(drill_pipeline, 2)
+    try:
+        started = time.monotonic()
+        sandbox.stop()
+        accepted = send_in_batches(drill_pipeline, deliveries)
+        time.sleep(30 if size[0] > 10 else 8)  # many times the retry window at this scale
+        assert not any(e.status == "failed" for e in drill_pipeline.events())
+        sandbox.start()
+        _wait_for(lambda: drill_pipeline.waiting() == 0, 180, "the queue to drain by itself")
+    finally:
+        _stop_workers(workers)
+    result = finish("SuiteCRM down for many retry windows (workers pause)", drill_pipeline, sandbox, deliveries,
+                    expected, accepted, started)
+    assert (result.lost, result.wrong, result.dead_lettered) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("engine", ["postgres_database", "mariadb_database"])
+def test_several_workers_under_sustained_load(engine, sandbox, redis_url, size, tmp_path, request):
+    """Three forking workers on a production database: right records, and not one database error logged."""
+    from tests.conftest import _empty_tables
+
+    url = request.getfixturevalue(engine)
+    _empty_tables(url)
+    own = Pipeline(sandbox, url, redis_url, tmp_path)
+    sandbox.set_faults(latency_ms=20)
+    workers = _start_workers(own, 3, {"LOG_LEVEL": "INFO", "SWEEP_INTERVAL_SECONDS": "1"})
+    try:
+        learners, versions = size
+        deliveries, expected = stream(own, learners * 3, versions, seed=9)
+        started = time.monotonic()
+        accepted = send_in_batches(own, deliveries, pause=0.05)
+        _wait_for(lambda: own.waiting() == 0, 300, "the workers to drain the queue")
+    finally:
+        logs = _stop_workers(workers)
+        own.close()
+    result = finish(f"3 workers under sustained load on {engine.split('_')[0]}", own, sandbox, deliveries, expected,
+                    accepted, started)
+    database_errors = [line for line in logs.splitlines()
+                       if any(s in line for s in ("OperationalError", "InterfaceError", "ProgrammingError",
+                                                  "prepared statement", "transaction in progress",
+                                                  "server closed the connection", "can't change 'autocommit'",
+                                                  "Lost connection", "Commands out of sync", "Deadlock"))]
+    assert database_errors == []
+    assert (result.lost, result.wrong, result.dead_lettered) == (0, 0, 0)
