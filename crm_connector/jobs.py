@@ -22,11 +22,11 @@ import time
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
-from crm_connector import cascade, metrics, ordering, pause, runtime
+from crm_connector import cascade, metrics, ordering, runtime
 from crm_connector.mapping import MappingError, writes_for
 from crm_connector.suitecrm import AuthError, PermanentError, TransientError, Unavailable
 from crm_connector.writer import CrmWriter, ParentGone, ParentMissing
-from crmsync import queue
+from crmsync import pause, queue
 from crmsync.models import CrmRecord, EventStatus, EventTransition, InboxEvent, utcnow
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from rq import Queue
 from sqlalchemy import func, select
 
-from crmsync import queue
+from crmsync import pause, queue
 from crmsync.models import EventStatus, InboxEvent, utcnow
 from receiver import resources
 from receiver.errors import InvalidMessages
@@ -81,6 +81,8 @@ class StatsSchema(Schema):
     oldest_pending = fields.DateTime(allow_none=True)
     received_last_minute = fields.Integer()
     finished_last_minute = fields.Integer()
+    connector_paused = fields.String(allow_none=True, metadata={
+        "description": "Why the connector is paused (SuiteCRM unreachable or refusing the credentials), or null"})
 
 
 class ErrorSchema(Schema):
@@ -229,10 +231,12 @@ def stats():
         depth = Queue(resources.config().queue_name, connection=resources.redis()).count
     except Exception:  # noqa: BLE001 - stats stay useful while Redis is down
         depth = None
+    paused = pause.reason(resources.redis())
     if isinstance(oldest, datetime) and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return jsonify(StatsSchema().dump({"counts": counts, "queue_depth": depth, "oldest_pending": oldest,
-                                       "received_last_minute": received, "finished_last_minute": finished}))
+                                       "received_last_minute": received, "finished_last_minute": finished,
+                                       "connector_paused": paused}))
 
 
 def openapi_spec() -> APISpec:

@@ -58,6 +58,7 @@ def status(ctx: click.Context) -> None:
     from rq import Queue
     from sqlalchemy import func, select
 
+    from crmsync import pause
     from crmsync.models import EventStatus, InboxEvent
 
     settings = load_config(ctx)
@@ -71,8 +72,11 @@ def status(ctx: click.Context) -> None:
     for name in EventStatus.ALL:
         click.echo(f"{name:>8}: {counts.get(name, 0)}")
     try:
-        depth = Queue(settings.queue_name, connection=Redis.from_url(settings.redis_url)).count
+        redis_conn = Redis.from_url(settings.redis_url)
+        depth = Queue(settings.queue_name, connection=redis_conn).count
         click.echo(f"queue depth: {depth}")
+        why = pause.reason(redis_conn)
+        click.echo(f"connector: {'paused, SuiteCRM unavailable: ' + why if why else 'running'}")
     except Exception as exc:  # noqa: BLE001 - status must work while Redis is down
         click.echo(f"queue depth: unknown (Redis unavailable: {exc.__class__.__name__})")
     click.echo(f"oldest waiting: {oldest.isoformat() if oldest else 'none'}")

@@ -248,16 +248,20 @@ def test_a_revoked_oauth_client_pauses_until_the_credentials_are_fixed(pipeline,
     wrong = {"SUITECRM_CLIENT_SECRET": "not-the-secret", "CRM_PAUSE_SECONDS": "1"}
     messages = [pipeline.message("user.created", f"user:{uid}", user(uid)) for uid in range(66, 70)]
     pipeline.send(*messages)
-    for _ in range(3):
+    for round_number in range(3):
+        if round_number:
+            time.sleep(1.1)  # let the pause end, so this round asks the CRM again
         subprocess.run([sys.executable, "-m", "crmsync", "sweep"], env={**pipeline.env, **wrong}, cwd=REPO,
                        capture_output=True, check=True)
         log = burst(pipeline, **wrong)
-        time.sleep(1.1)
     events = pipeline.events()
     assert {e.status for e in events} == {"queued"}  # waiting, with their retries intact
     assert all(e.attempts == 0 for e in events)
     assert any("refused the OAuth2 client" in (e.last_error or "") for e in events)
     assert "not-the-secret" not in log
+    status = subprocess.run([sys.executable, "-m", "crmsync", "status"], env=pipeline.env, cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    assert "connector: paused, SuiteCRM unavailable: SuiteCRM refused the OAuth2 client" in status  # the alert
     pipeline.drain()  # the operator put the right secret back
 
     assert {e.status for e in pipeline.events()} == {"applied"}
