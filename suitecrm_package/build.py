@@ -4,7 +4,8 @@ The layout is what SuiteCRM 7.14's Module Builder *Publish* produces (modules/Mo
 MBPackage.php, MBModule.php, MBRelationship.php): manifest.php, SugarModules/modules/<Module>/,
 SugarModules/relationships/{relationships,layoutdefs,vardefs,language}/, SugarModules/language/
 application/, icons/. On top of that, the Contacts custom fields (installdefs `custom_fields`, as
-Studio exports them) and the logic hook that notifies the receiver of CRM-side changes.
+Studio exports them), the logic hook that notifies the receiver of CRM-side changes, and the one that
+makes a written email1 take effect on an existing Contact.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from crm_connector.crm_schema import CrmSchema, Field, Module, Relationship, loa
 from suitecrm_package.php import HEADER, assign
 
 TEMPLATES = Path(__file__).with_name("templates")
+HOOK_FILES = ("CrmSyncHook.php", "CrmSyncNotifier.php", "CrmSyncEmailHook.php", "CrmSyncEmailAddresses.php")
+# SuiteCRM 7.14 drops a written email1 when the Contact already has an address (see the template).
+EMAIL_HOOK = {"module": "Contacts", "hook": "before_save", "order": 90,
+              "description": "Moodle sync: a written email1 becomes the Contact's primary e-mail address",
+              "file": "custom/crmsync/CrmSyncEmailHook.php", "class": "CrmSyncEmailHook", "function": "beforeSave"}
 
 
 def label_key(name: str) -> str:
@@ -267,7 +273,7 @@ def manifest(schema: CrmSchema) -> str:
         "logic_hooks": [{"module": module, "hook": "after_save", "order": 90,
                          "description": "Moodle sync: tell the receiver about a change made in the CRM",
                          "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": "afterSave"}
-                        for module in ("Contacts", "mdl_Enrolments")],
+                        for module in ("Contacts", "mdl_Enrolments")] + [EMAIL_HOOK],
     }
     return HEADER + assign("$manifest", manifest_array) + assign("$installdefs", installdefs)
 
@@ -294,7 +300,7 @@ def files(schema: CrmSchema) -> dict[str, str | bytes]:
         out[f"SugarModules/relationships/layoutdefs/{rel.name}.php"] = relationship_layoutdefs(rel)
     out["SugarModules/language/application/en_us.lang.php"] = application_language(schema)
     out["SugarModules/language/Contacts/en_us.lang.php"] = contact_language(schema)
-    for hook in ("CrmSyncHook.php", "CrmSyncNotifier.php"):
+    for hook in HOOK_FILES:
         out[f"SugarModules/custom/crmsync/{hook}"] = (TEMPLATES / hook).read_text()
     return out
 

@@ -70,8 +70,27 @@ def test_every_installdefs_path_is_in_the_zip(package):
             source = (entry.get("from") or entry.get("meta_data")).replace("<basepath>/", "")
             assert (root / source).exists(), f"installdefs[{key}] names {source}, missing from the zip"
     hooks = installdefs["logic_hooks"]
-    assert {h["module"] for h in hooks} == {"Contacts", "mdl_Enrolments"}
-    assert all(h["hook"] == "after_save" for h in hooks)
+    assert {(h["module"], h["hook"]) for h in hooks} == {
+        ("Contacts", "after_save"), ("mdl_Enrolments", "after_save"), ("Contacts", "before_save")}
+
+
+def test_manifest_registers_the_email_hook_and_its_files_are_valid_php(package):
+    """SuiteCRM 7.14 drops a written email1 on a Contact that has an address; the before_save hook fixes it."""
+    root, names, _ = package
+    installdefs = manifest(root)["installdefs"]
+    [hook] = [h for h in installdefs["logic_hooks"] if h["hook"] == "before_save"]
+    assert (hook["module"], hook["class"], hook["function"]) == ("Contacts", "CrmSyncEmailHook", "beforeSave")
+    assert hook["file"] == "custom/crmsync/CrmSyncEmailHook.php"
+    copied = {entry["to"]: entry["from"].replace("<basepath>/", "") for entry in installdefs["copy"]}
+    source = root / copied["custom/crmsync"] / "CrmSyncEmailHook.php"
+    for php in (source, source.with_name("CrmSyncEmailAddresses.php")):
+        assert php.relative_to(root).as_posix() in names
+        lint = subprocess.run(["php", "-l", str(php)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
+    # The hook file defines the class the manifest names, and requires its helper from where it is copied to.
+    text = source.read_text()
+    assert "class CrmSyncEmailHook" in text and "public function beforeSave($bean, $event, $arguments)" in text
+    assert "require_once 'custom/crmsync/CrmSyncEmailAddresses.php';" in text
 
 
 def test_module_vardefs_equal_the_schema(package):
