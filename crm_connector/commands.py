@@ -73,7 +73,8 @@ def _work(settings, burst: bool) -> None:
                                job_monitoring_interval=JOB_MONITORING_SECONDS)
             # RQ's loop logs an unhandled error (Redis gone mid-job) and returns as if asked to stop.
             rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
-            if burst or getattr(rq_worker, "_stop_requested", False):
+            # RQ notes a SIGTERM/SIGINT here; anything else that ended its loop was an error.
+            if burst or getattr(rq_worker, "_shutdown_requested_date", None) is not None:
                 return
             reason = "RQ's work loop ended"
         except (RedisConnectionError, RedisTimeoutError) as exc:
