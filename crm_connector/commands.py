@@ -43,7 +43,7 @@ def worker(ctx: click.Context, burst: bool) -> None:
     logs.configure(settings)
     db.upgrade(settings.database_url)
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_address)
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")
     sweeper.start()
@@ -62,18 +62,21 @@ def _work(settings, burst: bool) -> None:
     from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
     delay = 1.0
     while True:
         redis_conn = Redis.from_url(settings.redis_url)
         try:
-            # A short monitoring interval lets RQ notice a killed worker's job quickly.
-            rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
-                               job_monitoring_interval=JOB_MONITORING_SECONDS)
+            # Jobs run in this process, not in a forked work horse: the metrics they count are the ones
+            # this process serves, and no job pays for a fork. A killed worker loses its job the same
+            # way (the event stays queued; the sweeper hands it out again).
+            rq_worker = SimpleWorker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
+                                     job_monitoring_interval=JOB_MONITORING_SECONDS)
             # RQ's loop logs an unhandled error (Redis gone mid-job) and returns as if asked to stop.
             rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
-            if burst or getattr(rq_worker, "_stop_requested", False):
+            # RQ notes a SIGTERM/SIGINT here; anything else that ended its loop was an error.
+            if burst or getattr(rq_worker, "_shutdown_requested_date", None) is not None:
                 return
             reason = "RQ's work loop ended"
         except (RedisConnectionError, RedisTimeoutError) as exc:
