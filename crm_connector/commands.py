@@ -13,18 +13,26 @@ from crmsync.cli import load_config
 log = logging.getLogger(__name__)
 JOB_MONITORING_SECONDS = 5
 REDIS_RETRY_MAX_SECONDS = 30
+PURGE_INTERVAL_SECONDS = 3600
 
 
 def _sweep_forever(settings, stop: threading.Event) -> None:
+    """Re-enqueue what was left pending or lost; once an hour, purge what is past its retention."""
     from redis import Redis
 
-    from crmsync import db, queue
+    from crmsync import db, queue, retention
 
     redis_conn = Redis.from_url(settings.redis_url)
+    next_purge = time.monotonic()
     while not stop.wait(settings.sweep_interval_seconds):
         try:
             with db.session_scope(settings.database_url) as session:
                 queue.sweep(session, redis_conn, settings)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+                    counts = retention.purge(session, settings)
+                    if any(counts.values()):
+                        log.info("purged events past their retention: %s", counts)
         except Exception as exc:  # noqa: BLE001 - the sweeper must outlive a Redis or DB outage
             log.warning("sweep failed, will try again: %s", exc.__class__.__name__)
 

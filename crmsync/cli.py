@@ -66,6 +66,32 @@ def migrate(ctx: click.Context) -> None:
         click.echo(f"database schema upgraded from {before or 'an empty database'} to revision {after}")
 
 
+@cli.command("purge")
+@click.pass_context
+def purge(ctx: click.Context) -> None:
+    """Delete finished events older than RETENTION_DAYS (dead letters: DEAD_LETTER_RETENTION_DAYS)."""
+    from crmsync import db, retention
+
+    settings = load_config(ctx)
+    with db.session_scope(settings.database_url) as session:
+        counts = retention.purge(session, settings)
+    click.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()) + " purged")
+
+
+@cli.command("erase")
+@click.option("--site", "site_id", required=True, help="The Moodle site id (as in the messages' site.id).")
+@click.option("--user", "user_id", required=True, type=click.IntRange(min=1), help="The Moodle user id.")
+@click.pass_context
+def erase(ctx: click.Context, site_id: str, user_id: int) -> None:
+    """Erase one Moodle user's messages from the inbox (a data-protection erasure request)."""
+    from crmsync import db, retention
+
+    settings = load_config(ctx)
+    with db.session_scope(settings.database_url) as session:
+        counts = retention.erase_user(session, site_id, user_id)
+    click.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()))
+
+
 @cli.command("run")
 @click.pass_context
 def run_everything(ctx: click.Context) -> None:

@@ -131,6 +131,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", _url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0",
             "Redis (or Valkey) holding the RQ queues, locks and the shared CRM token.", "Storage"),
     Setting("QUEUE_NAME", _str, "crmsync", "Name of the RQ queue events are enqueued on.", "Storage"),
+    Setting("RETENTION_DAYS", _positive(_int), "30",
+            "Days an applied or skipped event (with its personal data) stays in the inbox; workers purge "
+            "older ones every hour, `crmsync purge` does it now.", "Storage"),
+    Setting("DEAD_LETTER_RETENTION_DAYS", _positive(_int), "90",
+            "Days a dead letter stays in the inbox to be replayed before it is purged.", "Storage"),
     # --- receiver ----------------------------------------------------------------------------------
     Setting("WEBHOOK_SECRETS", _secrets, "",
             "Comma-separated `whsec_…` secrets accepted on incoming webhooks; list the new one first "
