@@ -9,6 +9,7 @@ import time
 import click
 
 from crmsync.cli import load_config
+from crmsync.models import EventStatus
 
 log = logging.getLogger(__name__)
 JOB_MONITORING_SECONDS = 5
@@ -99,16 +100,19 @@ def _work(settings, burst: bool) -> None:
 
 
 @click.command("replay")
-@click.option("--status", default="failed", show_default=True, help="Replay events in this status.")
+@click.option("--status", default="failed", show_default=True, type=click.Choice(EventStatus.ALL),
+              help="Replay events in this status.")
 @click.option("--type", "message_type", default=None, help="Only this message type, e.g. grade.updated.")
 @click.option("--subject", default=None, help="Only this subject, e.g. user:3.")
-@click.option("--since", default=None, help="Only events received at or after this ISO-8601 time.")
-@click.option("--batch", default=500, show_default=True, help="Events enqueued per round.")
+@click.option("--since", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+              help="Only events received at or after this time (ISO-8601, e.g. 2026-11-01T00:00:00+00:00; UTC "
+                   "when no offset is given).")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1), help="Events enqueued per round.")
 @click.pass_context
 def replay(ctx: click.Context, status: str, message_type: str | None, subject: str | None, since: str | None,
            batch: int) -> None:
     """Send dead letters (or any events) through the connector again, showing progress."""
-    from datetime import datetime
+    from datetime import UTC
 
     from redis import Redis
     from sqlalchemy import select
@@ -123,7 +127,7 @@ def replay(ctx: click.Context, status: str, message_type: str | None, subject: s
     if subject:
         statement = statement.where(InboxEvent.subject == subject)
     if since:
-        statement = statement.where(InboxEvent.received_at >= datetime.fromisoformat(since))
+        statement = statement.where(InboxEvent.received_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     redis_conn = Redis.from_url(settings.redis_url)
     with db.session_scope(settings.database_url) as session:
         ids = session.scalars(statement).all()

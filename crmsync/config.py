@@ -190,9 +190,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKER_METRICS_ADDRESS", _str, "127.0.0.1",
             "Address the worker's metrics server binds; `0.0.0.0` to let a Prometheus on another host scrape it.",
             "Connector"),
-    Setting("MOODLE_URL", _url("http", "https"), "",
-            "Moodle wwwroot for CRM→Moodle calls (web services).", "Connector"),
-    Setting("MOODLE_TOKEN", _str, "", "Moodle web-service token for CRM→Moodle calls.", "Connector", secret=True),
     # --- sandbox -----------------------------------------------------------------------------------
     Setting("SANDBOX_BIND", _str, "127.0.0.1:8090", "Address the bundled SuiteCRM sandbox listens on.", "Sandbox"),
     Setting("SANDBOX_DATABASE", _str, "var/sandbox.db",
