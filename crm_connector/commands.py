@@ -9,22 +9,31 @@ import time
 import click
 
 from crmsync.cli import load_config
+from crmsync.models import EventStatus
 
 log = logging.getLogger(__name__)
 JOB_MONITORING_SECONDS = 5
 REDIS_RETRY_MAX_SECONDS = 30
+PURGE_INTERVAL_SECONDS = 3600
 
 
 def _sweep_forever(settings, stop: threading.Event) -> None:
+    """Re-enqueue what was left pending or lost; once an hour, purge what is past its retention."""
     from redis import Redis
 
-    from crmsync import db, queue
+    from crmsync import db, queue, retention
 
     redis_conn = Redis.from_url(settings.redis_url)
+    next_purge = time.monotonic()
     while not stop.wait(settings.sweep_interval_seconds):
         try:
             with db.session_scope(settings.database_url) as session:
                 queue.sweep(session, redis_conn, settings)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+                    counts = retention.purge(session, settings)
+                    if any(counts.values()):
+                        log.info("purged events past their retention: %s", counts)
         except Exception as exc:  # noqa: BLE001 - the sweeper must outlive a Redis or DB outage
             log.warning("sweep failed, will try again: %s", exc.__class__.__name__)
 
@@ -43,7 +52,7 @@ def worker(ctx: click.Context, burst: bool) -> None:
     logs.configure(settings)
     db.upgrade(settings.database_url)
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_address)
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")
     sweeper.start()
@@ -62,15 +71,17 @@ def _work(settings, burst: bool) -> None:
     from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
     delay = 1.0
     while True:
         redis_conn = Redis.from_url(settings.redis_url)
         try:
-            # A short monitoring interval lets RQ notice a killed worker's job quickly.
-            rq_worker = Worker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
-                               job_monitoring_interval=JOB_MONITORING_SECONDS)
+            # Jobs run in this process, not in a forked work horse: the metrics they count are the ones
+            # this process serves, and no job pays for a fork. A killed worker loses its job the same
+            # way (the event stays queued; the sweeper hands it out again).
+            rq_worker = SimpleWorker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
+                                     job_monitoring_interval=JOB_MONITORING_SECONDS)
             # RQ's loop logs an unhandled error (Redis gone mid-job) and returns as if asked to stop.
             rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
             # RQ notes a SIGTERM/SIGINT here; anything else that ended its loop was an error.
@@ -89,16 +100,19 @@ def _work(settings, burst: bool) -> None:
 
 
 @click.command("replay")
-@click.option("--status", default="failed", show_default=True, help="Replay events in this status.")
+@click.option("--status", default="failed", show_default=True, type=click.Choice(EventStatus.ALL),
+              help="Replay events in this status.")
 @click.option("--type", "message_type", default=None, help="Only this message type, e.g. grade.updated.")
 @click.option("--subject", default=None, help="Only this subject, e.g. user:3.")
-@click.option("--since", default=None, help="Only events received at or after this ISO-8601 time.")
-@click.option("--batch", default=500, show_default=True, help="Events enqueued per round.")
+@click.option("--since", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+              help="Only events received at or after this time (ISO-8601, e.g. 2026-11-01T00:00:00+00:00; UTC "
+                   "when no offset is given).")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1), help="Events enqueued per round.")
 @click.pass_context
 def replay(ctx: click.Context, status: str, message_type: str | None, subject: str | None, since: str | None,
            batch: int) -> None:
     """Send dead letters (or any events) through the connector again, showing progress."""
-    from datetime import datetime
+    from datetime import UTC
 
     from redis import Redis
     from sqlalchemy import select
@@ -113,7 +127,7 @@ def replay(ctx: click.Context, status: str, message_type: str | None, subject: s
     if subject:
         statement = statement.where(InboxEvent.subject == subject)
     if since:
-        statement = statement.where(InboxEvent.received_at >= datetime.fromisoformat(since))
+        statement = statement.where(InboxEvent.received_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     redis_conn = Redis.from_url(settings.redis_url)
     with db.session_scope(settings.database_url) as session:
         ids = session.scalars(statement).all()

@@ -131,6 +131,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", _url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0",
             "Redis (or Valkey) holding the RQ queues, locks and the shared CRM token.", "Storage"),
     Setting("QUEUE_NAME", _str, "crmsync", "Name of the RQ queue events are enqueued on.", "Storage"),
+    Setting("RETENTION_DAYS", _positive(_int), "30",
+            "Days an applied or skipped event (with its personal data) stays in the inbox; workers purge "
+            "older ones every hour, `crmsync purge` does it now.", "Storage"),
+    Setting("DEAD_LETTER_RETENTION_DAYS", _positive(_int), "90",
+            "Days a dead letter stays in the inbox to be replayed before it is purged.", "Storage"),
     # --- receiver ----------------------------------------------------------------------------------
     Setting("WEBHOOK_SECRETS", _secrets, "",
             "Comma-separated `whsec_…` secrets accepted on incoming webhooks; list the new one first "
@@ -182,9 +187,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKER_METRICS_PORT", _non_negative(_int), "0",
             "Port on which `crmsync worker` serves Prometheus metrics and its health check (0: off).",
             "Connector"),
-    Setting("MOODLE_URL", _url("http", "https"), "",
-            "Moodle wwwroot for CRM→Moodle calls (web services).", "Connector"),
-    Setting("MOODLE_TOKEN", _str, "", "Moodle web-service token for CRM→Moodle calls.", "Connector", secret=True),
+    Setting("WORKER_METRICS_ADDRESS", _str, "127.0.0.1",
+            "Address the worker's metrics server binds; `0.0.0.0` to let a Prometheus on another host scrape it.",
+            "Connector"),
     # --- sandbox -----------------------------------------------------------------------------------
     Setting("SANDBOX_BIND", _str, "127.0.0.1:8090", "Address the bundled SuiteCRM sandbox listens on.", "Sandbox"),
     Setting("SANDBOX_DATABASE", _str, "var/sandbox.db",
@@ -220,18 +225,36 @@ class Config:
                 raise ConfigError(f"{attribute.upper()} is not set; it is required here (see docs/configuration.md)")
 
     def redacted(self) -> dict[str, Any]:
-        return {
-            s.name: ("***" if s.secret and self._values[s.attribute] else self._values[s.attribute])
-            for s in SETTINGS
-        }
+        """Every setting, with secrets and the passwords inside URLs masked (for printing and logs)."""
+        return {s.name: _masked(s, self._values[s.attribute]) for s in SETTINGS}
 
 
-def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env") -> Config:
-    """Read every setting; the process environment wins over the ``.env`` file."""
+def _masked(setting: Setting, value: Any) -> Any:
+    if setting.secret and value:
+        return "***"
+    if isinstance(value, str) and "://" in value:
+        parsed = urlparse(value)
+        if parsed.password:
+            return value.replace(f":{parsed.password}@", ":***@", 1)
+    return value
+
+
+ENV_FILE_VARIABLE = "CRMSYNC_ENV_FILE"
+
+
+def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = "") -> Config:
+    """Read every setting; the process environment wins over the env file.
+
+    The env file is the one named by ``crmsync --env-file`` (passed on to every process it starts as
+    CRMSYNC_ENV_FILE, so gunicorn's workers and the workers' jobs read the same), else ``./.env``.
+    """
+    source_environ = os.environ if environ is None else environ
+    if env_file == "":
+        env_file = source_environ.get(ENV_FILE_VARIABLE, ".env")
     source: dict[str, str] = {}
     if env_file and Path(env_file).is_file():
         source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    source.update(os.environ if environ is None else environ)
+    source.update(source_environ)
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = source.get(setting.name, setting.default)

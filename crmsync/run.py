@@ -9,6 +9,7 @@ Moodle admin must paste into the plugin; stops every process cleanly on Ctrl-C.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import secrets
 import shutil
@@ -46,8 +47,16 @@ def _stored_secret(path: Path, make) -> str:
     return value
 
 
-def _ignore_sigint() -> None:
+def _own_group_ignoring_sigint() -> None:
+    os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass  # the whole group is gone already
 
 
 def _new_webhook_secret() -> str:
@@ -68,9 +77,10 @@ class Supervisor:
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        # Same process group, so a kill of the group reaches every child; but Ctrl-C is ours to handle:
-        # children ignore SIGINT (one arriving mid-import would print a traceback) and get SIGTERM from stop().
-        process = subprocess.Popen(args, env=env, preexec_fn=_ignore_sigint)
+        # Each child leads a process group of its own, so stop() reaches what it started in turn (gunicorn's
+        # workers, RQ's work horses) even after their parent died; Ctrl-C is ours to handle: children
+        # ignore SIGINT (one arriving mid-import would print a traceback) and get SIGTERM from stop().
+        process = subprocess.Popen(args, env=env, preexec_fn=_own_group_ignoring_sigint)
         self.children.append((name, process))
         return process
 
@@ -81,17 +91,19 @@ class Supervisor:
         return None
 
     def stop(self) -> None:
+        """SIGTERM to every child's group, then SIGKILL to whatever of a group is left: nothing outlives us."""
         for _, process in reversed(self.children):
             if process.poll() is None:
-                process.terminate()
+                _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         for name, process in reversed(self.children):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 click.echo(f"{name} did not stop in {STOP_TIMEOUT_SECONDS}s; killing it", err=True)
-                process.kill()
-                process.wait()
+            # A leader that stopped may leave members behind (a gunicorn worker stuck in its quit handler).
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
 
 
 def _ensure_redis(settings: Config, supervisor: Supervisor, env: dict[str, str]) -> str:
@@ -126,8 +138,21 @@ def _wait_until_up(url: str, supervisor: Supervisor, timeout: float = 30) -> Non
     raise RunError(f"nothing answered at {url} within {timeout:.0f}s")
 
 
+def _single_instance():
+    """Hold var/run.lock for as long as we run: a second `crmsync run` refuses before touching anything."""
+    lock = open(STATE_DIR / "run.lock", "w")  # noqa: SIM115 - held open for the life of the process
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunError(f"another `crmsync run` is already running from {STATE_DIR.resolve()}; "
+                       "stop it (Ctrl-C in its terminal) before starting a new one") from None
+    return lock
+
+
 def run(settings: Config) -> int:
     STATE_DIR.mkdir(exist_ok=True)
+    instance_lock = _single_instance()
     env = dict(os.environ)
     crmsync = [sys.executable, "-m", "crmsync"]
     supervisor = Supervisor()
@@ -151,9 +176,10 @@ def run(settings: Config) -> int:
         crm_url = settings.suitecrm_url
         if not crm_url:
             sandbox_secret = _stored_secret(STATE_DIR / "sandbox-client-secret", lambda: secrets.token_urlsafe(24))
+            # The secret goes by environment, not argv: `ps` shows every user a process's arguments.
             supervisor.start("sandbox", [*crmsync, "sandbox", "--bind", settings.sandbox_bind,
-                                         "--database", settings.sandbox_database,
-                                         "--client-id", SANDBOX_CLIENT_ID, "--client-secret", sandbox_secret], env)
+                                         "--database", settings.sandbox_database, "--client-id", SANDBOX_CLIENT_ID],
+                             {**env, "SANDBOX_CLIENT_SECRET": sandbox_secret})
             crm_url = f"http://{settings.sandbox_bind}"
             env.update(SUITECRM_URL=crm_url, SUITECRM_CLIENT_ID=SANDBOX_CLIENT_ID,
                        SUITECRM_CLIENT_SECRET=sandbox_secret, SUITECRM_USERNAME="", SUITECRM_PASSWORD="")
@@ -176,7 +202,7 @@ def run(settings: Config) -> int:
             f"Admin API:   {receiver_url}/api/v1/stats  (Authorization: Bearer {admin_token})",
             f"SuiteCRM:    {crm_url}" + ("  (bundled sandbox; `crmsync sandbox-dump` shows its records)"
                                           if not settings.suitecrm_url else ""),
-            "Sample data: crmsync demo      Stop: Ctrl-C",
+            f"Sample data: {_command_path()} demo      Stop: Ctrl-C",
             "",
         ]))
         while not stopping:
@@ -188,3 +214,11 @@ def run(settings: Config) -> int:
         return 0
     finally:
         supervisor.stop()
+        instance_lock.close()
+
+
+def _command_path() -> str:
+    """How to call `crmsync` from another terminal: by name when it is on PATH, else by its path."""
+    if shutil.which("crmsync"):
+        return "crmsync"
+    return str(Path(sys.executable).parent / "crmsync")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,10 @@ def serve(ctx: click.Context) -> None:
     """Run the receiver under gunicorn (BIND, WEB_CONCURRENCY); migrates the database first."""
     settings = load_config(ctx)
     settings.require("webhook_secrets")
+    host, _, port = settings.bind.rpartition(":")
+    if _listening(host or "127.0.0.1", int(port)):
+        raise click.ClickException(f"something already listens on {settings.bind} (another receiver?); "
+                                   "stop it or set BIND, nothing was changed")
     db.upgrade(settings.database_url)
     metrics_dir = Path("var") / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of a previous run must not add up with ours
@@ -28,6 +33,12 @@ def serve(ctx: click.Context) -> None:
     args = ["gunicorn", "--config", "python:receiver.gunicorn_config", "--bind", settings.bind,
             "--workers", str(settings.web_concurrency), "receiver.wsgi:app"]
     os.execvp(sys.executable, [sys.executable, "-m", *args])
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host if host not in ("0.0.0.0", "") else "127.0.0.1", port)) == 0
 
 
 @click.command("sweep")

@@ -18,3 +18,26 @@ def child_exit(_server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _logconfig() -> dict | None:
+    """gunicorn's own lines (start-up, access, errors) in the product's format: JSON when LOG_FORMAT=json."""
+    from crmsync import config as configuration
+
+    settings = configuration.load()
+    if settings.log_format != "json":
+        return None
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "crmsync.logs.JsonFormatter"}},
+        "handlers": {"json": handler},
+        "root": {"level": settings.log_level, "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": settings.log_level, "handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        },
+    }
+
+
+logconfig_dict = _logconfig() or {}

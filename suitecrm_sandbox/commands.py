@@ -20,7 +20,8 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
 @click.option("--database", default=None, help="SQLite file, or :memory: (default SANDBOX_DATABASE).")
 @click.option("--bare", is_flag=True, help="Serve SuiteCRM as recorded, without this product's package installed.")
 @click.option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True, help="OAuth2 client id.")
-@click.option("--client-secret", default=None, help="OAuth2 client secret (default: generated and printed).")
+@click.option("--client-secret", default=None, envvar="SANDBOX_CLIENT_SECRET",
+              help="OAuth2 client secret, or SANDBOX_CLIENT_SECRET (default: generated and printed).")
 @click.option("--client-grants", default="client_credentials,password,refresh_token", show_default=True,
               help="Grants the client may use.")
 @click.option("--username", default="admin", show_default=True, help="User for the password grant.")
@@ -43,7 +44,9 @@ def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, 
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
+    shown = "(as given)" if client_secret else None
     client_secret = client_secret or secrets.token_urlsafe(24)
+    shown = shown or client_secret
     password = password or secrets.token_urlsafe(12)
     clients = Clients({client_id: Client(client_id, client_secret, frozenset(client_grants.split(",")))},
                       username, password)
@@ -53,7 +56,7 @@ def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, 
     if seed is not None:
         state.faults.configure({"seed": seed})
     click.echo(f"SuiteCRM sandbox on http://{bind}  ({'bare' if bare else 'with the Moodle sync package'})")
-    click.echo(f"  OAuth2 client id: {client_id}  secret: {client_secret}  user: {username} / {password}")
+    click.echo(f"  OAuth2 client id: {client_id}  secret: {shown}  user: {username}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(state, host, int(port))

@@ -31,9 +31,9 @@ def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | N
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted but too slow on a loaded machine: not up yet
             time.sleep(0.1)
     raise TimeoutError(f"nothing answered at {url} within {timeout}s")
 

@@ -6,9 +6,12 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -85,3 +88,53 @@ def test_make_run_accepts_a_message_signed_by_the_php_plugin(make_run, tmp_path)
     assert shown.status_code == 200
     statuses = [step["status"] for step in shown.json()["history"]]
     assert "queued" in statuses
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                environ = (proc / "environ").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if text in environ and "crmsync" in cmdline or text in cmdline:
+                found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def test_a_second_run_refuses_and_leaves_the_first_untouched(make_run):
+    process, bind, log = make_run
+    before = requests.get(f"http://{bind}/metrics", timeout=5).text
+    second = subprocess.run([str(Path(sys.executable).parent / "crmsync"), "run"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "BIND": f"127.0.0.1:{free_port()}"})
+    assert second.returncode != 0
+    assert "another `crmsync run` is already running" in second.stderr
+    after = requests.get(f"http://{bind}/metrics", timeout=5).text
+    assert "crmsync_" in before and "crmsync_" in after  # its metrics were not wiped
+
+
+@pytest.mark.parametrize("cycle", [1, 2])
+def test_ctrl_c_under_load_leaves_no_process_behind(make_run, cycle):
+    process, bind, log = make_run
+    url = f"http://{bind}/healthz"
+    stop_load = threading.Event()
+
+    def load():
+        while not stop_load.is_set():
+            try:
+                requests.get(url, timeout=1)
+            except requests.RequestException:
+                pass
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=40)
+    stop_load.set()
+    assert _processes_mentioning(f"BIND={bind}") == [], log.read_text()[-2000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
