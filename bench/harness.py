@@ -40,15 +40,16 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 60) -> None:
+    """Until `url` answers; a slow first answer on a loaded machine is "not yet", not a failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing answered at {url} within {timeout:.0f}s")
 
 
 @dataclass
@@ -69,6 +70,13 @@ class Stack:
         db.upgrade(self.database_url)
         self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         self.sandbox = SandboxProcess().start()
+        try:
+            self._start_stack()
+        except BaseException:
+            self.stop()  # a failed start-up leaves nothing running
+            raise
+
+    def _start_stack(self) -> None:
         faults = {"latency_ms": self.sandbox_latency_ms, "write_rate": self.write_rate}
         self.sandbox.set_faults(**faults)
         self.port = _free_port()
@@ -103,7 +111,12 @@ class Stack:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                pass
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # whatever of its group is left (gunicorn's workers)
+            except ProcessLookupError:
+                pass
+            process.wait()
         self.sandbox.stop()
 
 
@@ -114,5 +127,10 @@ def start_baseline() -> tuple[subprocess.Popen, str]:
         [sys.executable, "-m", "gunicorn", "--config", "python:receiver.gunicorn_config", "--bind", f"127.0.0.1:{port}",
          "--workers", str(GUNICORN_WORKERS), "bench.baseline_app:app"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_http(f"http://127.0.0.1:{port}/healthz")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     return process, f"http://127.0.0.1:{port}/webhooks/moodle"
