@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 
+from suitecrm_sandbox import email
 from suitecrm_sandbox.modules import PERSON_MODULES, Module, convert
 from suitecrm_sandbox.state import SandboxState
 
@@ -77,6 +78,11 @@ def render_attributes(module: Module, record, fields: set[str] | None = None) ->
         parent = state().store.get(parent_module, parents[-1]) if parents else None
         values[relate_id] = parent.id if parent else ""
         values[name_field] = render_attributes(state().modules[parent_module], parent)["name"] if parent else ""
+    if "email1" in values:
+        # The opt-out and invalid flags are those of the address shown as email1: none, none shown.
+        for flag in ("email_opt_out", "invalid_email"):
+            if flag in values:
+                values[flag] = (values[flag] or "0") if values["email1"] else ""
     rendered = {a: _render_value(module, a, v) for a, v in values.items()}
     rendered["date_entered"] = _iso(record.created_at)
     rendered["date_modified"] = _iso(record.modified_at)
@@ -128,8 +134,15 @@ def _apply(module: Module, record_id: str, stored: dict, attributes: dict, patch
             else:
                 sandbox.store.unrelate_child(relationship, record_id)
             continue
-        if patching and name == "email1" and sandbox.options.email1_patch_ignored:
-            continue  # SuiteCRM 7.14.6 ignores email1 in PATCH (the address lives in email_addresses)
+        if name == "email1":
+            # The address lives in email_addresses, and SuiteCRM keeps only some writes (email.py).
+            address = (email.written(str(stored.get("email1") or ""), value, sandbox.options.email_hook(module.name))
+                       if patching else email.accepted(value))
+            if address is not None:
+                stored["email1"] = address
+                if address:
+                    sandbox.store.link_email(record_id, address)
+            continue
         converted = convert(module, name, value)
         stored[name] = "" if converted is None else converted
     return stored
@@ -250,6 +263,22 @@ def _filtered(module: Module, records: list, filters: list, operator: str) -> li
     return [r for r in records if combine(_matches(_stored_value(module, r, f), op, v) for f, op, v in filters)]
 
 
+def _filtered_by_email(module: Module, records: list, filters: list, operator: str) -> list:
+    """A list filter naming email1 joins email_addresses on the real server (ModuleService::getRecords):
+    a record matches through any address ever linked to it, deleted links included, once per link,
+    and a record without an address never matches."""
+    links = state().store.email_links(module.name)
+    combine = any if operator == "or" else all
+    rows = []
+    for record in records:
+        current = record.fields.get("email1") or ""
+        for address in links.get(record.id) or ([current] if current else []):
+            if combine(_matches(address if f == "email1" else _stored_value(module, record, f), op, v)
+                       for f, op, v in filters):
+                rows.append(record)
+    return rows
+
+
 def _page_links(module: Module, number: int, pages: int) -> dict:
     def link(page: int) -> str:
         args = list(request.args.items(multi=True))
@@ -273,7 +302,9 @@ def get_list(module_name: str):
         deleted = sandbox.store.all(module.name, deleted=True)
         if deleted:
             raise ApiError(f"{module.name} module with id {deleted[0].id} is not found")
-    records = _filtered(module, sandbox.store.all(module.name), filters, operator)
+    by_email = "email1" in module.attributes and any(f == "email1" for f, _, _ in filters)
+    records = (_filtered_by_email if by_email else _filtered)(module, sandbox.store.all(module.name), filters,
+                                                               operator)
     sort = request.args.get("sort")
     if sort:
         key = sort.lstrip("-")

@@ -29,10 +29,14 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
 @click.option("--token-ttl", type=int, default=3600, show_default=True, help="Access token lifetime, seconds.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible fault injection.")
 @click.option("--email1-patch-works", is_flag=True,
-              help="Apply email1 in PATCH (SuiteCRM 7.14.6 ignores it; by default the sandbox does too).")
+              help="With --bare: apply email1 in a PATCH of a Contact as the package's e-mail hook does "
+                   "(SuiteCRM 7.14.6 alone ignores it once the Contact has an address).")
+@click.option("--email1-patch-ignored", is_flag=True,
+              help="Without --bare: ignore email1 in a PATCH of a Contact that has an address, as a CRM whose "
+                   "package lacks the e-mail hook does.")
 @click.pass_context
 def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, username, password, token_ttl, seed,
-            email1_patch_works):
+            email1_patch_works, email1_patch_ignored):
     """Run the bundled SuiteCRM 7.14 V8 API sandbox."""
     from suitecrm_sandbox.server import serve
     from suitecrm_sandbox.state import Options, SandboxState
@@ -51,7 +55,8 @@ def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, 
     clients = Clients({client_id: Client(client_id, client_secret, frozenset(client_grants.split(",")))},
                       username, password)
     state = SandboxState(Store(database or settings.sandbox_database),
-                         Options(bare=bare, email1_patch_ignored=not email1_patch_works, token_ttl=token_ttl),
+                         Options(bare=bare, token_ttl=token_ttl, email1_patch_ignored=(
+                             False if email1_patch_works else True if email1_patch_ignored else None)),
                          clients)
     if seed is not None:
         state.faults.configure({"seed": seed})

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from crm_connector import crm_schema
 from suitecrm_sandbox import modules as module_defs
+from suitecrm_sandbox.email import HOOK_MODULES
 from suitecrm_sandbox.faults import Faults
 from suitecrm_sandbox.gate import Gate
 from suitecrm_sandbox.store import Store
@@ -21,8 +22,15 @@ CALL_LOG_LIMIT = 100_000
 @dataclass
 class Options:
     bare: bool = False  # the recorded SuiteCRM without this product's package
-    email1_patch_ignored: bool = True  # SuiteCRM 7.14.6 bug: PATCH of email1 has no effect
+    # SuiteCRM 7.14.6 ignores email1 in a PATCH of a record that has an address; the package's
+    # before_save hook on Contacts makes it take effect. None: as the mode says (ignored when bare).
+    email1_patch_ignored: bool | None = None
     token_ttl: int = 3600
+
+    def email_hook(self, module: str) -> bool:
+        """Whether a PATCH of email1 on this module replaces a stored address (suitecrm_sandbox/email.py)."""
+        ignored = self.bare if self.email1_patch_ignored is None else self.email1_patch_ignored
+        return not ignored and module in HOOK_MODULES
 
 
 @dataclass

@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS relations (
     relationship TEXT NOT NULL, lhs_id TEXT NOT NULL, rhs_id TEXT NOT NULL, created_at REAL NOT NULL,
     PRIMARY KEY (relationship, lhs_id, rhs_id));
 CREATE INDEX IF NOT EXISTS relations_rhs ON relations(relationship, rhs_id);
+CREATE TABLE IF NOT EXISTS email_links (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, record_id TEXT NOT NULL, address TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS email_links_record ON email_links(record_id);
 CREATE TABLE IF NOT EXISTS tokens (
     token_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, expires_at REAL NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0, refresh_token TEXT);
@@ -113,6 +116,21 @@ class Store:
                                     "ORDER BY created_at, rowid", (relationship, record_id)).fetchall()
         return [row[0] for row in rows]
 
+    # --- e-mail addresses ever linked to a record (SuiteCRM's email1 filter matches them all) ----
+    def link_email(self, record_id: str, address: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO email_links (record_id, address) VALUES (?, ?)", (record_id, address))
+
+    def email_links(self, module: str) -> dict[str, list[str]]:
+        """Every address linked to each live record of the module, oldest first."""
+        links: dict[str, list[str]] = {}
+        with self._lock:
+            rows = self._db.execute("SELECT l.record_id, l.address FROM email_links l JOIN records r ON r.id = l.record_id "
+                                    "WHERE r.module = ? AND r.deleted = 0 ORDER BY l.seq", (module,)).fetchall()
+        for record_id, address in rows:
+            links.setdefault(record_id, []).append(address)
+        return links
+
     # --- tokens ----------------------------------------------------------------------------------
     def save_token(self, token_id: str, client_id: str, expires_at: float, refresh_token: str | None) -> None:
         with self.transaction() as db:
@@ -145,7 +163,7 @@ class Store:
 
     def reset(self) -> None:
         with self.transaction() as db:
-            for table in ("records", "relations", "tokens"):
+            for table in ("records", "relations", "email_links", "tokens"):
                 db.execute(f"DELETE FROM {table}")
 
 
