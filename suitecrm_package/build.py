@@ -22,7 +22,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 HOOK_FILES = ("CrmSyncHook.php", "CrmSyncNotifier.php", "CrmSyncEmailHook.php", "CrmSyncEmailAddresses.php")
 # SuiteCRM 7.14 drops a written email1 when the Contact already has an address (see the template).
 EMAIL_HOOK = {"module": "Contacts", "hook": "before_save", "order": 90,
-              "description": "Moodle sync: a written email1 becomes the Contact's primary e-mail address",
+              "description": "Moodle sync: a written email1 becomes the primary e-mail address of the Contact",
               "file": "custom/crmsync/CrmSyncEmailHook.php", "class": "CrmSyncEmailHook", "function": "beforeSave"}
 
 

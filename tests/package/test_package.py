@@ -72,6 +72,11 @@ def test_every_installdefs_path_is_in_the_zip(package):
     hooks = installdefs["logic_hooks"]
     assert {(h["module"], h["hook"]) for h in hooks} == {
         ("Contacts", "after_save"), ("mdl_Enrolments", "after_save"), ("Contacts", "before_save")}
+    for hook in hooks:
+        # Module Loader writes these into custom/modules/<module>/logic_hooks.php between single quotes,
+        # unescaped (seen on SuiteCRM 7.14.6): a quote there breaks every save of the module.
+        for key in ("description", "file", "class", "function"):
+            assert not set(hook[key]) & {"'", "\\"}, hook
 
 
 def test_manifest_registers_the_email_hook_and_its_files_are_valid_php(package):
