@@ -357,3 +357,26 @@ def test_anonymised_learner_is_never_written_back(pipeline, sandbox):
     assert (anonymous["first_name"], anonymous["last_name"], anonymous["primary_address_city"]) == (
         "Deleted", "learner", "")
     assert pipeline.writes("Contacts") == 0
+
+
+def test_after_consent_withdrawal_under_the_delete_policy_nothing_more_is_written_and_nothing_fails(pipeline,
+                                                                                                    sandbox):
+    delete = {"CONSENT_WITHDRAWAL_POLICY": "delete"}
+    pipeline.send(pipeline.message("user.created", "user:75", user(75, "Gone")),
+                  pipeline.message("grade.updated", "grade:75:47", grade(75, 47, 40.0)))
+    pipeline.drain(env=delete)
+    pipeline.send(pipeline.message("consent.updated", "consent:75:1", {
+        "userid": 75, "policyversionid": 1, "status": "withdrawn", "timemodified": 1795351200}))
+    pipeline.drain(env=delete)
+    assert contact(sandbox, 75) is None
+    sandbox.clear_calls()
+    later = [pipeline.message("user.updated", "user:75", user(75, "Gone", city="Oslo")),
+             pipeline.message("grade.updated", "grade:75:47", grade(75, 47, 90.0)),
+             pipeline.message("enrolment.updated", "enrolment:75:2", enrolment(75))]
+    pipeline.send(*later)
+    pipeline.drain(env=delete)
+
+    assert contact(sandbox, 75) is None
+    assert [c for c in sandbox.calls() if c["method"] in ("POST", "PATCH")
+            and c.get("module") in ("Contacts", "mdl_Grades", "mdl_Enrolments")] == []
+    assert {pipeline.status_of(m) for m in later} <= {"applied", "skipped"}  # none is a dead letter
