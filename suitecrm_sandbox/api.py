@@ -60,6 +60,8 @@ def _iso(timestamp: float) -> str:
 def _render_value(module: Module, attribute: str, stored: object) -> object:
     if isinstance(stored, str) and stored and module.field_type(attribute) in {"datetimecombo", "datetime"}:
         return datetime.strptime(stored, "%Y-%m-%d %H:%M:%S").strftime("%Y-%m-%dT%H:%M:00+00:00")
+    if attribute == "email1":
+        return stored  # read from email_addresses, which SuiteCRM does not encode (recorded: email1-encoding)
     if isinstance(stored, str):
         # SuiteCRM's output filter HTML-encodes these; clients must decode them.
         return html.escape(stored, quote=True).replace("&#x27;", "&#039;")

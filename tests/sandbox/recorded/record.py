@@ -3,6 +3,8 @@
     SUITECRM_URL=http://127.0.0.1:PORT SUITECRM_CLIENT_ID=… SUITECRM_CLIENT_SECRET=… \
         python tests/sandbox/recorded/record.py package tests/sandbox/recorded/email1-package
 
+A third argument `encoding` makes the few calls of `email1-encoding/` instead.
+
 `package`: the CRM has this product's package installed (its before_save hook on Contacts);
 `bare`: an unmodified SuiteCRM 7.14.6 with only the custom field `moodle_user_id_c` (varchar 36,
 added through Studio), as the 61 shared transcripts were recorded. The same calls are made in
@@ -81,6 +83,27 @@ def calls(contact: str, bare_contact: str, third_contact: str) -> list[tuple[str
     ]
 
 
+def encoding_calls(first: str, second: str, third: str) -> list[tuple[str, str, str, dict, dict | None, str]]:
+    """Addresses with characters SuiteCRM encodes elsewhere, and one its check refuses."""
+    fields = {"fields[Contacts]": "first_name,last_name,email1"}
+
+    def create(record: str, first_name: str, address: str) -> dict:
+        return {"data": {"type": "Contacts", "id": record, "attributes": {
+            "first_name": first_name, "last_name": "Encoding", "email1": address}}}
+
+    return [
+        ("token", "POST", "/Api/access_token", {}, None, ""),
+        ("create_contact_apostrophe_plus", "POST", "/Api/V8/module", {},
+         create(first, "Miles", "o'brien+x@mail.example.org"), "other values come back with ' as &#039;"),
+        ("get_apostrophe_plus", "GET", f"/Api/V8/module/Contacts/{first}", fields, None, ""),
+        ("create_contact_encoded_ampersand", "POST", "/Api/V8/module", {},
+         create(second, "Amp", "a&amp;b@example.org"), "SuiteCRM decodes entities before its check"),
+        ("get_encoded_ampersand", "GET", f"/Api/V8/module/Contacts/{second}", fields, None, ""),
+        ("create_contact_non_ascii", "POST", "/Api/V8/module", {},
+         create(third, "J\u00fcrgen", "j\u00fcrgen@example.org"), "its check knows only ASCII letters"),
+    ]
+
+
 def normalise(body, minute: str):
     if isinstance(body, dict):
         return {k: ("<jwt>" if k == "access_token" else normalise(v, minute)) for k, v in body.items()}
@@ -91,7 +114,7 @@ def normalise(body, minute: str):
     return body
 
 
-def main(mode: str, out: Path) -> None:
+def main(mode: str, out: Path, scenario: str = "email1") -> None:
     base = os.environ["SUITECRM_URL"].rstrip("/")
     client_id, secret = os.environ["SUITECRM_CLIENT_ID"], os.environ["SUITECRM_CLIENT_SECRET"]
     out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +122,8 @@ def main(mode: str, out: Path) -> None:
     token = None
     index = [f"# recorded {minute} against {mode}"]
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    for number, (name, method, path, query, body, note) in enumerate(calls(*ids), start=1):
+    made = encoding_calls(*ids) if scenario == "encoding" else calls(*ids)
+    for number, (name, method, path, query, body, note) in enumerate(made, start=1):
         if path.endswith("access_token"):
             headers = {"Accept": "application/json", "Content-Type": "application/json"}
             body = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "<client-secret>"}
@@ -132,6 +156,6 @@ def main(mode: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in {"bare", "package"}:
+    if len(sys.argv) not in {3, 4} or sys.argv[1] not in {"bare", "package"} or sys.argv[3:] not in ([], ["encoding"]):
         sys.exit(__doc__)
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(sys.argv[1], Path(sys.argv[2]), *sys.argv[3:])
