@@ -36,8 +36,7 @@ class moodle_outbox implements outbox_repository {
      */
     public static function add(array $entry): bool {
         global $DB;
-        $enabled = get_config('local_crmsync', 'eventgroups');
-        if ($enabled !== false && $enabled !== '' && !in_array(event_map::group($entry['type']), explode(',', $enabled))) {
+        if (!event_map::group_enabled(get_config('local_crmsync', 'eventgroups'), $entry['type'])) {
             return false;
         }
         if ($entry['type'] === 'course_access.updated'
