@@ -15,7 +15,7 @@
 // along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
 
 /**
- * Delivery status: queue depth, oldest waiting, last success, failures; resend, pause, resume, test.
+ * Delivery status: queue depth, oldest waiting, last success, failures; resend, test, backfill, new secret.
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -36,10 +36,6 @@ $url = new moodle_url('/local/crmsync/index.php');
 if ($action && confirm_sesskey()) {
     if ($action === 'resend') {
         moodle_outbox::resend(optional_param('id', null, PARAM_INT));
-    } else if ($action === 'pause') {
-        set_config('paused', get_string('pausedbyadmin', 'local_crmsync'), 'local_crmsync');
-    } else if ($action === 'resume') {
-        set_config('paused', '', 'local_crmsync');
     } else if ($action === 'newsecret') {
         $secret = \local_crmsync\webhook\signer::generate_secret();
         set_config('secret', $secret, 'local_crmsync');
@@ -69,10 +65,6 @@ $failed = $DB->get_records_select($table, "status = 'failed' OR (status = 'pendi
     'id DESC', 'id, type, subject, status, attempts, lasterror, timecreated', 0, 100);
 
 echo $OUTPUT->header();
-$paused = (string) get_config('local_crmsync', 'paused');
-if ($paused !== '') {
-    echo $OUTPUT->notification(get_string('paused', 'local_crmsync', s($paused)), 'warning');
-}
 $summary = new html_table();
 $summary->data = [
     [get_string('queuedepth', 'local_crmsync'), $waiting],
@@ -85,8 +77,7 @@ $button = function(string $action, string $label, array $params = []) use ($url)
     return $OUTPUT->single_button(new moodle_url($url, ['action' => $action, 'sesskey' => sesskey()] + $params),
         get_string($label, 'local_crmsync'));
 };
-echo $button('test', 'testconnection') . $button($paused === '' ? 'pause' : 'resume', $paused === '' ? 'pause' : 'resume')
-    . $button('resend', 'resendall') . $button('backfill', 'backfill') . $button('newsecret', 'newsecret');
+echo $button('test', 'testconnection') . $button('resend', 'resendall') . $button('backfill', 'backfill') . $button('newsecret', 'newsecret');
 echo $OUTPUT->heading(get_string('failures', 'local_crmsync'), 3);
 $list = new html_table();
 $list->head = ['#', 'type', 'subject', 'status', 'attempts', 'error', ''];

@@ -38,5 +38,14 @@ function xmldb_local_crmsync_upgrade($oldversion) {
         }
         upgrade_plugin_savepoint(true, 2026112200, 'local', 'crmsync');
     }
+
+    if ($oldversion < 2026112700) {
+        // Delivery no longer pauses (nothing in the product answers 410 Gone, and the pause/resume
+        // buttons are gone): a stored pause would only mislead, so it goes. An install that was paused
+        // delivers again. The 'deliverypaused' message provider is removed by Moodle itself, because
+        // db/messages.php no longer declares it.
+        unset_config('paused', 'local_crmsync');
+        upgrade_plugin_savepoint(true, 2026112700, 'local', 'crmsync');
+    }
     return true;
 }

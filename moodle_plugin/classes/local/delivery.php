@@ -77,7 +77,7 @@ class delivery {
      */
     public function run(int $batchsize, int $now, int $maxbatches = 50): array {
         $counts = ['delivered' => 0, 'coalesced' => 0, 'retry' => 0, 'failed' => 0];
-        for ($batch = 0; $batch < $maxbatches && !$this->outbox->is_paused(); $batch++) {
+        for ($batch = 0; $batch < $maxbatches; $batch++) {
             $rows = $this->outbox->due($batchsize, $now);
             if (!$rows) {
                 break;
@@ -144,10 +144,6 @@ class delivery {
         if ($status >= 200 && $status < 300) {
             $this->outbox->mark_delivered($ids, $now);
             $counts['delivered'] = count($ids);
-        } else if ($status === 410) {
-            $this->outbox->pause('The receiver answered 410 Gone: delivery is paused until an admin resumes it.');
-            $this->outbox->mark_retry($ids, 'HTTP 410 Gone', $now);
-            $counts['retry'] = count($ids);
         } else if (in_array($status, [400, 415, 422], true)) {
             $this->outbox->mark_failed($ids, "HTTP {$status}: " . self::shorten($answer['body']));
             $counts['failed'] = count($ids);

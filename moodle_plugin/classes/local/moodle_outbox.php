@@ -85,30 +85,6 @@ class moodle_outbox implements outbox_repository {
         }
     }
 
-    public function pause(string $reason): void {
-        set_config('paused', $reason, 'local_crmsync');
-        $url = (new \moodle_url('/local/crmsync/index.php'))->out(false);
-        foreach (get_admins() as $admin) {
-            $message = new \core\message\message();
-            $message->component = 'local_crmsync';
-            $message->name = 'deliverypaused';
-            $message->userfrom = \core_user::get_noreply_user();
-            $message->userto = $admin;
-            $message->subject = get_string('pausedsubject', 'local_crmsync');
-            $message->fullmessage = get_string('pausedbody', 'local_crmsync', ['reason' => $reason, 'url' => $url]);
-            $message->fullmessageformat = FORMAT_PLAIN;
-            $message->fullmessagehtml = '';
-            $message->smallmessage = $message->subject;
-            $message->notification = 1;
-            $message->contexturl = $url;
-            message_send($message);
-        }
-    }
-
-    public function is_paused(): bool {
-        return (string) get_config('local_crmsync', 'paused') !== '';
-    }
-
     public function allocate_sequences(int $count, int $nowmicros): int {
         $last = get_config('local_crmsync', 'lastsequence');
         $first = ($last === false || $last === '') ? $nowmicros : max((int) $last + 1, $nowmicros);

@@ -115,13 +115,20 @@ final class DeliveryTest extends TestCase {
         $this->assertStringContainsString('HTTP 422', $outbox->rows[1]->lasterror);
     }
 
-    public function test_gone_pauses_delivery(): void {
+    /** Nothing in the product answers 410: if a proxy does, it is one more answer to retry, never a pause. */
+    public function test_gone_is_retried_like_any_other_unexpected_answer(): void {
         $this->start_receiver(410);
         $outbox = new memory_outbox();
         $outbox->add(1, 'user:3');
-        $this->delivery($outbox)->run(100, time());
-        $this->assertTrue($outbox->is_paused());
+        $now = time();
+        $this->assertSame(1, $this->delivery($outbox)->run(100, $now)['retry']);
         $this->assertSame('pending', $outbox->rows[1]->status);
+        $this->assertSame($now + 30, $outbox->rows[1]->nextattempt);
+        $this->assertStringContainsString('HTTP 410', $outbox->rows[1]->lasterror);
+
+        file_put_contents("{$this->dir}/status", '202');
+        $this->assertSame(1, $this->delivery($outbox)->run(100, $now + 31)['delivered']);
+        $this->assertSame('delivered', $outbox->rows[1]->status);
     }
 
     public function test_rows_of_one_subject_are_sent_once(): void {

@@ -7,7 +7,6 @@ use local_crmsync\local\transport;
 /** The outbox kept in memory, as the Moodle implementation keeps it in a table (and lastsequence in config). */
 final class memory_outbox implements outbox_repository {
     public $rows = [];
-    public $paused = '';
     /** @var int|null the plugin's lastsequence setting; null when not set (a fresh install) */
     public $lastsequence = null;
 
@@ -51,13 +50,6 @@ final class memory_outbox implements outbox_repository {
         }
     }
 
-    public function pause(string $reason): void {
-        $this->paused = $reason;
-    }
-
-    public function is_paused(): bool {
-        return $this->paused !== '';
-    }
 }
 
 /** Real HTTP with PHP's curl extension (Moodle's transport wraps Moodle's curl class instead). */
