@@ -70,3 +70,22 @@ final class curl_test_transport implements transport {
     }
 }
 
+
+/** A transport that answers through a callback and keeps what was sent (headers and body), without HTTP. */
+final class scripted_transport implements transport {
+    /** @var array each ['headers' => array, 'body' => string] */
+    public $requests = [];
+    /** @var callable function(string $body, array $headers): array the answer */
+    private $answer;
+
+    public function __construct(?callable $answer = null) {
+        $this->answer = $answer ?? function() {
+            return ['status' => 202, 'body' => '{"accepted":1}', 'error' => ''];
+        };
+    }
+
+    public function post(string $url, string $body, array $headers): array {
+        $this->requests[] = ['headers' => $headers, 'body' => $body];
+        return ($this->answer)($body, $headers);
+    }
+}
