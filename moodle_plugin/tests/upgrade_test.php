@@ -49,4 +49,32 @@ final class upgrade_test extends \advanced_testcase {
         $this->assertFalse(get_config('local_crmsync', 'paused'));
         $this->assertFalse($DB->record_exists('message_providers', ['component' => 'local_crmsync']));
     }
+
+    /**
+     * @covers ::xmldb_local_crmsync_upgrade
+     */
+    public function test_new_settings_get_their_defaults_and_what_to_send_stays_unsaved(): void {
+        $this->resetAfterTest();
+        unset_config('secretoverlapdays', 'local_crmsync');
+        unset_config('maxbatchkb', 'local_crmsync');
+        unset_config('eventgroups', 'local_crmsync');
+        set_config('batchsize', 50, 'local_crmsync');
+        $this->upgrade_from(2026112600);
+        $this->assertSame('7', get_config('local_crmsync', 'secretoverlapdays'));
+        $this->assertSame('512', get_config('local_crmsync', 'maxbatchkb'));
+        $this->assertFalse(get_config('local_crmsync', 'eventgroups'));  // never saved: every group is sent
+        $this->assertSame('50', get_config('local_crmsync', 'batchsize'));
+    }
+
+    /**
+     * @covers ::xmldb_local_crmsync_upgrade
+     */
+    public function test_settings_an_admin_saved_are_kept(): void {
+        $this->resetAfterTest();
+        set_config('secretoverlapdays', 0, 'local_crmsync');
+        set_config('maxbatchkb', 900, 'local_crmsync');
+        $this->upgrade_from(2026112600);
+        $this->assertSame('0', get_config('local_crmsync', 'secretoverlapdays'));
+        $this->assertSame('900', get_config('local_crmsync', 'maxbatchkb'));
+    }
 }
