@@ -112,8 +112,12 @@ $failures = status_report::failures_table($failed, function(string $identifier) 
 }, function(int $id) use ($button) {
     return $button('resend', 'resend', ['id' => $id]);
 });
-$list = new html_table();
-$list->head = $failures['head'];
-$list->data = $failures['data'];
-echo html_writer::table($list);
+if ($failures['data']) {
+    $list = new html_table();
+    $list->head = $failures['head'];
+    $list->data = $failures['data'];
+    echo html_writer::table($list);
+} else {
+    echo html_writer::tag('p', get_string('nofailures', 'local_crmsync'));
+}
 echo $OUTPUT->footer();

@@ -25,7 +25,6 @@
 defined('MOODLE_INTERNAL') || die();
 
 $string['pluginname'] = 'CRM sync';
-$string['settings'] = 'Settings';
 $string['status'] = 'CRM sync delivery status';
 $string['statuspage_desc'] = 'Waiting and failed messages, Test connection, Backfill and new signing secrets are on the <a href="{$a}">CRM sync delivery status</a> page (Site administration > Reports), which users with the capability local/crmsync:manage can open too.';
 $string['crmsync:manage'] = 'See the CRM sync delivery status and manage its delivery (resend, test, backfill, new signing secret)';
@@ -47,7 +46,7 @@ $string['group_access'] = 'Course access';
 $string['group_attendance'] = 'Attendance (mod_attendance)';
 $string['group_consent'] = 'Data-protection consent (tool_policy)';
 $string['batchsize'] = 'Batch size';
-$string['batchsize_desc'] = 'Messages sent in one request.';
+$string['batchsize_desc'] = 'The most messages taken from the outbox at a time; they go out in requests no larger than the size below.';
 $string['maxbatchkb'] = 'Largest request (KiB)';
 $string['maxbatchkb_desc'] = 'A batch is cut into requests no larger than this, below the receiver\'s body limit (its MAX_BODY_BYTES, 1024 KiB by default, and nginx\'s client_max_body_size). A single message larger than the receiver accepts is marked failed with the reason.';
 $string['retentiondays'] = 'Keep delivered messages (days)';
@@ -60,6 +59,7 @@ $string['queuedepth'] = 'Messages waiting';
 $string['oldestpending'] = 'Oldest waiting since';
 $string['lastsuccess'] = 'Last delivery';
 $string['failures'] = 'Failed messages';
+$string['nofailures'] = 'No message has failed or waits for a retry.';
 $string['colid'] = 'Message';
 $string['coltype'] = 'Type';
 $string['colsubject'] = 'Subject';
