@@ -15,7 +15,7 @@
 // along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
 
 /**
- * Admin settings and the status page link.
+ * Admin settings and the delivery status page.
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -24,18 +24,27 @@
 
 defined('MOODLE_INTERNAL') || die();
 
+// The delivery status page is for everyone with local/crmsync:manage, not only site admins: Moodle
+// builds the Local plugins category only for users with moodle/site:config, so the page goes under
+// Site administration > Reports, which every user's admin tree has (as report plugins do), and
+// admin_externalpage_setup() lets in exactly the users with the capability.
+$ADMIN->add('reports', new admin_externalpage('local_crmsync_status', get_string('status', 'local_crmsync'),
+    new moodle_url('/local/crmsync/index.php'), 'local/crmsync:manage'));
+
 if ($hassiteconfig) {
-    $ADMIN->add('localplugins', new admin_category('local_crmsync_category', get_string('pluginname', 'local_crmsync')));
-    $settings = new admin_settingpage('local_crmsync', get_string('settings', 'local_crmsync'));
-    $ADMIN->add('local_crmsync_category', $settings);
-    $ADMIN->add('local_crmsync_category', new admin_externalpage('local_crmsync_status',
-        get_string('status', 'local_crmsync'), new moodle_url('/local/crmsync/index.php'), 'local/crmsync:manage'));
+    $settings = new admin_settingpage('local_crmsync', get_string('pluginname', 'local_crmsync'));
+    $ADMIN->add('localplugins', $settings);
 
     if ($ADMIN->fulltree) {
+        $settings->add(new admin_setting_heading('local_crmsync/statuspage', '',
+            get_string('statuspage_desc', 'local_crmsync', (new moodle_url('/local/crmsync/index.php'))->out())));
         $settings->add(new admin_setting_configtext('local_crmsync/receiverurl', get_string('receiverurl', 'local_crmsync'),
             get_string('receiverurl_desc', 'local_crmsync'), '', PARAM_URL));
-        $settings->add(new admin_setting_configpasswordunmask('local_crmsync/secret', get_string('secret', 'local_crmsync'),
+        $settings->add(new \local_crmsync\admin\setting_secret('local_crmsync/secret', get_string('secret', 'local_crmsync'),
             get_string('secret_desc', 'local_crmsync'), ''));
+        $settings->add(new admin_setting_configtext('local_crmsync/secretoverlapdays',
+            get_string('secretoverlapdays', 'local_crmsync'), get_string('secretoverlapdays_desc', 'local_crmsync'),
+            \local_crmsync\local\secret_rotation::DEFAULT_OVERLAP_DAYS, PARAM_INT));
         $groups = array_unique(array_values(\local_crmsync\local\event_map::GROUPS));
         $choices = array_combine($groups, array_map(function($group) {
             return get_string('group_' . $group, 'local_crmsync');
@@ -45,6 +54,9 @@ if ($hassiteconfig) {
             array_fill_keys($groups, 1), $choices));
         $settings->add(new admin_setting_configtext('local_crmsync/batchsize', get_string('batchsize', 'local_crmsync'),
             get_string('batchsize_desc', 'local_crmsync'), 100, PARAM_INT));
+        $settings->add(new admin_setting_configtext('local_crmsync/maxbatchkb', get_string('maxbatchkb', 'local_crmsync'),
+            get_string('maxbatchkb_desc', 'local_crmsync'), \local_crmsync\local\delivery::DEFAULT_MAX_BATCH_BYTES / 1024,
+            PARAM_INT));
         $settings->add(new admin_setting_configtext('local_crmsync/retentiondays', get_string('retentiondays', 'local_crmsync'),
             get_string('retentiondays_desc', 'local_crmsync'), 7, PARAM_INT));
         $settings->add(new admin_setting_configtext('local_crmsync/profilefields', get_string('profilefields', 'local_crmsync'),

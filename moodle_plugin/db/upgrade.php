@@ -38,5 +38,22 @@ function xmldb_local_crmsync_upgrade($oldversion) {
         }
         upgrade_plugin_savepoint(true, 2026112200, 'local', 'crmsync');
     }
+
+    if ($oldversion < 2026112700) {
+        // Delivery no longer pauses (nothing in the product answers 410 Gone, and the pause/resume
+        // buttons are gone): a stored pause would only mislead, so it goes. An install that was paused
+        // delivers again. The 'deliverypaused' message provider is removed by Moodle itself, because
+        // db/messages.php no longer declares it.
+        unset_config('paused', 'local_crmsync');
+        // New settings, with their defaults, so that delivery has them before an admin saves the
+        // settings page: a replaced signing secret stays valid 7 days; a request is at most 512 KiB.
+        // The 'What to send' setting is left alone: never saved still means every group.
+        foreach (['secretoverlapdays' => 7, 'maxbatchkb' => 512] as $name => $default) {
+            if (get_config('local_crmsync', $name) === false) {
+                set_config($name, $default, 'local_crmsync');
+            }
+        }
+        upgrade_plugin_savepoint(true, 2026112700, 'local', 'crmsync');
+    }
     return true;
 }

@@ -17,7 +17,7 @@
 namespace local_crmsync;
 
 /**
- * Backfill and the 410 pause alert (run inside Moodle's PHPUnit).
+ * Backfill (run inside Moodle's PHPUnit).
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -47,16 +47,5 @@ final class backfill_test extends \advanced_testcase {
             $this->assertTrue($DB->record_exists('local_crmsync_outbox',
                 ['subject' => "enrolment:{$user->id}:{$course->id}", 'type' => 'enrolment.updated']));
         }
-    }
-
-    public function test_pausing_tells_the_admins(): void {
-        $this->resetAfterTest();
-        $this->preventResetByRollback();
-        $sink = $this->redirectMessages();
-        (new local\moodle_outbox())->pause('The receiver answered 410 Gone.');
-        $messages = $sink->get_messages();
-        $this->assertCount(count(get_admins()), $messages);
-        $this->assertSame('deliverypaused', $messages[0]->eventtype);
-        $this->assertTrue((new local\moodle_outbox())->is_paused());
     }
 }

@@ -135,4 +135,22 @@ class event_map {
     public static function group(string $type): string {
         return self::GROUPS[explode('.', $type)[0]] ?? 'users';
     }
+
+    /**
+     * Whether messages of a type are recorded, given the plugin's `eventgroups` setting.
+     *
+     * The setting as get_config() returns it: false when it was never saved (an install that predates
+     * the setting, or whose admin never visited the settings page): every group is sent; otherwise
+     * the comma-separated ticked groups, and '' when an admin unticked them all: nothing is sent.
+     *
+     * @param string|false|null $setting
+     * @param string $type
+     * @return bool
+     */
+    public static function group_enabled($setting, string $type): bool {
+        if ($setting === false || $setting === null) {
+            return true;
+        }
+        return in_array(self::group($type), array_map('trim', explode(',', (string) $setting)), true);
+    }
 }

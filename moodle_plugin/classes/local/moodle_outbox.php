@@ -36,8 +36,7 @@ class moodle_outbox implements outbox_repository {
      */
     public static function add(array $entry): bool {
         global $DB;
-        $enabled = get_config('local_crmsync', 'eventgroups');
-        if ($enabled !== false && $enabled !== '' && !in_array(event_map::group($entry['type']), explode(',', $enabled))) {
+        if (!event_map::group_enabled(get_config('local_crmsync', 'eventgroups'), $entry['type'])) {
             return false;
         }
         if ($entry['type'] === 'course_access.updated'
@@ -84,30 +83,6 @@ class moodle_outbox implements outbox_repository {
             $DB->execute("UPDATE {" . self::TABLE . "} SET status = 'failed', attempts = attempts + 1, lasterror = :error
                            WHERE id $in", $params + ['error' => $error]);
         }
-    }
-
-    public function pause(string $reason): void {
-        set_config('paused', $reason, 'local_crmsync');
-        $url = (new \moodle_url('/local/crmsync/index.php'))->out(false);
-        foreach (get_admins() as $admin) {
-            $message = new \core\message\message();
-            $message->component = 'local_crmsync';
-            $message->name = 'deliverypaused';
-            $message->userfrom = \core_user::get_noreply_user();
-            $message->userto = $admin;
-            $message->subject = get_string('pausedsubject', 'local_crmsync');
-            $message->fullmessage = get_string('pausedbody', 'local_crmsync', ['reason' => $reason, 'url' => $url]);
-            $message->fullmessageformat = FORMAT_PLAIN;
-            $message->fullmessagehtml = '';
-            $message->smallmessage = $message->subject;
-            $message->notification = 1;
-            $message->contexturl = $url;
-            message_send($message);
-        }
-    }
-
-    public function is_paused(): bool {
-        return (string) get_config('local_crmsync', 'paused') !== '';
     }
 
     public function allocate_sequences(int $count, int $nowmicros): int {

@@ -40,12 +40,6 @@ interface outbox_repository {
     /** The receiver refused the messages themselves (4xx): an admin must look; resend is manual. */
     public function mark_failed(array $ids, string $error): void;
 
-    /** Stop delivering until an admin resumes (the receiver answered 410 Gone). */
-    public function pause(string $reason): void;
-
-    /** @return bool */
-    public function is_paused(): bool;
-
     /**
      * Reserve $count consecutive message sequences, under the delivery lock, at sending time.
      *

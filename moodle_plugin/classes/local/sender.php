@@ -16,8 +16,6 @@
 
 namespace local_crmsync\local;
 
-use local_crmsync\webhook\signer;
-
 /**
  * Runs a delivery with Moodle's parts, under a lock so that two cron runners never send at once.
  *
@@ -39,8 +37,10 @@ class sender {
             return null;
         }
         try {
-            $delivery = new delivery(new moodle_outbox(), new curl_transport(), new signer($config->secret),
-                [state_reader::class, 'message'], new backoff(), $config->receiverurl);
+            $kib = (int) ($config->maxbatchkb ?? 0);
+            $maxbytes = $kib > 0 ? $kib * 1024 : delivery::DEFAULT_MAX_BATCH_BYTES;
+            $delivery = new delivery(new moodle_outbox(), new curl_transport(), secret_rotation::signer($config, time()),
+                [state_reader::class, 'message'], new backoff(), $config->receiverurl, null, $maxbytes);
             $counts = $delivery->run((int) ($config->batchsize ?? 100) ?: 100, time());
             moodle_outbox::prune((int) ($config->retentiondays ?? 7));
             return $counts;

@@ -30,14 +30,30 @@ class signer {
     /** @var string Prefix of a Standard Webhooks secret. */
     const SECRET_PREFIX = 'whsec_';
 
-    /** @var string The raw HMAC key. */
-    private $key;
+    /** @var string[] The raw HMAC keys: the current secret's first, then those still valid after a rotation. */
+    private $keys = [];
 
     /**
      * @param string $secret A `whsec_` secret: the prefix followed by the base64 of the key.
-     * @throws \InvalidArgumentException When the secret is not of that form.
+     * @param string[] $previous Secrets that stay valid for a while after a rotation: every message is
+     *     signed with each of them too, so the receiver accepts it whether it has the new secret yet or not.
+     * @throws \InvalidArgumentException When a secret is not of that form.
      */
-    public function __construct(string $secret) {
+    public function __construct(string $secret, array $previous = []) {
+        foreach (array_merge([$secret], $previous) as $one) {
+            $key = self::key((string) $one);
+            if (!in_array($key, $this->keys, true)) {
+                $this->keys[] = $key;
+            }
+        }
+    }
+
+    /**
+     * @param string $secret
+     * @return string the raw key
+     * @throws \InvalidArgumentException
+     */
+    private static function key(string $secret): string {
         if (strpos($secret, self::SECRET_PREFIX) !== 0) {
             throw new \InvalidArgumentException('The signing secret must start with whsec_');
         }
@@ -45,7 +61,22 @@ class signer {
         if ($key === false || strlen($key) < 16) {
             throw new \InvalidArgumentException('The signing secret must be whsec_ followed by base64 of 16+ bytes');
         }
-        $this->key = $key;
+        return $key;
+    }
+
+    /**
+     * Whether a string is a usable secret.
+     *
+     * @param string $secret
+     * @return bool
+     */
+    public static function is_valid(string $secret): bool {
+        try {
+            self::key($secret);
+            return true;
+        } catch (\InvalidArgumentException $e) {
+            return false;
+        }
     }
 
     /**
@@ -58,7 +89,8 @@ class signer {
     }
 
     /**
-     * The `webhook-signature` header value for one message.
+     * The `webhook-signature` header value for one message: `v1,<base64>` per secret, space-separated
+     * (Standard Webhooks: a receiver accepts the message when any of them verifies).
      *
      * @param string $id The webhook-id (the message id, or the batch id).
      * @param int $timestamp Unix time of sending.
@@ -66,8 +98,9 @@ class signer {
      * @return string
      */
     public function signature(string $id, int $timestamp, string $body): string {
-        $mac = hash_hmac('sha256', $id . '.' . $timestamp . '.' . $body, $this->key, true);
-        return 'v1,' . base64_encode($mac);
+        return implode(' ', array_map(function(string $key) use ($id, $timestamp, $body) {
+            return 'v1,' . base64_encode(hash_hmac('sha256', $id . '.' . $timestamp . '.' . $body, $key, true));
+        }, $this->keys));
     }
 
     /**

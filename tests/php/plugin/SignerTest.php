@@ -28,4 +28,26 @@ final class SignerTest extends TestCase {
         $this->expectException(\InvalidArgumentException::class);
         new signer('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
     }
+
+    /** Standard Webhooks: several space-separated signatures; the receiver accepts the message if any verifies. */
+    public function test_signs_with_every_secret_given_new_first(): void {
+        $new = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+        $old = signer::generate_secret();
+        $both = (new signer($new, [$old]))->signature('msg-1', 1700000000, '{"events":[]}');
+        $this->assertSame((new signer($new))->signature('msg-1', 1700000000, '{"events":[]}') . ' '
+            . (new signer($old))->signature('msg-1', 1700000000, '{"events":[]}'), $both);
+        $this->assertMatchesRegularExpression('~^v1,[A-Za-z0-9+/]{43}= v1,[A-Za-z0-9+/]{43}=$~', $both);
+    }
+
+    public function test_a_previous_secret_equal_to_the_current_one_signs_once(): void {
+        $secret = signer::generate_secret();
+        $this->assertSame((new signer($secret))->signature('a', 1, '{}'), (new signer($secret, [$secret]))->signature('a', 1, '{}'));
+    }
+
+    public function test_refuses_an_unusable_previous_secret(): void {
+        $this->assertFalse(signer::is_valid('whsec_short'));
+        $this->assertTrue(signer::is_valid(signer::generate_secret()));
+        $this->expectException(\InvalidArgumentException::class);
+        new signer(signer::generate_secret(), ['not-a-secret']);
+    }
 }

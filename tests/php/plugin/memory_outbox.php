@@ -7,7 +7,6 @@ use local_crmsync\local\transport;
 /** The outbox kept in memory, as the Moodle implementation keeps it in a table (and lastsequence in config). */
 final class memory_outbox implements outbox_repository {
     public $rows = [];
-    public $paused = '';
     /** @var int|null the plugin's lastsequence setting; null when not set (a fresh install) */
     public $lastsequence = null;
 
@@ -51,13 +50,6 @@ final class memory_outbox implements outbox_repository {
         }
     }
 
-    public function pause(string $reason): void {
-        $this->paused = $reason;
-    }
-
-    public function is_paused(): bool {
-        return $this->paused !== '';
-    }
 }
 
 /** Real HTTP with PHP's curl extension (Moodle's transport wraps Moodle's curl class instead). */
@@ -78,3 +70,22 @@ final class curl_test_transport implements transport {
     }
 }
 
+
+/** A transport that answers through a callback and keeps what was sent (headers and body), without HTTP. */
+final class scripted_transport implements transport {
+    /** @var array each ['headers' => array, 'body' => string] */
+    public $requests = [];
+    /** @var callable function(string $body, array $headers): array the answer */
+    private $answer;
+
+    public function __construct(?callable $answer = null) {
+        $this->answer = $answer ?? function() {
+            return ['status' => 202, 'body' => '{"accepted":1}', 'error' => ''];
+        };
+    }
+
+    public function post(string $url, string $body, array $headers): array {
+        $this->requests[] = ['headers' => $headers, 'body' => $body];
+        return ($this->answer)($body, $headers);
+    }
+}

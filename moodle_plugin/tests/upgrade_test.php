@@ -1,0 +1,80 @@
+<?php
+// This file is part of Moodle - https://moodle.org/
+//
+// Moodle is free software: you can redistribute it and/or modify
+// it under the terms of the GNU General Public License as published by
+// the Free Software Foundation, either version 3 of the License, or
+// (at your option) any later version.
+//
+// Moodle is distributed in the hope that it will be useful,
+// but WITHOUT ANY WARRANTY; without even the implied warranty of
+// MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+// GNU General Public License for more details.
+//
+// You should have received a copy of the GNU General Public License
+// along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
+
+namespace local_crmsync;
+
+/**
+ * Upgrading from the previous release (run inside Moodle's PHPUnit).
+ *
+ * @package    local_crmsync
+ * @copyright  2026 Moodle SuiteCRM sync project
+ * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
+ */
+final class upgrade_test extends \advanced_testcase {
+    /**
+     * Run db/upgrade.php from the given version, as Moodle's upgrade would.
+     *
+     * @param int $from
+     */
+    private function upgrade_from(int $from): void {
+        global $CFG;
+        require_once($CFG->libdir . '/upgradelib.php');
+        require_once(__DIR__ . '/../db/upgrade.php');
+        set_config('version', $from, 'local_crmsync');
+        $this->assertTrue(xmldb_local_crmsync_upgrade($from));
+    }
+
+    /**
+     * @covers ::xmldb_local_crmsync_upgrade
+     */
+    public function test_a_stored_pause_is_removed_and_no_pause_message_provider_is_left(): void {
+        global $DB;
+        $this->resetAfterTest();
+        set_config('paused', 'The receiver answered 410 Gone: delivery is paused until an admin resumes it.',
+            'local_crmsync');
+        $this->upgrade_from(2026112600);
+        $this->assertFalse(get_config('local_crmsync', 'paused'));
+        $this->assertFalse($DB->record_exists('message_providers', ['component' => 'local_crmsync']));
+    }
+
+    /**
+     * @covers ::xmldb_local_crmsync_upgrade
+     */
+    public function test_new_settings_get_their_defaults_and_what_to_send_stays_unsaved(): void {
+        $this->resetAfterTest();
+        unset_config('secretoverlapdays', 'local_crmsync');
+        unset_config('maxbatchkb', 'local_crmsync');
+        unset_config('eventgroups', 'local_crmsync');
+        set_config('batchsize', 50, 'local_crmsync');
+        $this->upgrade_from(2026112600);
+        $this->assertSame('7', get_config('local_crmsync', 'secretoverlapdays'));
+        $this->assertSame('512', get_config('local_crmsync', 'maxbatchkb'));
+        $this->assertFalse(get_config('local_crmsync', 'eventgroups'));  // never saved: every group is sent
+        $this->assertSame('50', get_config('local_crmsync', 'batchsize'));
+    }
+
+    /**
+     * @covers ::xmldb_local_crmsync_upgrade
+     */
+    public function test_settings_an_admin_saved_are_kept(): void {
+        $this->resetAfterTest();
+        set_config('secretoverlapdays', 0, 'local_crmsync');
+        set_config('maxbatchkb', 900, 'local_crmsync');
+        $this->upgrade_from(2026112600);
+        $this->assertSame('0', get_config('local_crmsync', 'secretoverlapdays'));
+        $this->assertSame('900', get_config('local_crmsync', 'maxbatchkb'));
+    }
+}
