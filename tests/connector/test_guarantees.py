@@ -346,6 +346,7 @@ def test_anonymised_learner_is_never_written_back(pipeline, sandbox):
         "timemodified": 1795351200}))
     pipeline.drain(env=anonymise)
     assert contact(sandbox, 74)["first_name"] == "Deleted"
+    assert contact(sandbox, 74)["email1"] == ""  # the package's e-mail hook lets the PATCH blank it
     sandbox.clear_calls()
     later = [pipeline.message("user.updated", "user:74", user(74, "Private", city="Berlin")),
              pipeline.message("course_access.updated", "course_access:74:2",
@@ -354,8 +355,8 @@ def test_anonymised_learner_is_never_written_back(pipeline, sandbox):
     pipeline.drain(env=anonymise)
 
     anonymous = contact(sandbox, 74)
-    assert (anonymous["first_name"], anonymous["last_name"], anonymous["primary_address_city"]) == (
-        "Deleted", "learner", "")
+    assert (anonymous["first_name"], anonymous["last_name"], anonymous["primary_address_city"],
+            anonymous["email1"]) == ("Deleted", "learner", "", "")
     assert pipeline.writes("Contacts") == 0
 
 
@@ -380,3 +381,11 @@ def test_after_consent_withdrawal_under_the_delete_policy_nothing_more_is_writte
     assert [c for c in sandbox.calls() if c["method"] in ("POST", "PATCH")
             and c.get("module") in ("Contacts", "mdl_Grades", "mdl_Enrolments")] == []
     assert {pipeline.status_of(m) for m in later} <= {"applied", "skipped"}  # none is a dead letter
+
+
+def test_a_changed_email_reaches_the_contact(pipeline, sandbox):
+    pipeline.send(pipeline.message("user.created", "user:76", user(76, email="old76@example.invalid")))
+    pipeline.drain()
+    pipeline.send(pipeline.message("user.updated", "user:76", user(76, email="new76@example.invalid")))
+    pipeline.drain()
+    assert contact(sandbox, 76)["email1"] == "new76@example.invalid"
