@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmsync.config import Config
-from crmsync.models import EventStatus, EventTransition, InboxEvent, utcnow
+from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectState, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,20 @@ def _jobs_without_live_job(redis_conn: Redis, event_ids: Iterable[str]) -> list[
     return lost
 
 
+def _held_by_a_dead_worker(session: Session) -> list[str]:
+    """Queued events whose subject's claim ran out: the worker holding it died (kill -9, a lost machine).
+
+    RQ still lists such a job as started until its timeout passes; the claim's lease says sooner.
+    """
+    return list(session.scalars(
+        select(InboxEvent.id).join(SubjectState, (SubjectState.site_id == InboxEvent.site_id)
+                                   & (SubjectState.subject == InboxEvent.subject))
+        .where(InboxEvent.status == EventStatus.QUEUED, InboxEvent.updated_at < utcnow() - PENDING_GRACE,
+               SubjectState.claim_token.is_not(None), SubjectState.claim_expires < utcnow())
+        .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
+    ).all())
+
+
 def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
     """Re-enqueue pending events and queued events whose job is gone; returns how many."""
     # Lets RQ notice jobs whose worker died (kill -9): it retries or fails them, and we see that below.
@@ -122,6 +136,7 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     lost = _jobs_without_live_job(redis_conn, queued) if queued else []
+    lost += [i for i in _held_by_a_dead_worker(session) if i not in set(lost)]
     if lost:
         session.execute(update(InboxEvent).where(InboxEvent.id.in_(lost), InboxEvent.status == EventStatus.QUEUED)
                         .values(status=EventStatus.PENDING, updated_at=utcnow()))

@@ -82,7 +82,7 @@ class StatsSchema(Schema):
     received_last_minute = fields.Integer()
     finished_last_minute = fields.Integer()
     connector_paused = fields.String(allow_none=True, metadata={
-        "description": "Why the connector is paused (SuiteCRM unreachable or refusing the credentials), or null"})
+        "description": "Why the connector is paused: SuiteCRM unreachable or refusing the credentials since its third failure in a row; null when it answers"})
 
 
 class ErrorSchema(Schema):
@@ -231,7 +231,7 @@ def stats():
         depth = Queue(resources.config().queue_name, connection=resources.redis()).count
     except Exception:  # noqa: BLE001 - stats stay useful while Redis is down
         depth = None
-    paused = pause.reason(resources.redis())
+    paused = pause.outage(resources.redis())
     if isinstance(oldest, datetime) and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return jsonify(StatsSchema().dump({"counts": counts, "queue_depth": depth, "oldest_pending": oldest,

@@ -86,7 +86,7 @@ def status(ctx: click.Context) -> None:
         redis_conn = Redis.from_url(settings.redis_url)
         depth = Queue(settings.queue_name, connection=redis_conn).count
         click.echo(f"queue depth: {depth}")
-        why = pause.reason(redis_conn)
+        why = pause.outage(redis_conn)
         click.echo(f"connector: {'paused, SuiteCRM unavailable: ' + why if why else 'running'}")
     except Exception as exc:  # noqa: BLE001 - status must work while Redis is down
         click.echo(f"queue depth: unknown (Redis unavailable: {exc.__class__.__name__})")

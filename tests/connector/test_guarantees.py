@@ -259,9 +259,6 @@ def test_a_revoked_oauth_client_pauses_until_the_credentials_are_fixed(pipeline,
     assert all(e.attempts == 0 for e in events)
     assert any("refused the OAuth2 client" in (e.last_error or "") for e in events)
     assert "not-the-secret" not in log
-    status = subprocess.run([sys.executable, "-m", "crmsync", "status"], env=pipeline.env, cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout
-    assert "connector: paused, SuiteCRM unavailable: SuiteCRM refused the OAuth2 client" in status  # the alert
     pipeline.drain()  # the operator put the right secret back
 
     assert {e.status for e in pipeline.events()} == {"applied"}
@@ -389,3 +386,19 @@ def test_a_changed_email_reaches_the_contact(pipeline, sandbox):
     pipeline.send(pipeline.message("user.updated", "user:76", user(76, email="new76@example.invalid")))
     pipeline.drain()
     assert contact(sandbox, 76)["email1"] == "new76@example.invalid"
+
+
+def test_operators_are_told_of_an_outage_from_its_third_failure_until_the_crm_answers(pipeline, redis_client):
+    from crmsync import pause
+
+    def status() -> str:
+        return subprocess.run([sys.executable, "-m", "crmsync", "status"], env=pipeline.env, cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+
+    pause.start(redis_client, "POST module: SuiteCRM answered 503", longest=1)
+    pause.start(redis_client, "POST module: SuiteCRM answered 503", longest=1)
+    assert "connector: running" in status()  # two failures: the odd dropped call, not an outage
+    pause.start(redis_client, "SuiteCRM refused the OAuth2 client: invalid_client", longest=1)
+    assert "connector: paused, SuiteCRM unavailable: SuiteCRM refused the OAuth2 client" in status()
+    pause.resolved(redis_client)  # the next successful write
+    assert "connector: running" in status()
