@@ -64,7 +64,12 @@ def apply_event(event_id: str) -> str:
     config = runtime.settings()
     session = runtime.session()
     try:
-        return _apply_subject_of(session, config, event_id)
+        event = session.get(InboxEvent, event_id)
+        if event is None or event.status not in WAITING:
+            return "nothing to do"
+        site_id, subject = event.site_id, event.subject
+        session.rollback()  # end this read: every decision below is taken on the newest committed rows
+        return _apply_subject(session, config, site_id, subject)
     except DATABASE_AWAY as exc:
         # Nothing could be recorded; the event is still queued and the sweeper hands it out again.
         log.warning("database unavailable, event %s stays queued: %s", event_id, exc.__class__.__name__)
@@ -73,12 +78,21 @@ def apply_event(event_id: str) -> str:
         session.close()
 
 
-def _apply_subject_of(session, config, event_id: str) -> str:
-    event = session.get(InboxEvent, event_id)
-    if event is None or event.status not in WAITING:
-        return "nothing to do"
-    site_id, subject = event.site_id, event.subject
-    session.rollback()  # end this read: every decision below is taken on the newest committed rows
+def rewrite_subject(site_id: str, subject: str) -> str:
+    """Entry point RQ calls (crmsync.queue.REWRITE_FUNCTION) once a timed-out write can have landed."""
+    config = runtime.settings()
+    session = runtime.session()
+    try:
+        ordering.mark_rewrite(session, site_id, subject)
+        return _apply_subject(session, config, site_id, subject)
+    except DATABASE_AWAY as exc:
+        log.warning("database unavailable, %s is written again later: %s", subject, exc.__class__.__name__)
+        raise
+    finally:
+        session.close()
+
+
+def _apply_subject(session, config, site_id: str, subject: str) -> str:
     why = pause.reason(runtime.redis_connection())
     if why is not None:
         return f"paused: {why}"
@@ -276,6 +290,12 @@ def _dead_letter(session, target: InboxEvent, older: list[InboxEvent], reason: s
 
 def _transient(session, config, event: InboxEvent, exc: TransientError) -> str:
     reason = exc.detail
+    if exc.may_have_landed:
+        # The CRM may carry the request out after anything written later: write the newest state
+        # again once it cannot be running any more.
+        ordering.mark_rewrite(session, event.site_id, event.subject)
+        queue.schedule_rewrite(runtime.redis_connection(), config, event.site_id, event.subject,
+                               config.crm_late_write_seconds)
     if event.attempts > config.job_max_retries:
         return _dead_letter(session, event, [], f"after {event.attempts} attempts: {reason}")
     session.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(last_error=reason)

@@ -179,6 +179,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SUBJECT_LEASE_SECONDS", _positive(_int), "60",
             "How long a worker's claim on one subject lasts without renewal; it renews it before every CRM "
             "write, so this only bounds how long a killed worker's subjects wait.", "Connector"),
+    Setting("CRM_LATE_WRITE_SECONDS", _positive(_int), "120",
+            "Longest time SuiteCRM may take to carry out a request whose answer timed out (PHP's "
+            "max_execution_time and then some); the subject is written again after it.", "Connector"),
     Setting("CRM_PAUSE_SECONDS", _positive(_int), "30",
             "When SuiteCRM is unreachable or refuses the credentials, work pauses this long before the next "
             "try; events keep their retries and drain once it answers.", "Connector"),

@@ -25,6 +25,7 @@ from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectStat
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "crm_connector.jobs.apply_event"
+REWRITE_FUNCTION = "crm_connector.jobs.rewrite_subject"
 SWEEP_BATCH = 1000
 # A pending row younger than this may still be enqueued by the request that stored it.
 PENDING_GRACE = timedelta(seconds=10)
@@ -63,6 +64,15 @@ def enqueue_events(redis_conn: Redis, config: Config, event_ids: Sequence[str]) 
     with redis_conn.pipeline() as pipe:
         queue.enqueue_many(jobs, pipeline=pipe)
         pipe.execute()
+
+
+def schedule_rewrite(redis_conn: Redis, config: Config, site_id: str, subject: str, delay_seconds: float) -> None:
+    """Have the subject's newest state written again after `delay_seconds` (one job per subject)."""
+    queue = Queue(config.queue_name, connection=redis_conn)
+    queue.enqueue_in(timedelta(seconds=delay_seconds), REWRITE_FUNCTION, site_id, subject,
+                     job_id=f"rewrite-{site_id}-{subject}".replace(":", "-"), retry=retry_policy(config),
+                     job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600, failure_ttl=7 * 86400,
+                     description=f"write {subject} again")
 
 
 def mark_queued(session: Session, event_ids: Sequence[str], detail: str = "enqueued") -> None:

@@ -122,7 +122,8 @@ class SuiteCrmClient:
                                                 headers=headers, timeout=self.timeout)
             except requests.Timeout:
                 # Counted against the event: a call that always hangs may be this request's own doing.
-                raise TransientError(f"{method} {path}: timed out after {self.timeout}s") from None
+                raise TransientError(f"{method} {path}: timed out after {self.timeout}s",
+                                     may_have_landed=method != "GET") from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 raise Unavailable(f"{method} {path}: connection failed ({exc.__class__.__name__})") from None
             if response.status_code == 401 and attempt == 1:

@@ -12,11 +12,16 @@ class CrmError(Exception):
 
 
 class TransientError(CrmError):
-    """Timeouts, connection errors, 5xx, 429: try again later (after `retry_after` seconds if given)."""
+    """Timeouts, connection errors, 5xx, 429: try again later (after `retry_after` seconds if given).
 
-    def __init__(self, detail: str, status: int | None = None, retry_after: float | None = None):
+    `may_have_landed`: the request was sent and no answer came (a timeout): the CRM may still carry
+    it out, later than anything written after it.
+    """
+
+    def __init__(self, detail: str, status: int | None = None, retry_after: float | None = None,
+                 may_have_landed: bool = False):
         super().__init__(detail, status)
-        self.retry_after = retry_after
+        self.retry_after, self.may_have_landed = retry_after, may_have_landed
 
 
 class Unavailable(TransientError):

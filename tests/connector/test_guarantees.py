@@ -100,7 +100,8 @@ def test_a_writer_whose_claim_ran_out_cannot_leave_its_older_state_behind(pipeli
     sandbox.hold("PATCH", "Contacts")
     stale = pipeline.message("user.updated", "user:51", user(51, "Stale"), sequence=11)
     pipeline.send(stale)
-    worker_a = start_worker(pipeline, SUBJECT_LEASE_SECONDS=1)  # its write of 11 outlives its lease
+    # Its write of 11 outlives its lease (and it waits for the answer: the next test times out instead).
+    worker_a = start_worker(pipeline, SUBJECT_LEASE_SECONDS=1, SUITECRM_TIMEOUT_SECONDS=60)
     try:
         sandbox.wait_until_held(1)
         deadline = time.monotonic() + 30
@@ -120,6 +121,33 @@ def test_a_writer_whose_claim_ran_out_cannot_leave_its_older_state_behind(pipeli
     assert (pipeline.status_of(stale), pipeline.status_of(fresh)) == ("skipped", "applied")
     state = subject_state(pipeline, "user:51")
     assert (state.last_sequence, state.rewrite) == (12, False)
+
+
+def test_a_write_that_timed_out_and_landed_late_is_written_over_again(pipeline, sandbox):
+    pipeline.send(pipeline.message("user.created", "user:57", user(57, "Ten"), sequence=10))
+    pipeline.drain()
+    # The CRM carries the held request out (at release) well within CRM_LATE_WRITE_SECONDS of its timeout.
+    late = {"SUITECRM_TIMEOUT_SECONDS": "1", "CRM_LATE_WRITE_SECONDS": "20"}
+    sandbox.hold("PATCH", "Contacts")
+    stale = pipeline.message("user.updated", "user:57", user(57, "Stale"), sequence=11)
+    pipeline.send(stale)
+    burst(pipeline, **late)  # its PATCH of 11 times out on the client, but the CRM still holds it
+    assert sandbox.wait_until_held(1) is None
+    fresh = pipeline.message("user.updated", "user:57", user(57, "Fresh"), sequence=12)
+    pipeline.send(fresh)
+    pipeline.drain(env=late)  # 12 is written (the gate held only one request)
+    assert contact(sandbox, 57)["first_name"] == "Fresh"
+    sandbox.release()  # the CRM carries out the old request now, after 12
+    deadline = time.monotonic() + 30
+    while contact(sandbox, 57)["first_name"] != "Stale":  # the late write has landed over 12
+        assert time.monotonic() < deadline, "the held request never completed"
+        time.sleep(0.1)
+    deadline = time.monotonic() + 90
+    while contact(sandbox, 57)["first_name"] != "Fresh" or subject_state(pipeline, "user:57").rewrite:
+        assert time.monotonic() < deadline, f"the CRM was left at {contact(sandbox, 57)['first_name']}"
+        burst(pipeline, **late)  # runs the rewrite scheduled CRM_LATE_WRITE_SECONDS after the timeout
+        time.sleep(0.5)
+    assert pipeline.status_of(fresh) == "applied"
 
 
 # --- deletions that stick ----------------------------------------------------------------------
