@@ -16,6 +16,9 @@ from tests.chaos.drill import finish, send_in_batches, stream
 from tests.connector.conftest import Pipeline
 from tests.support import REPO, free_port
 
+# Full-size drills (make chaos) on a shared 2-core machine take minutes each.
+pytestmark = pytest.mark.timeout(1200)
+
 
 @pytest.fixture
 def size(request):
