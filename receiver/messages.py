@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -16,6 +16,11 @@ class BatchSchema(Schema):
     """`{"events": [...]}`: several messages in one signed POST."""
 
     events = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
+
+
+# What every database engine stores in a timestamp column (MariaDB's DATETIME starts in year 1000).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,26 @@ def _contract_errors(message: object) -> dict[str, list[str]]:
     for error in validator.iter_errors(message):
         path = ".".join(str(part) for part in error.absolute_path)
         errors.setdefault(path, []).append(error.message)
+    if "occurred_at" not in errors and isinstance(message.get("occurred_at"), str) \
+            and _occurred_at(message["occurred_at"]) is None:
+        errors["occurred_at"] = [f"{message['occurred_at']!r} is not a UTC date and time from 1970 to 9999"]
     return errors
 
 
+def _occurred_at(text: str) -> datetime | None:
+    """The schema's pattern and RFC 3339 check come first; this catches what they let through
+    (a leap second, a year before 1970), so nothing reaches the database that it cannot store."""
+    try:
+        occurred = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if occurred.tzinfo is None or not EARLIEST <= occurred <= LATEST:
+        return None
+    return occurred
+
+
 def _message(raw: dict) -> Message:
-    occurred = datetime.fromisoformat(raw["occurred_at"].replace("Z", "+00:00"))
+    occurred = _occurred_at(raw["occurred_at"])
     return Message(id=raw["id"], type=raw["type"], subject=raw["subject"], sequence=raw["sequence"],
                    site_id=raw["site"]["id"], occurred_at=occurred, payload=raw)
 
