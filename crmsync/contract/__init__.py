@@ -52,3 +52,9 @@ def validator_for(message_type: str) -> Draft202012Validator:
 def envelope_validator() -> Draft202012Validator:
     return Draft202012Validator(_load(SCHEMA_DIR / "envelope.json"), registry=registry(),
                                 format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def control_character_patterns() -> frozenset[str]:
+    """The patterns of the shared string rules that refuse control characters (defs/*_line.json)."""
+    return frozenset(_load(SCHEMA_DIR / "defs" / name)["pattern"] for name in ("single_line.json", "multi_line.json"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.receiver.conftest import message
@@ -28,3 +30,92 @@ def test_impossible_occurred_at_in_a_batch_names_the_event(receiver):
                              webhook_id="batch")
     assert response.status_code == 422
     assert list(response.json["errors"]) == ["events.1.occurred_at"]
+
+
+def user_message(**data) -> dict:
+    state = {"id": 3, "username": "s", "email": "s@example.org", "firstname": "A", "lastname": "B",
+             "suspended": False, "deleted": False, "timemodified": 1795344000, **data}
+    return message(type="user.updated", subject="user:3", data=state)
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"site": {"id": "site\x00one", "url": "http://m.test"}}, "site.id"),
+    ({"site": {"id": "site-1\n", "url": "http://m.test"}}, "site.id"),
+    ({"site": {"id": "site-1", "url": "http://m.test/\x1b[2J"}}, "site.url"),
+    ({"subject": "course_access:3:2\n"}, "subject"),
+    ({"subject": "course_access:3:2\x00"}, "subject"),
+])
+def test_control_characters_in_the_envelope_are_422(receiver, database_url, changes, field):
+    response = receiver.post(message(**changes))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field in response.json["errors"]
+    assert stored(database_url) == {}
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"firstname": "A\x00"}, "data.firstname"),
+    ({"lastname": "B\x07"}, "data.lastname"),
+    ({"username": "s\n"}, "data.username"),
+    ({"profile": {"segment": "a\x00b"}}, "data.profile.segment"),
+])
+def test_control_characters_in_names_are_422(receiver, database_url, data, field):
+    response = receiver.post(user_message(**data))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field in response.json["errors"]
+    assert stored(database_url) == {}
+
+
+def test_line_breaks_are_allowed_where_the_crm_holds_text(receiver):
+    assert receiver.post(user_message(address="1 Main St\r\nFlat 2\tback")).status_code == 202
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"moodle_event": {"other": {"note": "x\x00y"}}}, "moodle_event.other.note"),
+    ({"moodle_event": {"other": {"note": "x\ud800y"}}}, "moodle_event.other.note"),
+    ({"moodle_event": {"k\x00y": 1}}, "moodle_event"),
+    ({"data": {"userid": 3, "courseid": 2, "lastaccess": 1795344000, "extra": ["\udfff"]}}, "data.extra.0"),
+])
+def test_strings_no_database_can_store_are_422_even_where_the_contract_is_open(receiver, database_url,
+                                                                                changes, field):
+    response = receiver.post(json.dumps(message(**changes)))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field in response.json["errors"]
+    assert stored(database_url) == {}
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_numbers_json_does_not_have_are_400(receiver, database_url, number):
+    body = json.dumps(message()).replace('"moodle_event": null', f'"moodle_event": {{"x": {number}}}')
+    response = receiver.post(body)
+    assert response.status_code == 400 and "JSON" in response.json["error"]
+    assert stored(database_url) == {}
+
+
+EPOCH_MAX = 253402300799  # 9999-12-31 23:59:59 UTC
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize("document, field", [
+    (message(data={"userid": 3, "courseid": 2, "lastaccess": 2**62}), "data.lastaccess"),
+    (message(data={"userid": 3, "courseid": 2, "lastaccess": EPOCH_MAX + 1}), "data.lastaccess"),
+    (message(data={"userid": 3, "courseid": 2, "lastaccess": -1}), "data.lastaccess"),
+    (message(data={"userid": INT64_MAX + 1, "courseid": 2, "lastaccess": 1}), "data.userid"),
+    (message(data={"userid": -1, "courseid": 2, "lastaccess": 1}), "data.userid"),
+    (message(sequence=INT64_MAX + 1), "sequence"),
+    (user_message(firstname="A" * 101), "data.firstname"),
+    (user_message(address="x" * 151), "data.address"),
+    (user_message(lastaccess=2**62), "data.lastaccess"),
+    (message(site={"id": "site-1", "url": "http://m.test/" + "x" * 202}), "site.url"),
+    (message(site={"id": "s" * 65, "url": "http://m.test"}), "site.id"),
+])
+def test_values_the_crm_cannot_hold_are_refused_at_the_door(receiver, database_url, document, field):
+    response = receiver.post(document)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field in response.json["errors"]
+    assert stored(database_url) == {}
+
+
+def test_the_largest_values_the_crm_holds_are_accepted(receiver):
+    assert receiver.post(message(data={"userid": INT64_MAX, "courseid": 0, "lastaccess": EPOCH_MAX})).status_code == 202
+    assert receiver.post(user_message(firstname="A" * 100, lastaccess=EPOCH_MAX)).status_code == 202
+    assert receiver.post(message(site={"id": "s" * 64, "url": "http://m.test/" + "x" * 201})).status_code == 202
