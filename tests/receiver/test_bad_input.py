@@ -119,3 +119,48 @@ def test_the_largest_values_the_crm_holds_are_accepted(receiver):
     assert receiver.post(message(data={"userid": INT64_MAX, "courseid": 0, "lastaccess": EPOCH_MAX})).status_code == 202
     assert receiver.post(user_message(firstname="A" * 100, lastaccess=EPOCH_MAX)).status_code == 202
     assert receiver.post(message(site={"id": "s" * 64, "url": "http://m.test/" + "x" * 201})).status_code == 202
+
+
+@pytest.fixture
+def refusing_postgres():
+    """A migrated PostgreSQL database whose inbox refuses every insert, as a failing disk or a broken
+    extension would: an error the receiver does not expect, raised by the real database."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from crmsync import db
+    from tests.conftest import TEST_POSTGRES_URL
+
+    name = f"crmsync_refusing_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = TEST_POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        db.upgrade(url)
+        with db.engine_for(url).begin() as conn:
+            conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON inbox_events "
+                              "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+        yield url
+    finally:
+        db.forget_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_unexpected_database_error_is_a_500_whose_log_carries_no_payload(refusing_postgres, redis_url, capfd,
+                                                                            log_format):
+    from tests.receiver.conftest import Receiver
+
+    receiver = Receiver(refusing_postgres, redis_url, LOG_FORMAT=log_format)  # logs to this test's stderr
+    response = receiver.post(user_message(firstname="Payload-Marker-Firstname"))
+    assert response.status_code == 500 and "error" in response.json
+    logged = capfd.readouterr().err
+    assert "RaiseException" in logged and "inbox.py" in logged  # what kind of error, and where
+    assert "Payload-Marker" not in logged
+    assert "[parameters:" not in logged and "refused by the test" not in logged
