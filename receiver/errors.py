@@ -44,8 +44,12 @@ class UnsupportedMediaType(RequestRejected):
     status = 415
 
 
-class MalformedJson(RequestRejected):
+class MalformedRequest(RequestRejected):
     status = 400
+
+
+class MalformedJson(MalformedRequest):
+    pass
 
 
 class InvalidMessages(RequestRejected):
