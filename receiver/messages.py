@@ -70,18 +70,19 @@ def _unstorable(document: object) -> list[tuple[str, str]]:
         if isinstance(value, dict):
             for key, item in value.items():
                 inner = f"{path}.{key}" if path else str(key)
-                if _problem(key):
-                    problems.append((path, f"member name {key!r} {_problem(key)}"))
+                if string_problem(key):
+                    problems.append((path, f"member name {key!r} {string_problem(key)}"))
                 else:
                     stack.append((inner, item))
         elif isinstance(value, list):
             stack.extend((f"{path}.{index}" if path else str(index), item) for index, item in enumerate(value))
-        elif isinstance(value, str) and _problem(value):
-            problems.append((path, _problem(value)))
+        elif isinstance(value, str) and string_problem(value):
+            problems.append((path, string_problem(value)))
     return problems
 
 
-def _problem(text: str) -> str | None:
+def string_problem(text: str) -> str | None:
+    """Why no database column can hold this string, or None."""
     if "\x00" in text:
         return "must not contain a NUL character"
     try:
