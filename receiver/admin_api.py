@@ -17,16 +17,28 @@ from sqlalchemy import func, select
 from crmsync import pause, queue
 from crmsync.models import EventStatus, InboxEvent, utcnow
 from receiver import resources
-from receiver.errors import InvalidMessages
+from receiver.errors import InvalidMessages, MalformedRequest
+from receiver.messages import string_problem
 
 blueprint = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 MAX_PAGE = 500
+# Events replayed per statement: a filter may match millions, and every engine limits an IN list.
+REPLAY_CHUNK = 500
+
+
+# No NUL: PostgreSQL cannot hold it in text. _refuse_unstorable_input answers 400 for it (and for a lone
+# surrogate, which this pattern leaves out: schemathesis then stops honouring it) before validation.
+STORABLE = r"^[^\x00]*$"
+
+
+def _storable_string(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Regexp(STORABLE), **kwargs)
 
 
 class EventFilterSchema(Schema):
     status = fields.String(validate=validate.OneOf(EventStatus.ALL))
-    type = fields.String()
-    subject = fields.String()
+    type = _storable_string()
+    subject = _storable_string()
     since = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "received at or after"})
     until = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "received before"})
 
@@ -67,8 +79,10 @@ class EventPageSchema(Schema):
 
 
 class ReplayRequestSchema(Schema):
-    ids = fields.List(fields.String(), validate=validate.Length(min=1, max=10_000))
-    filter = fields.Nested(EventFilterSchema)
+    ids = fields.List(fields.String(validate=[validate.Length(max=64), validate.Regexp(STORABLE)]),
+                      validate=validate.Length(min=1, max=10_000))
+    filter = fields.Nested(EventFilterSchema, metadata={
+        "description": "At least one criterion: an empty filter would replay every event (400)."})
 
 
 class ReplayResultSchema(Schema):
@@ -90,16 +104,47 @@ class ErrorSchema(Schema):
     errors = fields.Dict()
 
 
+def _authorised(header: str) -> bool:
+    presented = header[7:] if header.startswith("Bearer ") else ""
+    if not presented:
+        return False
+    # Bytes, not str: hmac.compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
+    # WSGI hands header values over as latin-1, so this gives back the bytes the client sent.
+    presented_bytes = presented.encode("latin-1", "replace")
+    return any(hmac.compare_digest(presented_bytes, token.encode()) for token in resources.config().admin_api_tokens)
+
+
+def _refuse_unstorable_input() -> None:
+    """A NUL (or a lone surrogate) in a path, query or body string reaches no database: PostgreSQL
+    refuses NUL in text. Answer 400 naming where it is, before any query is built from it."""
+    places = [(f"path {name}", value) for name, value in (request.view_args or {}).items()]
+    places += [(f"query parameter {name!r}", name) for name in request.args]
+    places += [(f"query parameter {name!r}", value) for name, value in request.args.items(multi=True)]
+    if request.is_json:
+        stack = [("body", request.get_json(silent=True))]
+        while stack:
+            where, value = stack.pop()
+            if isinstance(value, dict):
+                places += [(where, key) for key in value]
+                stack += [(f"{where}.{key}", item) for key, item in value.items()]
+            elif isinstance(value, list):
+                stack += [(f"{where}.{index}", item) for index, item in enumerate(value)]
+            elif isinstance(value, str):
+                places.append((where, value))
+    for where, text in places:
+        problem = isinstance(text, str) and string_problem(text)
+        if problem:
+            raise MalformedRequest(f"invalid {where}: {problem}")
+
+
 def require_token(view):
     @wraps(view)
     def guarded(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        presented = header[7:] if header.startswith("Bearer ") else ""
-        tokens = resources.config().admin_api_tokens
-        if not presented or not any(hmac.compare_digest(presented, t) for t in tokens):
+        if not _authorised(request.headers.get("Authorization", "")):
             response = jsonify({"error": "admin API token required"})
             response.headers["WWW-Authenticate"] = 'Bearer realm="crmsync"'
             return response, 401
+        _refuse_unstorable_input()
         return view(*args, **kwargs)
 
     return guarded
@@ -135,9 +180,10 @@ def list_events():
       - in: query
         schema: EventListQuerySchema
       responses:
-        200: {content: {application/json: {schema: EventPageSchema}}}
-        401: {content: {application/json: {schema: ErrorSchema}}}
-        422: {content: {application/json: {schema: ErrorSchema}}}
+        200: {description: One page of events and the total matching, content: {application/json: {schema: EventPageSchema}}}
+        400: {description: 'A NUL or lone surrogate in a path, query or body string', content: {application/json: {schema: ErrorSchema}}}
+        401: {description: No valid bearer token, content: {application/json: {schema: ErrorSchema}}}
+        422: {description: 'Invalid parameters or body, by field', content: {application/json: {schema: ErrorSchema}}}
     """
     criteria = _load(EventListQuerySchema(), request.args)
     session = resources.session()
@@ -160,11 +206,12 @@ def show_event(event_id: str):
       summary: Show one event
       security: [{bearer: []}]
       parameters:
-      - {in: path, name: event_id, required: true, schema: {type: string}}
+      - {in: path, name: event_id, required: true, schema: {type: string, pattern: '^[^\\x00]*$'}}
       responses:
-        200: {content: {application/json: {schema: EventDetailSchema}}}
-        401: {content: {application/json: {schema: ErrorSchema}}}
-        404: {content: {application/json: {schema: ErrorSchema}}}
+        200: {description: The event with its payload and history, content: {application/json: {schema: EventDetailSchema}}}
+        400: {description: 'A NUL or lone surrogate in a path, query or body string', content: {application/json: {schema: ErrorSchema}}}
+        401: {description: No valid bearer token, content: {application/json: {schema: ErrorSchema}}}
+        404: {description: No such event, content: {application/json: {schema: ErrorSchema}}}
     """
     session = resources.session()
     try:
@@ -186,20 +233,45 @@ def replay_events():
       security: [{bearer: []}]
       requestBody: {required: true, content: {application/json: {schema: ReplayRequestSchema}}}
       responses:
-        200: {content: {application/json: {schema: ReplayResultSchema}}}
-        401: {content: {application/json: {schema: ErrorSchema}}}
-        422: {content: {application/json: {schema: ErrorSchema}}}
+        200: {description: How many events went back on the queue, content: {application/json: {schema: ReplayResultSchema}}}
+        400: {description: 'An empty filter, or a NUL or lone surrogate in a string of the body', content: {application/json: {schema: ErrorSchema}}}
+        401: {description: No valid bearer token, content: {application/json: {schema: ErrorSchema}}}
+        422: {description: 'Invalid parameters or body, by field', content: {application/json: {schema: ErrorSchema}}}
     """
     body = _load(ReplayRequestSchema(), request.get_json(silent=True) or {})
     if not body.get("ids") and "filter" not in body:
         return jsonify({"error": "invalid request", "errors": {"ids": ["give ids or a filter"]}}), 422
+    if "ids" not in body and not body["filter"]:
+        raise MalformedRequest("an empty filter would replay every event: give at least one criterion")
     session = resources.session()
     try:
-        ids = body.get("ids") or session.scalars(_filtered(select(InboxEvent.id), body["filter"])).all()
-        replayed = queue.replay(session, resources.redis(), resources.config(), list(ids)) if ids else 0
+        if "ids" in body:
+            ids = list(dict.fromkeys(body["ids"]))
+            replayed = sum(_replay(session, ids[i:i + REPLAY_CHUNK]) for i in range(0, len(ids), REPLAY_CHUNK))
+        else:
+            replayed = _replay_matching(session, body["filter"])
         return jsonify({"replayed": replayed})
     finally:
         session.close()
+
+
+def _replay(session, ids: list[str]) -> int:
+    return queue.replay(session, resources.redis(), resources.config(), ids) if ids else 0
+
+
+def _replay_matching(session, criteria: dict) -> int:
+    """Replay what the filter matches, REPLAY_CHUNK events at a time in id order. Keyset paging: an
+    event replayed (so its status changed) neither shifts a page nor comes round a second time."""
+    replayed, after = 0, None
+    while True:
+        statement = _filtered(select(InboxEvent.id), criteria)
+        if after is not None:
+            statement = statement.where(InboxEvent.id > after)
+        chunk = list(session.scalars(statement.order_by(InboxEvent.id).limit(REPLAY_CHUNK)).all())
+        if not chunk:
+            return replayed
+        replayed += _replay(session, chunk)
+        after = chunk[-1]
 
 
 @blueprint.get("/stats")
@@ -211,8 +283,9 @@ def stats():
       summary: Pipeline statistics
       security: [{bearer: []}]
       responses:
-        200: {content: {application/json: {schema: StatsSchema}}}
-        401: {content: {application/json: {schema: ErrorSchema}}}
+        200: {description: The statistics, content: {application/json: {schema: StatsSchema}}}
+        400: {description: 'A NUL or lone surrogate in a path, query or body string', content: {application/json: {schema: ErrorSchema}}}
+        401: {description: No valid bearer token, content: {application/json: {schema: ErrorSchema}}}
     """
     session = resources.session()
     minute_ago = utcnow() - timedelta(minutes=1)
@@ -253,6 +326,9 @@ def openapi_spec() -> APISpec:
 @blueprint.get("/openapi.json")
 def openapi():
     document = openapi_spec().to_dict()
-    # "ids or a filter": an object-level rule marshmallow's field metadata cannot express.
-    document["components"]["schemas"]["ReplayRequest"]["minProperties"] = 1
+    # "ids or a filter", and "a filter with at least one criterion": object-level rules marshmallow's
+    # field metadata cannot express.
+    replay = document["components"]["schemas"]["ReplayRequest"]
+    replay["minProperties"] = 1
+    replay["properties"]["filter"]["minProperties"] = 1
     return jsonify(document)

@@ -9,6 +9,10 @@ threads = 4
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# gunicorn answers an over-long header field with its own 431 HTML page before the app sees it; the
+# default (8190 bytes) would shadow the receiver's JSON 400 for an over-long webhook-id. 32 KiB per
+# field (at most 100 fields, gunicorn's default) keeps a request's headers bounded all the same.
+limit_request_field_size = 32768
 accesslog = "-"
 errorlog = "-"
 

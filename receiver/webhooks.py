@@ -9,11 +9,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from crmsync import queue
 from receiver import inbox, messages, metrics, resources
-from receiver.errors import InvalidSignature, UnsupportedMediaType
+from receiver.errors import InvalidSignature, MalformedRequest, UnsupportedMediaType
 from receiver.signatures import SignatureVerifier
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
+
+# A message id is stored in a 64-character column; a batch id is only logged. Both stay printable
+# ASCII, so that no log line carries what a client chose to put in a header. gunicorn_config's
+# limit_request_field_size is far larger, so an over-long id gets this JSON answer, not gunicorn's page.
+MAX_WEBHOOK_ID = 64
 
 
 def _verifier() -> SignatureVerifier:
@@ -38,15 +43,22 @@ def receive():
     config = resources.config()
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType("Content-Encoding is not supported: send the body uncompressed")
+    webhook_id = request.headers.get("webhook-id", "")
+    if len(webhook_id) > MAX_WEBHOOK_ID:
+        raise MalformedRequest(f"webhook-id is longer than {MAX_WEBHOOK_ID} characters")
+    if not all(" " < c < "\x7f" for c in webhook_id):
+        raise MalformedRequest("webhook-id must be printable ASCII without spaces")
     body = _read_body(config.max_body_bytes)
     try:
         _verifier().verify(body, request.headers)
     except InvalidSignature as exc:
         metrics.SIGNATURE_FAILURES.inc()
-        log.warning("rejected webhook %s from %s: %s", request.headers.get("webhook-id", "?"),
-                    request.remote_addr, exc.cause)
+        log.warning("rejected webhook %s from %s: %s", webhook_id or "?", request.remote_addr, exc.cause)
         raise
-    parsed = messages.parse(body, request.headers["webhook-id"], config.max_batch_events)
+    parsed = messages.parse(body, webhook_id, config.max_batch_events)
 
     session = resources.session()
     try:
@@ -57,7 +69,7 @@ def receive():
         session.close()
     metrics.EVENTS.labels("accepted").inc(len(new_ids))
     metrics.EVENTS.labels("duplicate").inc(len(duplicate_ids))
-    log.info("accepted webhook %s: %d new, %d duplicate, %s", request.headers["webhook-id"], len(new_ids),
+    log.info("accepted webhook %s: %d new, %d duplicate, %s", webhook_id, len(new_ids),
              len(duplicate_ids), "queued" if queued else "left pending (Redis unavailable)",
              extra={"event_ids": new_ids, "client": request.remote_addr, "scheme": request.scheme,
                     "host": request.host})

@@ -11,8 +11,9 @@ import json
 from functools import cache
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
@@ -26,7 +27,10 @@ def registry() -> Registry:
     resources = []
     for path in sorted(SCHEMA_DIR.rglob("*.json")):
         schema = _load(path)
-        resources.append((schema["$id"], Resource.from_contents(schema)))
+        # Without "$schema", jsonschema keeps validating a referenced file with the validator it is
+        # using (ContractValidator) instead of switching to the stock one its "$schema" names.
+        contents = {key: value for key, value in schema.items() if key != "$schema"}
+        resources.append((schema["$id"], Resource(contents=contents, specification=DRAFT202012)))
     return Registry().with_resources(resources)
 
 
@@ -42,13 +46,29 @@ def schema_for(message_type: str) -> dict:
     return _load(SCHEMA_DIR / f"{message_type}.json")
 
 
+def _whole_number(_checker, instance) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12 counts 3.0 as an integer; the contract does not: the connector builds CRM record keys
+# from ids ("course:3"), and "course:3.0" would be another record. The plugin writes integers as such.
+ContractValidator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
+
+
 @cache
 def validator_for(message_type: str) -> Draft202012Validator:
-    return Draft202012Validator(schema_for(message_type), registry=registry(),
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return ContractValidator(schema_for(message_type), registry=registry(),
+                             format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @cache
 def envelope_validator() -> Draft202012Validator:
-    return Draft202012Validator(_load(SCHEMA_DIR / "envelope.json"), registry=registry(),
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return ContractValidator(_load(SCHEMA_DIR / "envelope.json"), registry=registry(),
+                             format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def control_character_patterns() -> frozenset[str]:
+    """The patterns of the shared string rules that refuse control characters (defs/*_line.json)."""
+    return frozenset(_load(SCHEMA_DIR / "defs" / name)["pattern"] for name in ("single_line.json", "multi_line.json"))

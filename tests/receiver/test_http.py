@@ -7,12 +7,13 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
 from tests.receiver.conftest import message, new_secret, signed
-from tests.support import REPO, background_process, free_port, wait_for_http
+from tests.support import REPO, background_process, free_port
 
 NGINX_SITE = REPO / "docs" / "deploy" / "nginx-crmsync.conf"
 
@@ -23,9 +24,24 @@ def gunicorn(sqlite_url, redis_url, tmp_path):
     secret = new_secret()
     env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": secret, "BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": "1", "MAX_BODY_BYTES": "4096", "TRUSTED_PROXIES": "1", "LOG_FORMAT": "json"}
-    with background_process([sys.executable, "-m", "crmsync", "serve"], env=env, cwd=tmp_path,
-                            ready_url=f"http://127.0.0.1:{port}/healthz") as process:
+    with background_process([sys.executable, "-m", "crmsync", "serve"], env=env, cwd=tmp_path) as process:
+        answering(f"http://127.0.0.1:{port}/healthz", process)
         yield port, secret, process
+
+
+def answering(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Wait until the server answers. Unlike tests.support.wait_for_http, a read timeout (the socket
+    listens, the worker is still booting on a busy machine) means "not yet", not a failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing answered at {url} within {timeout}s")
 
 
 def test_signed_post_is_accepted_over_http(gunicorn):
@@ -44,6 +60,22 @@ def test_oversize_chunked_body_without_content_length_is_413(gunicorn):
                                       "webhook-timestamp": "1", "webhook-signature": "v1,x"})
     assert response.request.headers.get("Transfer-Encoding") == "chunked"
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("size", [10_000, 30_000])
+def test_over_long_webhook_id_gets_our_json_400_not_gunicorns_431(gunicorn, size):
+    port, secret, _ = gunicorn
+    body = json.dumps(message())
+    headers = {**signed(body, secret), "webhook-id": "x" * size}
+    response = requests.post(f"http://127.0.0.1:{port}/webhooks/moodle", data=body, headers=headers, timeout=10)
+    assert response.status_code == 400
+    assert "webhook-id" in response.json()["error"]
+
+
+def test_gunicorn_lets_header_fields_through_to_our_own_limits():
+    from receiver import gunicorn_config, webhooks
+
+    assert gunicorn_config.limit_request_field_size > 30_000 > webhooks.MAX_WEBHOOK_ID
 
 
 @pytest.fixture
@@ -71,7 +103,7 @@ http {{
     process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
                                stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
+        answering(f"http://127.0.0.1:{port}/healthz", process)
         yield port, gunicorn
     finally:
         process.terminate()

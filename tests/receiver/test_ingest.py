@@ -63,13 +63,14 @@ def test_a_bad_event_rejects_the_whole_batch(receiver, database_url):
 
 
 def test_message_id_must_match_the_webhook_id(receiver):
-    assert receiver.post(message(), webhook_id="another-id").status_code == 422
+    response = receiver.post(message(), webhook_id="another-id")
+    assert response.status_code == 422 and list(response.json["errors"]) == ["id"]
 
 
 def test_batch_size_is_bounded(database_url, redis_url):
     small = Receiver(database_url, redis_url, MAX_BATCH_EVENTS="2")
     response = small.post({"events": [message(n) for n in range(1, 4)]}, webhook_id="big")
-    assert response.status_code == 422
+    assert response.status_code == 422 and "at most 2 events" in response.json["error"]
 
 
 def test_oversize_body_is_413(database_url, redis_url):
@@ -116,12 +117,36 @@ def test_readyz_reports_each_dependency(database_url, redis_url):
     assert down.status_code == 503 and down.json["checks"]["redis"].startswith("unavailable")
 
 
-def test_metrics_count_accepted_and_rejected(receiver):
-    receiver.post(message())
-    receiver.post(message(), secret="whsec_" + "A" * 43)
+def metric(receiver: Receiver, name: str, **labels: str) -> float:
+    """One sample's value as /metrics shows it now (0 when the series does not exist yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = receiver.client.get("/metrics").get_data(as_text=True)
-    assert "crmsync_signature_failures_total" in text
-    assert 'crmsync_webhook_events_total{outcome="accepted"}' in text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_metrics_count_accepted_and_rejected(receiver):
+    """The registry is the process's, shared by every test: what counts is how much each series moves."""
+    def snapshot():
+        return (metric(receiver, "crmsync_webhook_events_total", outcome="accepted"),
+                metric(receiver, "crmsync_webhook_events_total", outcome="duplicate"),
+                metric(receiver, "crmsync_signature_failures_total"),
+                metric(receiver, "crmsync_http_requests_total", endpoint="webhooks.receive", status="202"),
+                metric(receiver, "crmsync_http_requests_total", endpoint="webhooks.receive", status="401"),
+                metric(receiver, "crmsync_request_seconds_count"))
+
+    before = snapshot()
+    seen = message(1)
+    receiver.post({"events": [seen, message(2), message(3)]}, webhook_id="batch-1")
+    receiver.post(seen)
+    receiver.post(message(4), secret="whsec_" + "A" * 43)
+    receiver.post(message(5), secret="whsec_" + "A" * 43)
+    after = snapshot()
+    assert [round(b - a, 6) for a, b in zip(before, after, strict=True)] == [3, 1, 2, 2, 2, 4]
 
 
 def test_logs_carry_event_ids_but_never_bodies(receiver, caplog):
