@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,8 +27,9 @@ def sqlite_pipeline(sandbox, sqlite_url, redis_url, tmp_path):
 def test_a_worker_serves_the_counts_of_the_work_it_did(sqlite_pipeline):
     port = free_port()
     worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], cwd=REPO, start_new_session=True,
-                              env={**sqlite_pipeline.env, "WORKER_METRICS_PORT": str(port)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env={**sqlite_pipeline.env, "WORKER_METRICS_PORT": str(port), "LOG_LEVEL": "DEBUG",
+                                   "LOG_FORMAT": "json"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         sqlite_pipeline.send(sqlite_pipeline.message("user.created", "user:80", user(80)),
                              sqlite_pipeline.message("user.created", "user:81", user(81)),
@@ -40,7 +42,15 @@ def test_a_worker_serves_the_counts_of_the_work_it_did(sqlite_pipeline):
         assert _listening_addresses(port) == {"127.0.0.1"}  # loopback by default, not every interface
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        log = worker.communicate(timeout=30)[1]
+
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert any("applied event" in json.loads(line)["message"] for line in lines)
+    for line in lines:
+        json.loads(line)  # RQ's own lines too
+    for private in ("Anders", "student80@example.invalid", "student81", sqlite_pipeline.secret,
+                    sqlite_pipeline.sandbox.client_secret):
+        assert private not in log, private
 
     applied = {line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                if line.startswith("crmsync_events_total{") and 'outcome="applied"' in line}
