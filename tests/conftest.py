@@ -47,42 +47,35 @@ def redis_client(redis_url):
     return redis_lib.Redis.from_url(redis_url)
 
 
-@pytest.fixture(scope="session")
-def postgres_database():
-    """A throw-away PostgreSQL database for this test session, migrated to head."""
+def _throwaway_database(admin_url: str, engine: str, create: str, drop: str, url_suffix: str = ""):
+    """A database of its own for this test session on a real server, migrated to head; dropped after."""
     name = f"crmsync_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no PostgreSQL here"
-        pytest.fail(f"PostgreSQL not reachable at {TEST_POSTGRES_URL} (make test starts it): {exc.__class__.__name__}")
-    url = TEST_POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+            conn.execute(text(create.format(name=name)))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server here"
+        pytest.fail(f"{engine} not reachable at {admin_url} (make test starts it): {exc.__class__.__name__}")
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}{url_suffix}"
     db.upgrade(url)
     yield url
     db.forget_engines()
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(drop.format(name=name)))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    yield from _throwaway_database(TEST_POSTGRES_URL, "PostgreSQL", 'CREATE DATABASE "{name}"',
+                                   'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 def mariadb_database():
-    """A throw-away MariaDB/MySQL database for this test session, migrated to head."""
-    name = f"crmsync_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(TEST_MARIADB_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no MariaDB here"
-        pytest.fail(f"MariaDB not reachable at {TEST_MARIADB_URL} (make test starts it): {exc.__class__.__name__}")
-    url = TEST_MARIADB_URL.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
-    db.upgrade(url)
-    yield url
-    db.forget_engines()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    admin.dispose()
+    yield from _throwaway_database(TEST_MARIADB_URL, "MariaDB",
+                                   "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                                   "DROP DATABASE IF EXISTS `{name}`", "?charset=utf8mb4")
 
 
 def _empty_tables(url: str) -> None:
