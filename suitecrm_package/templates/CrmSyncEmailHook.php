@@ -54,7 +54,8 @@ class CrmSyncEmailHook
             }
         } catch (\Throwable $error) {
             // A CRM save must never fail because of the sync.
-            $GLOBALS['log']->error('Moodle sync e-mail hook: ' . $error->getMessage());
+            // fatal: SuiteCRM's default log level writes only fatal lines to suitecrm.log.
+            $GLOBALS['log']->fatal('Moodle sync e-mail hook: ' . $error->getMessage());
         }
     }
 }

@@ -177,7 +177,7 @@ final class EmailAddressesTest extends TestCase {
         $bean->emailAddress->fail = true;
         $GLOBALS['log'] = new class {
             public $errors = [];
-            public function error($message) { $this->errors[] = $message; }
+            public function fatal($message) { $this->errors[] = $message; }
         };
         try {
             (new CrmSyncEmailHook())->beforeSave($bean, 'before_save', []);
