@@ -9,6 +9,7 @@ Moodle admin must paste into the plugin; stops every process cleanly on Ctrl-C.
 from __future__ import annotations
 
 import base64
+import ctypes
 import fcntl
 import os
 import secrets
@@ -47,9 +48,17 @@ def _stored_secret(path: Path, make) -> str:
     return value
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
 def _own_group_ignoring_sigint() -> None:
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _LIBC is not None:
+        # A group of its own escapes a kill of ours: should `crmsync run` be killed outright, the
+        # kernel sends each child SIGTERM instead of leaving it running.
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

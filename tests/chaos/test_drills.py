@@ -194,11 +194,25 @@ def _stop_workers(workers: list[subprocess.Popen]) -> str:
     return logs
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
+def _wait_for(condition, timeout: float, what: str, explain=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}; {explain()}"
         time.sleep(0.2)
+
+
+def _stuck(pipeline: Pipeline) -> str:
+    """What is left and why, for a drill that did not drain."""
+    from crmsync import db
+    from crmsync.models import SubjectState
+
+    events = [e for e in pipeline.events() if e.status in ("pending", "queued", "waiting")]
+    with db.session_scope(pipeline.database_url) as session:
+        states = {e.subject: session.get(SubjectState, (e.site_id, e.subject)) for e in events[:5]}
+    return f"{len(events)} left, e.g. " + "; ".join(
+        f"{e.subject} {e.status} seq {e.sequence} attempts {e.attempts} error {e.last_error!r} state "
+        f"{(s.last_sequence, s.claim_token, s.claim_expires, s.rewrite) if (s := states.get(e.subject)) else None}"
+        for e in events[:5])
 
 
 def test_redis_stopped_while_workers_are_busy(drill_pipeline, sandbox, size, tmp_path, request):
@@ -277,7 +291,7 @@ def test_several_workers_under_sustained_load(engine, sandbox, redis_url, size, 
         deliveries, expected = stream(own, learners * 3, versions, seed=9)
         started = time.monotonic()
         accepted = send_in_batches(own, deliveries, pause=0.05)
-        _wait_for(lambda: own.waiting() == 0, 300, "the workers to drain the queue")
+        _wait_for(lambda: own.waiting() == 0, 600, "the workers to drain the queue", lambda: _stuck(own))
     finally:
         logs = _stop_workers(workers)
         own.close()

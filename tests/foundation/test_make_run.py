@@ -41,8 +41,12 @@ def make_run(tmp_path, redis_url):
         yield process, bind, log
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: crmsync stops what it started
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def _printed(log, label: str) -> str:
@@ -113,6 +117,17 @@ def test_a_second_run_refuses_and_leaves_the_first_untouched(make_run):
     assert "another `crmsync run` is already running" in second.stderr
     after = requests.get(f"http://{bind}/metrics", timeout=5).text
     assert "crmsync_" in before and "crmsync_" in after  # its metrics were not wiped
+
+
+def test_a_killed_run_takes_its_children_with_it(make_run):
+    process, bind, log = make_run
+    run = next(int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split())
+    os.kill(run, signal.SIGKILL)  # `crmsync run` itself, with no chance to stop anything
+    process.wait(timeout=40)
+    deadline = time.monotonic() + 30
+    while _processes_mentioning(f"BIND={bind}"):
+        assert time.monotonic() < deadline, _processes_mentioning(f"BIND={bind}")
+        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("cycle", [1, 2])
