@@ -176,22 +176,29 @@ def test_everything_at_once(drill_pipeline, sandbox, size, tmp_path):
 
 
 def _start_workers(pipeline: Pipeline, count: int, env: dict | None = None) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env={**pipeline.env, **(env or {})},
-                             cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True) for _ in range(count)]
+    """Long-running workers whose logs go to files (a pipe nobody reads would block them once full)."""
+    workers = []
+    for number in range(count):
+        log = pipeline.tmp_path / f"worker-{number}-{time.monotonic_ns()}.log"
+        with log.open("w") as out:
+            worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env={**pipeline.env, **(env or {})},
+                                      cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=out)
+        worker.log_path = log
+        workers.append(worker)
+    return workers
 
 
 def _stop_workers(workers: list[subprocess.Popen]) -> str:
-    logs = ""
     for worker in workers:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
         try:
-            logs += worker.communicate(timeout=30)[1]
+            worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
-            logs += worker.communicate()[1]
-    return logs
+            worker.wait()
+    return "".join(worker.log_path.read_text() for worker in workers)
 
 
 def _wait_for(condition, timeout: float, what: str, explain=lambda: "") -> None:

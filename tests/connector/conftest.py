@@ -28,7 +28,7 @@ SITE = {"id": "test-site", "url": "http://moodle.test"}
 
 class Pipeline:
     def __init__(self, sandbox, database_url: str, redis_url: str, tmp_path):
-        self.sandbox, self.database_url, self.redis_url = sandbox, database_url, redis_url
+        self.sandbox, self.database_url, self.redis_url, self.tmp_path = sandbox, database_url, redis_url, tmp_path
         self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "WEBHOOK_SECRETS": self.secret, "SUITECRM_URL": sandbox.url,
