@@ -305,9 +305,10 @@ def test_an_unexpected_error_is_dead_lettered_once_with_its_reason(pipeline, san
                                attempts=0, payload=payload))
     huge = pipeline.message("course_access.updated", "course_access:72:2",
                             {"userid": 72, "courseid": 2, "lastaccess": 2**62})
+    assert pipeline.post_raw([huge]) == 422  # a time the CRM cannot store is refused at the door
     pipeline.send(pipeline.message("user.created", "user:71", user(71)),
                   pipeline.message("user.created", "user:72", user(72)),
-                  pipeline.message("enrolment.created", "enrolment:72:2", enrolment(72)), huge)
+                  pipeline.message("enrolment.created", "enrolment:72:2", enrolment(72)))
     for _ in range(4):  # the sweeper and the workers keep running: a dead letter stays one
         pipeline.drain()
         subprocess.run([sys.executable, "-m", "crmsync", "sweep"], env=pipeline.env, cwd=REPO,
@@ -320,8 +321,7 @@ def test_an_unexpected_error_is_dead_lettered_once_with_its_reason(pipeline, san
                 if t.status == "failed"]
         assert (event.status, event.attempts, len(dead)) == ("failed", 1, 1)
         assert event.last_error.startswith("KeyError: ")
-    assert pipeline.status_of(huge) == "failed"
-    assert "outside the dates SuiteCRM can store" in next(e.last_error for e in pipeline.events() if e.id == huge["id"])
+    assert huge["id"] not in {e.id for e in pipeline.events()}
 
 
 def test_children_wait_for_a_learner_matched_by_email_and_then_link_to_that_contact(pipeline, sandbox):
