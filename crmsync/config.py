@@ -185,6 +185,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CRM_PAUSE_SECONDS", _positive(_int), "30",
             "When SuiteCRM is unreachable or refuses the credentials, work pauses this long before the next "
             "try; events keep their retries and drain once it answers.", "Connector"),
+    Setting("SWEEP_GRACE_SECONDS", _positive(_int), "10",
+            "How long an event may wait for the receiver or a job before the sweeper hands it out again.",
+            "Connector"),
     Setting("SWEEP_INTERVAL_SECONDS", _positive(_int), "30",
             "How often a worker re-enqueues events left pending (e.g. while Redis was down).", "Connector"),
     Setting("WORKER_METRICS_PORT", _non_negative(_int), "0",

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 JOB_FUNCTION = "crm_connector.jobs.apply_event"
 REWRITE_FUNCTION = "crm_connector.jobs.rewrite_subject"
 SWEEP_BATCH = 1000
-# A pending row younger than this may still be enqueued by the request that stored it.
-PENDING_GRACE = timedelta(seconds=10)
 LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 # CRM calls time out on their own; a job running this long is stuck, and is dead-lettered by its next run.
 JOB_TIMEOUT_SECONDS = 900
@@ -117,7 +115,7 @@ def _jobs_without_live_job(redis_conn: Redis, event_ids: Iterable[str]) -> list[
     return lost
 
 
-def _held_by_a_dead_worker(session: Session) -> list[str]:
+def _held_by_a_dead_worker(session: Session, grace: timedelta) -> list[str]:
     """Queued events whose subject's claim ran out: the worker holding it died (kill -9, a lost machine).
 
     RQ still lists such a job as started until its timeout passes; the claim's lease says sooner.
@@ -125,7 +123,7 @@ def _held_by_a_dead_worker(session: Session) -> list[str]:
     return list(session.scalars(
         select(InboxEvent.id).join(SubjectState, (SubjectState.site_id == InboxEvent.site_id)
                                    & (SubjectState.subject == InboxEvent.subject))
-        .where(InboxEvent.status == EventStatus.QUEUED, InboxEvent.updated_at < utcnow() - PENDING_GRACE,
+        .where(InboxEvent.status == EventStatus.QUEUED, InboxEvent.updated_at < utcnow() - grace,
                SubjectState.claim_token.is_not(None), SubjectState.claim_expires < utcnow())
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all())
@@ -135,18 +133,20 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
     """Re-enqueue pending events and queued events whose job is gone; returns how many."""
     # Lets RQ notice jobs whose worker died (kill -9): it retries or fails them, and we see that below.
     StartedJobRegistry(config.queue_name, connection=redis_conn).cleanup()
+    # A row younger than this may still be enqueued by the request that stored it, or be taken by a job.
+    grace = timedelta(seconds=config.sweep_grace_seconds)
     pending = session.scalars(
         select(InboxEvent.id)
-        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - PENDING_GRACE)
+        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - grace)
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     queued = session.scalars(
         select(InboxEvent.id)
-        .where(InboxEvent.status == EventStatus.QUEUED, InboxEvent.updated_at < utcnow() - PENDING_GRACE)
+        .where(InboxEvent.status == EventStatus.QUEUED, InboxEvent.updated_at < utcnow() - grace)
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     lost = _jobs_without_live_job(redis_conn, queued) if queued else []
-    lost += [i for i in _held_by_a_dead_worker(session) if i not in set(lost)]
+    lost += [i for i in _held_by_a_dead_worker(session, grace) if i not in set(lost)]
     if lost:
         session.execute(update(InboxEvent).where(InboxEvent.id.in_(lost), InboxEvent.status == EventStatus.QUEUED)
                         .values(status=EventStatus.PENDING, updated_at=utcnow()))

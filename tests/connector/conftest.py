@@ -34,7 +34,8 @@ class Pipeline:
                     "WEBHOOK_SECRETS": self.secret, "SUITECRM_URL": sandbox.url,
                     "SUITECRM_CLIENT_ID": sandbox.client_id, "SUITECRM_CLIENT_SECRET": sandbox.client_secret,
                     "SUITECRM_TIMEOUT_SECONDS": "3", "JOB_RETRY_BASE_SECONDS": "1", "JOB_RETRY_MAX_SECONDS": "2",
-                    "JOB_MAX_RETRIES": "6", "SWEEP_INTERVAL_SECONDS": "1", "LOG_LEVEL": "WARNING",
+                    "JOB_MAX_RETRIES": "6", "SWEEP_INTERVAL_SECONDS": "1", "SWEEP_GRACE_SECONDS": "2",
+                    "LOG_LEVEL": "WARNING",
                     # A queue of its own: a worker some earlier test left behind cannot take this test's jobs.
                     "QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"}
         self.settings = config.load(environ=self.env, env_file=None)

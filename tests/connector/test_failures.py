@@ -66,6 +66,7 @@ def test_a_rejected_write_is_a_dead_letter_and_replays_after_the_fix(pipeline, s
 @pytest.mark.slow
 def test_a_worker_killed_mid_job_loses_nothing(pipeline, sandbox):
     sandbox.set_faults(latency_ms=5000)
+    pipeline.env["SUBJECT_LEASE_SECONDS"] = "3"  # how long the killed worker's subject stays claimed
     message = pipeline.message("user.created", "user:23", user(23, "Survivor"))
     pipeline.send(message)
     worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env=pipeline.env, cwd=REPO,

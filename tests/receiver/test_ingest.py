@@ -85,11 +85,10 @@ def test_redis_down_keeps_events_pending_until_the_sweeper(database_url, redis_u
     assert response.status_code == 202  # durable in the database, so acknowledged
     assert stored(database_url) == {body["id"]: "pending"}
 
-    monkeypatch.setattr(queue, "PENDING_GRACE", queue.PENDING_GRACE * 0)
     up = Receiver(database_url, redis_url)
     connection = redis_lib.Redis.from_url(redis_url)
     with db.session_scope(database_url) as session:
-        assert queue.sweep(session, connection, up.settings) == 1
+        assert queue.sweep(session, connection, up.settings.replace(sweep_grace_seconds=0)) == 1
     assert stored(database_url) == {body["id"]: "queued"}
     assert Queue("crmsync", connection=connection).job_ids == [queue.job_id(body["id"])]
 
@@ -98,9 +97,8 @@ def test_lost_queue_is_rebuilt_by_the_sweeper(receiver, database_url, redis_clie
     body = message()
     receiver.post(body)
     redis_client.flushdb()  # Redis restarted without persistence
-    monkeypatch.setattr(queue, "PENDING_GRACE", queue.PENDING_GRACE * 0)
     with db.session_scope(database_url) as session:
-        assert queue.sweep(session, redis_client, receiver.settings) == 1
+        assert queue.sweep(session, redis_client, receiver.settings.replace(sweep_grace_seconds=0)) == 1
     assert Queue("crmsync", connection=redis_client).job_ids == [queue.job_id(body["id"])]
 
 
