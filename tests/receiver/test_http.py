@@ -7,13 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
 from tests.receiver.conftest import message, new_secret, signed
-from tests.support import REPO, background_process, free_port
+from tests.support import REPO, background_process, free_port, wait_for_http
 
 NGINX_SITE = REPO / "docs" / "deploy" / "nginx-crmsync.conf"
 
@@ -25,23 +24,8 @@ def gunicorn(sqlite_url, redis_url, tmp_path):
     env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": secret, "BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": "1", "MAX_BODY_BYTES": "4096", "TRUSTED_PROXIES": "1", "LOG_FORMAT": "json"}
     with background_process([sys.executable, "-m", "crmsync", "serve"], env=env, cwd=tmp_path) as process:
-        answering(f"http://127.0.0.1:{port}/healthz", process)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
         yield port, secret, process
-
-
-def answering(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Wait until the server answers. Unlike tests.support.wait_for_http, a read timeout (the socket
-    listens, the worker is still booting on a busy machine) means "not yet", not a failure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing answered at {url} within {timeout}s")
 
 
 def test_signed_post_is_accepted_over_http(gunicorn):
@@ -103,7 +87,7 @@ http {{
     process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
                                stderr=subprocess.PIPE, text=True)
     try:
-        answering(f"http://127.0.0.1:{port}/healthz", process)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
         yield port, gunicorn
     finally:
         process.terminate()
