@@ -82,7 +82,7 @@ def forget_engines() -> None:
 
 
 def _after_fork_in_child() -> None:
-    # A forked process (RQ's work horse) must never use its parent's pooled connections: both
+    # A forked process (RQ's scheduler, a forking worker) must never use its parent's pooled connections: both
     # processes would talk over one socket. close=False leaves them open for the parent.
     global _engines_lock
     _engines_lock = threading.Lock()  # a thread of the parent may have held it at the fork

@@ -146,7 +146,8 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     lost = _jobs_without_live_job(redis_conn, queued) if queued else []
-    lost += [i for i in _held_by_a_dead_worker(session, grace) if i not in set(lost)]
+    seen = set(lost)
+    lost += [i for i in _held_by_a_dead_worker(session, grace) if i not in seen]
     if lost:
         session.execute(update(InboxEvent).where(InboxEvent.id.in_(lost), InboxEvent.status == EventStatus.QUEUED)
                         .values(status=EventStatus.PENDING, updated_at=utcnow()))

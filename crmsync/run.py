@@ -87,7 +87,7 @@ class Supervisor:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         # Each child leads a process group of its own, so stop() reaches what it started in turn (gunicorn's
-        # workers, RQ's work horses) even after their parent died; Ctrl-C is ours to handle: children
+        # workers, RQ's scheduler) even after their parent died; Ctrl-C is ours to handle: children
         # ignore SIGINT (one arriving mid-import would print a traceback) and get SIGTERM from stop().
         process = subprocess.Popen(args, env=env, preexec_fn=_own_group_ignoring_sigint)
         self.children.append((name, process))
