@@ -42,6 +42,7 @@ class Module:
     fields: tuple[Field, ...]
     list_fields: tuple[str, ...]
     search_fields: tuple[str, ...]
+    indices: tuple[tuple[str, ...], ...] = ()  # the fields the connector looks records up by
 
     def field(self, name: str) -> Field:
         for candidate in self.fields:
@@ -93,6 +94,7 @@ class CrmSchema:
     contact_fields: tuple[Field, ...]
     modules: tuple[Module, ...]
     relationships: tuple[Relationship, ...] = field(default=())
+    contact_indices: tuple[tuple[str, ...], ...] = ()  # on contacts_cstm
 
     def module(self, name: str) -> Module:
         for candidate in self.modules:
@@ -122,22 +124,35 @@ def _fields(raw: list[dict], dropdowns: dict, where: str) -> tuple[Field, ...]:
     return tuple(fields)
 
 
+def _indices(raw: list, fields: tuple[Field, ...], where: str) -> tuple[tuple[str, ...], ...]:
+    names = {f.name for f in fields}
+    indices = tuple(tuple(index) for index in raw)
+    for index in indices:
+        unknown = [name for name in index if name not in names]
+        if unknown or not index:
+            raise SchemaError(f"{where}: index on unknown field {', '.join(unknown) or '(none)'}")
+    return indices
+
+
 def parse(raw: dict) -> CrmSchema:
     dropdowns = {name: {str(k): str(v) for k, v in items.items()} for name, items in raw["dropdowns"].items()}
-    modules = tuple(
-        Module(name=m["name"], table=m["table"], label=m["label"], singular=m["singular"],
-               fields=_fields(m["fields"], dropdowns, m["name"]),
-               list_fields=tuple(m.get("list_fields", ())), search_fields=tuple(m.get("search_fields", ())))
-        for m in raw["modules"]
-    )
+    modules = []
+    for m in raw["modules"]:
+        fields = _fields(m["fields"], dropdowns, m["name"])
+        modules.append(Module(name=m["name"], table=m["table"], label=m["label"], singular=m["singular"],
+                              fields=fields, list_fields=tuple(m.get("list_fields", ())),
+                              search_fields=tuple(m.get("search_fields", ())),
+                              indices=_indices(m.get("indices", ()), fields, m["name"])))
+    modules = tuple(modules)
+    contact_fields = _fields(raw["contact_fields"], dropdowns, "Contacts")
     known = {"Contacts"} | {m.name for m in modules}
     relationships = tuple(Relationship(**r) for r in raw.get("relationships", ()))
     for rel in relationships:
         if rel.lhs_module not in known or rel.rhs_module not in known:
             raise SchemaError(f"relationship {rel.name}: unknown module")
-    return CrmSchema(package=raw["package"], dropdowns=dropdowns,
-                     contact_fields=_fields(raw["contact_fields"], dropdowns, "Contacts"),
-                     modules=modules, relationships=relationships)
+    return CrmSchema(package=raw["package"], dropdowns=dropdowns, contact_fields=contact_fields,
+                     modules=modules, relationships=relationships,
+                     contact_indices=_indices(raw.get("contact_indices", ()), contact_fields, "Contacts"))
 
 
 @cache
