@@ -7,8 +7,9 @@ Records get deterministic ids, so the same Moodle entity always lands on the sam
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -66,6 +67,20 @@ def crm_datetime(epoch: int | None) -> str:
         return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S")
     except (OverflowError, OSError, ValueError):
         raise MappingError(f"time {epoch} is outside the dates SuiteCRM can store") from None
+
+
+# SuiteCRM runs every text field through HTMLPurifier on save, after decoding entities twice
+# (SugarBean::cleanBean, purify_html): `<Course>` is removed, and from a `<` before a letter to the end
+# of the text everything is lost (`x<y, …` keeps `x`). Lookalike characters pass untouched, so what a Moodle
+# user wrote stays readable: angle brackets become their fullwidth forms, and an `&` that starts an entity
+# (`&lt;`, `&#60;`), which SuiteCRM would decode into markup, becomes a fullwidth ampersand.
+_CRM_UNSAFE = re.compile(r"[<>]|&(?=#?[0-9A-Za-z]+;)")
+_CRM_SAFE = {"<": "\uff1c", ">": "\uff1e", "&": "\uff06"}
+
+
+def crm_text(value: str) -> str:
+    """Text as SuiteCRM will keep it, readable as the Moodle user wrote it."""
+    return _CRM_UNSAFE.sub(lambda match: _CRM_SAFE[match.group()], value)
 
 
 def _number(value) -> str:
@@ -316,7 +331,9 @@ def writes_for(message: dict, config: Config) -> list[Write]:
     handler = HANDLERS.get(message["type"])
     if handler is None:
         raise MappingError(f"no mapping for message type {message['type']!r}")
-    writes = handler(message, config)
+    writes = [replace(write, attributes={name: crm_text(value) if isinstance(value, str) else value
+                                         for name, value in write.attributes.items()})
+              for write in handler(message, config)]
     for write in writes:
         validate(write)
     return writes
