@@ -164,7 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SUITECRM_PASSWORD", _str, "", "Password of SUITECRM_USERNAME.", "Connector", secret=True),
     Setting("SUITECRM_TIMEOUT_SECONDS", _positive(_float), "10", "Timeout of one call to SuiteCRM.", "Connector"),
     Setting("CONTACT_MATCH_BY_EMAIL", _bool, "false",
-            "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one.",
+            "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one: "
+            "one with no Moodle identity becomes the learner's; another Moodle site's learner's is only linked to "
+            "(the learner's records attach to it; only that site writes the Contact).",
             "Connector"),
     Setting("USER_DELETION_POLICY", _choice("mark", "anonymise", "delete"), "mark",
             "What a Moodle user deletion does to the Contact.", "Connector"),
