@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from crm_connector.mapping import NEWEST_WINS, Write, record_id
+from crm_connector.mapping import NEWEST_WINS, MappingError, Write, record_id
 from crm_connector.suitecrm import AlreadyExists, NotFound, SuiteCrmClient
 from crmsync.config import Config
 from crmsync.models import CrmRecord, Tombstone
@@ -29,10 +29,13 @@ class ParentGone(Exception):
     """The parent was deleted or its learner withdrew consent: nothing more is written about it."""
 
 
-def _epoch(crm_time: str) -> int | None:
+def _epoch(name: str, crm_time: str) -> int | None:
     if not crm_time:
         return None
-    return int(datetime.strptime(crm_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp())
+    try:
+        return int(datetime.strptime(crm_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise MappingError(f"{name} must be a time written as 'Y-m-d H:i:s'") from None
 
 
 def _content_hash(write: Write, parent_ids: dict[str, str]) -> str:
@@ -185,7 +188,7 @@ class CrmWriter:
                 continue
             mark = self._row(self._mark_key(write.key, order_field))
             high_water = mark.high_water if mark is not None else None
-            when = _epoch(attributes[order_field])
+            when = _epoch(order_field, attributes[order_field])
             if high_water is not None and (when is None or when < high_water):
                 for name in group:
                     attributes.pop(name, None)
