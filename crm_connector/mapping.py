@@ -65,16 +65,17 @@ def crm_datetime(epoch: int | None) -> str:
 
 # SuiteCRM runs every text field through HTMLPurifier on save, after decoding entities twice
 # (SugarBean::cleanBean, purify_html): `<Course>` is removed, and from a `<` before a letter to the end
-# of the text everything is lost (`x<y, …` keeps `x`). Lookalike characters pass untouched, so what a Moodle
-# user wrote stays readable: angle brackets become their fullwidth forms, and an `&` that starts an entity
-# (`&lt;`, `&#60;`), which SuiteCRM would decode into markup, becomes a fullwidth ampersand.
-_CRM_UNSAFE = re.compile(r"[<>]|&(?=#?[0-9A-Za-z]+;)")
-_CRM_SAFE = {"<": "\uff1c", ">": "\uff1e", "&": "\uff06"}
+# of the text everything is lost (`x<y, …` keeps `x`); `&lt;` is decoded into markup first. A word joiner
+# (U+2060, invisible and zero-width) after each `<`, and after an `&` that starts an entity, makes none of
+# it markup any more: on a real SuiteCRM 7.14.6 the DetailView, ListView and edit form then show exactly
+# what the Moodle user wrote (tests/sandbox/recorded/text-and-values/).
+WORD_JOINER = "\u2060"
+_CRM_UNSAFE = re.compile(r"<|&(?=#?[0-9A-Za-z]+;)")
 
 
 def crm_text(value: str) -> str:
-    """Text as SuiteCRM will keep it, readable as the Moodle user wrote it."""
-    return _CRM_UNSAFE.sub(lambda match: _CRM_SAFE[match.group()], value)
+    """Text as SuiteCRM will keep it and show it: as the Moodle user wrote it."""
+    return _CRM_UNSAFE.sub(lambda match: match.group() + WORD_JOINER, value)
 
 
 def _number(value) -> str:
