@@ -54,6 +54,7 @@ $string['retentiondays_desc'] = 'Delivered messages are deleted after this many 
 $string['profilefields'] = 'Custom profile fields to send';
 $string['profilefields_desc'] = 'Comma-separated shortnames of custom user profile fields included with each learner.';
 $string['taskdeliver'] = 'Deliver CRM sync messages';
+$string['taskenrolmentwindows'] = 'Send CRM sync enrolments whose start or end date passed';
 $string['urlblocked'] = 'The receiver URL is blocked by Moodle\'s cURL security settings (Site administration > General > Security > HTTP security).';
 $string['queuedepth'] = 'Messages waiting';
 $string['oldestpending'] = 'Oldest waiting since';
