@@ -130,8 +130,8 @@ class backfill {
             $params['course'] = $courseid;
         }
         $total = $DB->count_records_sql("SELECT COUNT(1) FROM {user} u WHERE $where", $params);
-        $users = $DB->get_fieldset_sql("SELECT u.id FROM {user} u WHERE $where AND u.id > :from ORDER BY u.id",
-            $params + ['from' => $fromid], 0, $chunk);
+        $users = array_keys($DB->get_records_sql("SELECT u.id FROM {user} u WHERE $where AND u.id > :from ORDER BY u.id",
+            $params + ['from' => $fromid], 0, $chunk));
         $learnerroles = self::learner_roles();
         $counts = self::queue([]);
         $lastid = $fromid;
