@@ -73,7 +73,8 @@ if ($action && confirm_sesskey()) {
 $table = moodle_outbox::TABLE;
 $waiting = $DB->count_records($table, ['status' => 'pending']);
 $oldest = $DB->get_field_sql("SELECT MIN(timecreated) FROM {{$table}} WHERE status = 'pending'");
-$last = $DB->get_field_sql("SELECT MAX(timedelivered) FROM {{$table}} WHERE status = 'delivered'");
+// Not the rows' timedelivered: coalesced rows are marked delivered even while the receiver is down.
+$last = moodle_outbox::last_acknowledged();
 $failed = $DB->get_records_select($table, "status = 'failed' OR (status = 'pending' AND attempts > 0)", [],
     'id DESC', 'id, type, subject, status, attempts, lasterror, timecreated', 0, 100);
 $config = get_config('local_crmsync');
