@@ -64,8 +64,11 @@ if ($action && confirm_sesskey()) {
         $headers = (new \local_crmsync\webhook\signer($config->secret))->headers($ping['id'], time(), $body);
         $answer = (new \local_crmsync\local\curl_transport())->post($config->receiverurl, $body,
             $headers + ['Content-Type' => 'application/json']);
-        \core\notification::info(get_string('testresult', 'local_crmsync',
-            ['status' => $answer['status'], 'body' => s($answer['body'] ?: $answer['error'])]));
+        $result = status_report::test_result($answer, function(string $identifier, $a) {
+            return get_string($identifier, 'local_crmsync', $a);
+        });
+        $answered = $answer['status'] >= 200 && $answer['status'] < 300;
+        \core\notification::add(s($result), $answered ? \core\notification::SUCCESS : \core\notification::ERROR);
     }
     redirect($url);
 }

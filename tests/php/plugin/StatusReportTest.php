@@ -93,4 +93,44 @@ final class StatusReportTest extends TestCase {
         $this->assertStringContainsString('moodle_outbox::last_acknowledged()', $page);
         $this->assertStringNotContainsString('MAX(timedelivered)', $page);
     }
+
+    /** What Test connection says, with the plugin's English strings filled in as Moodle's get_string does. */
+    private function test_result(array $answer): string {
+        $strings = $this->strings();
+        return status_report::test_result($answer, function(string $identifier, $a) use ($strings) {
+            $this->assertArrayHasKey($identifier, $strings, "lang string $identifier");
+            $text = $strings[$identifier];
+            foreach (is_array($a) ? $a : ['' => $a] as $key => $value) {
+                $text = str_replace($key === '' ? '{$a}' : "{\$a->$key}", (string) $value, $text);
+            }
+            return $text;
+        });
+    }
+
+    public function test_test_connection_says_what_the_receiver_answered(): void {
+        $this->assertSame('The receiver answered HTTP 202: {"accepted":1}',
+            $this->test_result(['status' => 202, 'body' => '{"accepted":1}', 'error' => '']));
+        $this->assertSame('The receiver answered HTTP 401: no valid signature',
+            $this->test_result(['status' => 401, 'body' => 'no valid signature', 'error' => '']));
+    }
+
+    /** No HTTP status is no answer of the receiver's: never "The receiver answered HTTP 0". */
+    public function test_test_connection_says_when_moodle_refused_or_nothing_answered(): void {
+        $strings = $this->strings();
+        $refused = $this->test_result(['status' => 0, 'body' => '', 'refused' => true,
+            'error' => str_replace('{$a}', '8300', $strings['urlblockedport'])]);
+        $this->assertStringStartsWith('Nothing was sent. Moodle refused to connect: port 8300 is not in its '
+            . '"cURL allowed ports list"', $refused);
+        $this->assertStringContainsString('Site administration > General > Security > HTTP security', $refused);
+        $this->assertStringContainsString('Add 8300 to that list', $refused);
+
+        $nothing = $this->test_result(['status' => 0, 'body' => '', 'refused' => false,
+            'error' => 'Failed to connect to 127.0.0.1 port 1: Connection refused']);
+        $this->assertStringStartsWith('Nothing answered at the receiver URL: Failed to connect to 127.0.0.1 port 1: '
+            . 'Connection refused.', $nothing);
+        $this->assertStringContainsString('no answer', $this->test_result(['status' => 0, 'body' => '', 'error' => '']));
+        foreach ([$refused, $nothing] as $text) {
+            $this->assertStringNotContainsString('HTTP 0', $text);
+        }
+    }
 }
