@@ -1,0 +1,177 @@
+<?php
+/**
+ * The "Moodle" panel on the Contact's detail and edit views.
+ *
+ * Custom fields appear in no layout until someone puts them there, and a site's layout may already be
+ * its own (Studio writes custom/modules/Contacts/metadata/<view>defs.php, which SuiteCRM then reads
+ * instead of modules/Contacts/metadata/). So the package starts from whichever layout is in use, adds
+ * its panel, and writes the result where Studio would: the site keeps its changes, Studio can edit the
+ * panel afterwards, and Quick Repair and Rebuild leaves custom/modules/*\/metadata alone.
+ *
+ * Runs from the package's scripts (post_install, post_uninstall), with SuiteCRM's root as the
+ * working directory and its write_array_to_file, mkdir_recursive and rmdir_recursive loaded.
+ */
+class CrmSyncContactLayout
+{
+    public const PANEL = 'LBL_CRMSYNC_PANEL';
+    private const MODULE = 'Contacts';
+    private const FILES = ['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'];
+
+    /** @var string[][] rows of field names, two to a row, '' for an empty cell */
+    private $rows;
+
+    /** @var array<string, string> field name => label key */
+    private $labels;
+
+    public function __construct(array $rows, array $labels)
+    {
+        $this->rows = $rows;
+        $this->labels = $labels;
+    }
+
+    /** Adds the panel to both views (or the fields it lacks, on an upgrade); returns the files written. */
+    public function install(): array
+    {
+        $written = [];
+        foreach (self::FILES as $view => $file) {
+            $current = self::load(self::customFile($file), $view) ?? self::load(self::coreFile($file), $view);
+            if ($current === null) {
+                continue;
+            }
+            $changed = $this->withPanel($current, $view);
+            if ($changed !== null) {
+                self::write($file, $view, $changed);
+                $written[] = self::customFile($file);
+            }
+        }
+        return $written;
+    }
+
+    /**
+     * Takes the panel out of the site's layout again. A layout that is then the core one is the file this
+     * package wrote on a site that had none of its own, so it goes, and core layout changes reach the site
+     * again on the next SuiteCRM upgrade.
+     */
+    public function uninstall(): array
+    {
+        $changedFiles = [];
+        foreach (self::FILES as $view => $file) {
+            $custom = self::load(self::customFile($file), $view);
+            if ($custom === null || self::panelKey($custom) === null) {
+                continue;
+            }
+            $without = self::withoutPanel($custom);
+            if ($without == self::load(self::coreFile($file), $view)) {
+                rmdir_recursive(self::customFile($file));
+            } else {
+                self::write($file, $view, $without);
+            }
+            $changedFiles[] = self::customFile($file);
+        }
+        return $changedFiles;
+    }
+
+    /** The view with the panel, or null when it already shows every field of it. */
+    public function withPanel(array $view, string $viewName): ?array
+    {
+        $shown = [];
+        foreach ($view['panels'] ?? [] as $panel) {
+            foreach ($panel as $row) {
+                foreach ((array) $row as $cell) {
+                    $name = is_array($cell) ? ($cell['name'] ?? '') : $cell;
+                    if ($name !== '') {
+                        $shown[$name] = true;
+                    }
+                }
+            }
+        }
+        $missing = [];
+        foreach ($this->rows as $row) {
+            foreach ($row as $name) {
+                if ($name !== '' && !isset($shown[$name])) {
+                    $missing[] = $name;
+                }
+            }
+        }
+        if (!$missing) {
+            return null;
+        }
+        // A first install adds the panel as laid out; an upgrade that brings new fields adds them at its end,
+        // leaving what an admin did with the panel in Studio.
+        $key = self::panelKey($view);
+        $rows = $key !== null ? array_chunk($missing, 2) : $this->rows;
+        $key = $key ?? self::PANEL;
+        $panel = $view['panels'][$key] ?? [];
+        foreach ($rows as $row) {
+            $cells = [];
+            foreach (array_pad(array_values(array_filter($row, 'strlen')), 2, '') as $name) {
+                $cells[] = $name === '' ? '' : $this->cell($name, $viewName);
+            }
+            if ($cells !== ['', '']) {
+                $panel[] = $cells;
+            }
+        }
+        $view['panels'][$key] = $panel;
+        if (!isset($view['templateMeta']['tabDefs'][self::PANEL])) {
+            $view['templateMeta']['tabDefs'][self::PANEL] = ['newTab' => true, 'panelDefault' => 'expanded'];
+        }
+        return $view;
+    }
+
+    public static function withoutPanel(array $view): array
+    {
+        unset($view['panels'][self::panelKey($view)], $view['templateMeta']['tabDefs'][self::PANEL]);
+        return $view;
+    }
+
+    /** Studio may have written the panel's key in lower case, as it does core's lbl_contact_information. */
+    private static function panelKey(array $view): ?string
+    {
+        foreach (array_keys($view['panels'] ?? []) as $key) {
+            if (strtoupper((string) $key) === self::PANEL) {
+                return (string) $key;
+            }
+        }
+        return null;
+    }
+
+    private function cell(string $name, string $viewName): array
+    {
+        $cell = ['name' => $name, 'label' => $this->labels[$name]];
+        if ($viewName === 'EditView') {
+            // Moodle owns these values: the next sync would undo an edit, and a changed user or site id would
+            // detach the Contact from its Moodle user.
+            $cell['type'] = 'readonly';
+        }
+        return $cell;
+    }
+
+    private static function customFile(string $file): string
+    {
+        return 'custom/modules/' . self::MODULE . '/metadata/' . $file;
+    }
+
+    private static function coreFile(string $file): string
+    {
+        return 'modules/' . self::MODULE . '/metadata/' . $file;
+    }
+
+    private static function load(string $path, string $view): ?array
+    {
+        if (!is_file($path)) {
+            return null;
+        }
+        $viewdefs = [];
+        include $path;
+        return $viewdefs[self::MODULE][$view] ?? null;
+    }
+
+    private static function write(string $file, string $view, array $defs): void
+    {
+        $path = self::customFile($file);
+        mkdir_recursive(dirname($path));
+        if (!write_array_to_file("viewdefs['" . self::MODULE . "']", [$view => $defs], $path)) {
+            throw new RuntimeException("could not write {$path}");
+        }
+    }
+}
