@@ -4,9 +4,9 @@
  *
  * Custom fields appear in no layout until someone puts them there, and a site's layout may already be
  * its own (Studio writes custom/modules/Contacts/metadata/<view>defs.php, which SuiteCRM then reads
- * instead of modules/Contacts/metadata/). So the package starts from whichever layout is in use, adds
- * its panel, and writes the result where Studio would: the site keeps its changes, Studio can edit the
- * panel afterwards, and Quick Repair and Rebuild leaves custom/modules/*\/metadata alone.
+ * instead of modules/Contacts/metadata/). So the package adds its panel to whichever layout is in use
+ * and writes the result where Studio would: the site keeps its changes, Studio can edit the panel
+ * afterwards, and Quick Repair and Rebuild leaves custom/modules/*\/metadata alone.
  *
  * Runs from the package's scripts (post_install, post_uninstall), with SuiteCRM's root as the
  * working directory and its write_array_to_file, mkdir_recursive and rmdir_recursive loaded.
@@ -16,6 +16,7 @@ class CrmSyncContactLayout
     public const PANEL = 'LBL_CRMSYNC_PANEL';
     private const MODULE = 'Contacts';
     private const FILES = ['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'];
+    private const OWN_MARKER = '// Moodle sync package: core layout plus the Moodle panel (uninstalling the package removes this file).';
 
     /** @var string[][] rows of field names, two to a row, '' for an empty cell */
     private $rows;
@@ -34,41 +35,47 @@ class CrmSyncContactLayout
     {
         $written = [];
         foreach (self::FILES as $view => $file) {
-            $current = self::load(self::customFile($file), $view) ?? self::load(self::coreFile($file), $view);
-            if ($current === null) {
-                continue;
-            }
-            $changed = $this->withPanel($current, $view);
-            if ($changed !== null) {
-                self::write($file, $view, $changed);
-                $written[] = self::customFile($file);
+            $custom = self::customFile($file);
+            if (is_file($custom) && !self::isOwn($custom)) {
+                $changed = $this->withPanel(self::load($custom, $view) ?? [], $view);
+                if ($changed !== null) {
+                    self::write($custom, "viewdefs['" . self::MODULE . "']", [$view => $changed]);
+                    $written[] = $custom;
+                }
+            } elseif (is_file(self::coreFile($file))) {
+                $panel = $this->withPanel(['panels' => []], $view)['panels'][self::PANEL];
+                $before = is_file($custom) ? file_get_contents($custom) : null;
+                self::write($custom, "viewdefs['" . self::MODULE . "']['{$view}']['panels']['" . self::PANEL . "']",
+                            $panel, self::ownHeader($file, $view));
+                if (file_get_contents($custom) !== $before) {
+                    $written[] = $custom;
+                }
             }
         }
         return $written;
     }
 
-    /**
-     * Takes the panel out of the site's layout again. A layout that is then the core one is the file this
-     * package wrote on a site that had none of its own, so it goes, and core layout changes reach the site
-     * again on the next SuiteCRM upgrade.
-     */
+    /** Takes the panel out of the site's layout again; returns the files changed or removed. */
     public function uninstall(): array
     {
-        $changedFiles = [];
+        $changed = [];
         foreach (self::FILES as $view => $file) {
-            $custom = self::load(self::customFile($file), $view);
-            if ($custom === null || self::panelKey($custom) === null) {
+            $custom = self::customFile($file);
+            if (!is_file($custom)) {
                 continue;
             }
-            $without = self::withoutPanel($custom);
-            if ($without == self::load(self::coreFile($file), $view)) {
-                rmdir_recursive(self::customFile($file));
-            } else {
-                self::write($file, $view, $without);
+            if (self::isOwn($custom)) {
+                rmdir_recursive($custom);
+                $changed[] = $custom;
+                continue;
             }
-            $changedFiles[] = self::customFile($file);
+            $defs = self::load($custom, $view);
+            if ($defs !== null && self::panelKey($defs) !== null) {
+                self::write($custom, "viewdefs['" . self::MODULE . "']", [$view => self::withoutPanel($defs)]);
+                $changed[] = $custom;
+            }
         }
-        return $changedFiles;
+        return $changed;
     }
 
     /** The view with the panel, or null when it already shows every field of it. */
@@ -156,6 +163,24 @@ class CrmSyncContactLayout
         return 'modules/' . self::MODULE . '/metadata/' . $file;
     }
 
+    /**
+     * A site without a layout of its own gets one that includes core's and adds the panel: core's layout
+     * computes parts of itself (the opt-in e-mail button follows the site's settings) and changes with
+     * SuiteCRM upgrades, and a copy of it would freeze both. Studio, saving this layout, writes its own.
+     */
+    private static function ownHeader(string $file, string $view): string
+    {
+        $tab = var_export(['newTab' => true, 'panelDefault' => 'expanded'], true);
+        return "<?php\n" . self::OWN_MARKER . "\n"
+            . "require 'modules/" . self::MODULE . "/metadata/{$file}';\n"
+            . "\$viewdefs['" . self::MODULE . "']['{$view}']['templateMeta']['tabDefs']['" . self::PANEL . "'] = {$tab};\n";
+    }
+
+    private static function isOwn(string $path): bool
+    {
+        return strpos((string) file_get_contents($path), self::OWN_MARKER) !== false;
+    }
+
     private static function load(string $path, string $view): ?array
     {
         if (!is_file($path)) {
@@ -166,11 +191,10 @@ class CrmSyncContactLayout
         return $viewdefs[self::MODULE][$view] ?? null;
     }
 
-    private static function write(string $file, string $view, array $defs): void
+    private static function write(string $path, string $name, array $value, string $header = ''): void
     {
-        $path = self::customFile($file);
         mkdir_recursive(dirname($path));
-        if (!write_array_to_file("viewdefs['" . self::MODULE . "']", [$view => $defs], $path)) {
+        if (!write_array_to_file($name, $value, $path, 'w', $header)) {
             throw new RuntimeException("could not write {$path}");
         }
     }

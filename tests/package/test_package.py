@@ -11,8 +11,10 @@ import subprocess
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from standardwebhooks import Webhook
 
 from crm_connector.crm_schema import load
@@ -20,6 +22,7 @@ from suitecrm_package.build import build
 from tests.support import free_port
 
 SCHEMA = load()
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +282,75 @@ def test_every_custom_module_has_its_views_and_a_subpanel_where_the_schema_says(
     layouts = {(e["to_module"], e["from"].rsplit("/", 1)[1]) for e in manifest(root)["installdefs"]["layoutdefs"]}
     assert ("mdl_Courses", "mdl_activities_mdl_courses.php") in layouts
     assert ("Contacts", "mdl_consents_contacts.php") in layouts
+
+
+SCRIPT_DRIVER = """
+require '{repo}/tests/php/package/support/suitecrm_functions.php';
+require '{repo}/tests/php/package/support/MysqlIndexDb.php';
+$GLOBALS['db'] = MysqlIndexDb::connect();
+chdir('{site}');
+{run}
+$views = [];
+foreach (['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'] as $view => $file) {{
+    $viewdefs = [];
+    include is_file("custom/modules/Contacts/metadata/$file") ? "custom/modules/Contacts/metadata/$file"
+                                                             : "modules/Contacts/metadata/$file";
+    $views[$view] = $viewdefs['Contacts'][$view];
+}}
+echo json_encode(['views' => $views, 'indices' => $GLOBALS['db']->get_indices('contacts_cstm'),
+                  'cleared' => TemplateHandler::$cleared]);
+"""
+
+
+def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_contacts_cstm(
+        package, tmp_path, mariadb_database):
+    """scripts/post_install.php as Module Loader runs it (SuiteCRM's root as working directory), then the
+    installdefs post_uninstall script, on core's Contacts layouts and a real contacts_cstm."""
+    root = package[0]
+    repo = REPO
+    site = tmp_path / "suitecrm"
+    (site / "modules/Contacts").mkdir(parents=True)
+    subprocess.run(["cp", "-R", str(repo / "tests/php/package/fixtures/suitecrm-7.14.6/modules/Contacts/metadata"),
+                    str(site / "modules/Contacts/")], check=True)
+    (site / "include/TemplateHandler").mkdir(parents=True)
+    (site / "include/TemplateHandler/TemplateHandler.php").write_text(
+        "<?php class TemplateHandler { public static $cleared = []; "
+        "public static function clearCache($m) { self::$cleared[] = $m; } }")
+    engine = create_engine(mariadb_database)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS contacts_cstm"))
+        conn.execute(text("CREATE TABLE contacts_cstm (id_c char(36) NOT NULL PRIMARY KEY, "
+                          + ", ".join(f"{f.name} varchar(255)" for f in SCHEMA.contact_fields) + ")"))
+    env = {**os.environ, "TEST_MARIADB_URL": mariadb_database}
+
+    def run(code: str) -> dict:
+        script = SCRIPT_DRIVER.format(repo=repo, site=site, run=code)
+        result = subprocess.run(["php", "-r", script], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr + result.stdout
+        return json.loads(result.stdout)
+
+    try:
+        installed = run(f"require '{root}/scripts/post_install.php'; post_install();")
+        for view in ("DetailView", "EditView"):
+            panel = installed["views"][view]["panels"]["LBL_CRMSYNC_PANEL"]
+            assert [c["name"] for row in panel for c in row if c] == [f.name for f in SCHEMA.contact_fields]
+        [index] = [i for name, i in installed["indices"].items() if name != "primary"]
+        assert [index["fields"]] == [list(fields) for fields in SCHEMA.contact_indices]
+        assert installed["cleared"] == ["Contacts"], "the compiled views that predate the panel are dropped"
+
+        removed = run(f"require '{root}/scripts/post_uninstall.php';")
+        assert all("LBL_CRMSYNC_PANEL" not in v["panels"] for v in removed["views"].values())
+        assert list(removed["indices"]) == ["primary"]
+        assert not (site / "custom").exists() or not any((site / "custom").rglob("*.php"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS contacts_cstm"))
+        engine.dispose()
+
+
+def test_the_uninstall_script_is_registered_and_the_install_script_is_where_module_loader_looks(package):
+    root, names, _ = package
+    installdefs = manifest(root)["installdefs"]
+    assert installdefs["post_uninstall"] == ["<basepath>/scripts/post_uninstall.php"]
+    # UpgradeWizard_commit includes <package>/scripts/post_install.php (SUGARCRM_POST_INSTALL_FILE).
+    assert "scripts/post_install.php" in names
