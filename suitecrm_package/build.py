@@ -55,6 +55,8 @@ def _vardef(field: Field) -> dict:
     if field.type in {"int", "decimal"}:
         vardef["enable_range_search"] = True
         vardef["options"] = "numeric_range_search_dom"
+    if field.type == "int" and field.name.startswith("moodle_"):
+        vardef["disable_num_format"] = True  # a Moodle id, not a quantity: 3001, not "3,001"
     return vardef
 
 
@@ -238,7 +240,7 @@ def extension_labels(schema: CrmSchema) -> dict[str, dict[str, str]]:
     for the same module and language replaces the first: each module gets exactly one, with all of them.
     """
     labels: dict[str, dict[str, str]] = {"Contacts": {label_key(f.name): f.label for f in schema.contact_fields}}
-    labels["Contacts"][CONTACT_PANEL] = "Moodle"
+    labels["Contacts"][CONTACT_PANEL] = "MOODLE"  # as core's tab labels (OVERVIEW, MORE INFORMATION) read
     for rel in schema.relationships:
         for side in (rel.lhs_module, rel.rhs_module):
             labels.setdefault(side, {}).update(relationship_labels(rel, schema))
@@ -273,10 +275,22 @@ def contact_custom_fields(schema: CrmSchema) -> dict:
     return fields
 
 
-def contact_panel_rows(schema: CrmSchema) -> list[list[str]]:
-    """The Moodle panel: every Contacts custom field, two to a row, in crm_schema.yaml's order."""
-    names = [f.name for f in schema.contact_fields]
-    return [names[i:i + 2] + [""] * (2 - len(names[i:i + 2])) for i in range(0, len(names), 2)]
+def contact_panel(schema: CrmSchema) -> dict[str, list[list]]:
+    """The Moodle panel of the Contact's views: every Contacts custom field, two to a row, in
+    crm_schema.yaml's order. Read-only on the edit view: Moodle owns the values, the next sync would undo
+    an edit, and a changed user or site id would detach the Contact from its Moodle user."""
+    def cell(f: Field, edit: bool) -> dict:
+        out = {"name": f.name, "label": label_key(f.name)}
+        if edit and f.type == "enum":
+            # SugarFieldReadonly shows an enum's key ("active"); EditView2 hands the template its labels.
+            out["customCode"] = f"{{$fields.{f.name}.options[$fields.{f.name}.value]}}"
+        elif edit:
+            out["type"] = "readonly"
+        return out
+
+    fields = list(schema.contact_fields)
+    return {view: [[cell(f, view == "EditView") for f in fields[i:i + 2]] + [""] * (2 - len(fields[i:i + 2]))
+                   for i in range(0, len(fields), 2)] for view in ("DetailView", "EditView")}
 
 
 def contact_index_defs(schema: CrmSchema) -> list[dict]:
@@ -284,8 +298,7 @@ def contact_index_defs(schema: CrmSchema) -> list[dict]:
 
 
 def _install_steps(schema: CrmSchema, action: str, indent: str) -> str:
-    labels = {f.name: label_key(f.name) for f in schema.contact_fields}
-    layout = f"new CrmSyncContactLayout({literal(contact_panel_rows(schema), 1)}, {literal(labels, 1)})"
+    layout = f"new CrmSyncContactLayout({literal(contact_panel(schema), 1)})"
     index_action = "add" if action == "install" else "drop"
     steps = [f"({layout})->{action}();",
              f"CrmSyncIndices::{index_action}($GLOBALS['db'], '{CONTACTS_CUSTOM_TABLE}', "

@@ -18,16 +18,12 @@ class CrmSyncContactLayout
     private const FILES = ['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'];
     private const OWN_MARKER = '// Moodle sync package: core layout plus the Moodle panel (uninstalling the package removes this file).';
 
-    /** @var string[][] rows of field names, two to a row, '' for an empty cell */
-    private $rows;
+    /** @var array<string, array[]> view name => the panel's rows: two cells (a viewdefs field or '') each */
+    private $panels;
 
-    /** @var array<string, string> field name => label key */
-    private $labels;
-
-    public function __construct(array $rows, array $labels)
+    public function __construct(array $panels)
     {
-        $this->rows = $rows;
-        $this->labels = $labels;
+        $this->panels = $panels;
     }
 
     /** Adds the panel to both views (or the fields it lacks, on an upgrade); returns the files written. */
@@ -93,10 +89,10 @@ class CrmSyncContactLayout
             }
         }
         $missing = [];
-        foreach ($this->rows as $row) {
-            foreach ($row as $name) {
-                if ($name !== '' && !isset($shown[$name])) {
-                    $missing[] = $name;
+        foreach ($this->panels[$viewName] as $row) {
+            foreach ($row as $cell) {
+                if ($cell !== '' && !isset($shown[$cell['name']])) {
+                    $missing[] = $cell;
                 }
             }
         }
@@ -105,20 +101,16 @@ class CrmSyncContactLayout
         }
         // A first install adds the panel as laid out; an upgrade that brings new fields adds them at its end,
         // leaving what an admin did with the panel in Studio.
+        // Fields an admin already placed elsewhere are not shown twice.
         $key = self::panelKey($view);
-        $rows = $key !== null ? array_chunk($missing, 2) : $this->rows;
-        $key = $key ?? self::PANEL;
-        $panel = $view['panels'][$key] ?? [];
-        foreach ($rows as $row) {
-            $cells = [];
-            foreach (array_pad(array_values(array_filter($row, 'strlen')), 2, '') as $name) {
-                $cells[] = $name === '' ? '' : $this->cell($name, $viewName);
-            }
-            if ($cells !== ['', '']) {
-                $panel[] = $cells;
+        $all = count(array_filter(array_merge(...$this->panels[$viewName]), 'is_array'));
+        if ($key === null && count($missing) === $all) {
+            $view['panels'][self::PANEL] = $this->panels[$viewName];
+        } else {
+            foreach (array_chunk($missing, 2) as $row) {
+                $view['panels'][$key ?? self::PANEL][] = array_pad($row, 2, '');
             }
         }
-        $view['panels'][$key] = $panel;
         if (!isset($view['templateMeta']['tabDefs'][self::PANEL])) {
             $view['templateMeta']['tabDefs'][self::PANEL] = ['newTab' => true, 'panelDefault' => 'expanded'];
         }
@@ -140,17 +132,6 @@ class CrmSyncContactLayout
             }
         }
         return null;
-    }
-
-    private function cell(string $name, string $viewName): array
-    {
-        $cell = ['name' => $name, 'label' => $this->labels[$name]];
-        if ($viewName === 'EditView') {
-            // Moodle owns these values: the next sync would undo an edit, and a changed user or site id would
-            // detach the Contact from its Moodle user.
-            $cell['type'] = 'readonly';
-        }
-        return $cell;
     }
 
     private static function customFile(string $file): string

@@ -117,6 +117,8 @@ def test_module_vardefs_equal_the_schema(package):
             assert vardef.get("precision") == (str(field.precision) if field.precision is not None else None)
             if field.type == "enum":
                 assert vardef["options"] == field.options
+            # A Moodle id reads 3001 on screen, not "3,001".
+            assert vardef.get("disable_num_format", False) is (field.type == "int" and field.name.startswith("moodle_"))
 
 
 def test_contact_custom_fields_equal_the_schema(package):
@@ -334,6 +336,12 @@ def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_co
         for view in ("DetailView", "EditView"):
             panel = installed["views"][view]["panels"]["LBL_CRMSYNC_PANEL"]
             assert [c["name"] for row in panel for c in row if c] == [f.name for f in SCHEMA.contact_fields]
+        # Shown, not editable: Moodle owns the values; an enum shows its label, not its key.
+        edit = {c["name"]: c for row in installed["views"]["EditView"]["panels"]["LBL_CRMSYNC_PANEL"] for c in row if c}
+        for f in SCHEMA.contact_fields:
+            assert (edit[f.name].get("type"), edit[f.name].get("customCode")) == (
+                (None, f"{{$fields.{f.name}.options[$fields.{f.name}.value]}}") if f.type == "enum"
+                else ("readonly", None)), f.name
         [index] = [i for name, i in installed["indices"].items() if name != "primary"]
         assert [index["fields"]] == [list(fields) for fields in SCHEMA.contact_indices]
         assert installed["cleared"] == ["Contacts"], "the compiled views that predate the panel are dropped"

@@ -32,14 +32,21 @@ final class ContactLayoutTest extends TestCase {
         exec('mkdir -p ' . escapeshellarg($to) . ' && cp -R ' . escapeshellarg($from) . '/. ' . escapeshellarg($to));
     }
 
+    /** The panel as the generator writes it into the package's scripts (suitecrm_package/build.py). */
     private static function layout(): CrmSyncContactLayout {
-        $labels = [];
-        foreach (array_merge(...self::ROWS) as $name) {
-            if ($name !== '') {
-                $labels[$name] = 'LBL_' . strtoupper($name);
+        $panels = [];
+        foreach (['DetailView', 'EditView'] as $view) {
+            foreach (self::ROWS as $row) {
+                $panels[$view][] = array_map(function ($name) use ($view) {
+                    if ($name === '') {
+                        return '';
+                    }
+                    $cell = ['name' => $name, 'label' => 'LBL_' . strtoupper($name)];
+                    return $view === 'EditView' ? $cell + ['type' => 'readonly'] : $cell;
+                }, $row);
             }
         }
-        return new CrmSyncContactLayout(self::ROWS, $labels);
+        return new CrmSyncContactLayout($panels);
     }
 
     /** The view as SuiteCRM's view.detail / view.edit load it: custom/ if there, else modules/. */
@@ -79,8 +86,8 @@ final class ContactLayoutTest extends TestCase {
         }
         $detail = self::view('DetailView')['panels']['LBL_CRMSYNC_PANEL'];
         $this->assertSame(['name' => 'moodle_user_id_c', 'label' => 'LBL_MOODLE_USER_ID_C'], $detail[0][1]);
-        $edit = self::view('EditView')['panels']['LBL_CRMSYNC_PANEL'];
-        $this->assertSame('readonly', $edit[0][1]['type'], 'Moodle owns these values');
+        $this->assertSame(['name' => 'moodle_user_id_c', 'label' => 'LBL_MOODLE_USER_ID_C', 'type' => 'readonly'],
+                          self::view('EditView')['panels']['LBL_CRMSYNC_PANEL'][0][1]);
         // The file includes core's, so core's computed button and later core changes still apply.
         $this->assertStringContainsString("require 'modules/Contacts/metadata/detailviewdefs.php';",
                                           file_get_contents('custom/modules/Contacts/metadata/detailviewdefs.php'));
@@ -141,5 +148,20 @@ final class ContactLayoutTest extends TestCase {
         $this->assertSame(1, self::panelCount(self::view('DetailView')));
         self::layout()->uninstall();
         $this->assertSame(0, self::panelCount(self::view('DetailView')));
+    }
+
+    public function test_fields_an_admin_already_placed_are_not_shown_twice(): void {
+        self::copyTree(self::FIXTURES . '/studio-customised', $this->root);
+        $viewdefs = [];
+        include 'custom/modules/Contacts/metadata/detailviewdefs.php';
+        $viewdefs['Contacts']['DetailView']['panels']['lbl_detailview_panel1'][] =
+            [['name' => 'moodle_user_id_c', 'label' => 'LBL_MOODLE_USER_ID_C'], ''];
+        write_array_to_file("viewdefs['Contacts']", $viewdefs['Contacts'], 'custom/modules/Contacts/metadata/detailviewdefs.php');
+        self::layout()->install();
+        $view = self::view('DetailView');
+        $this->assertSame(['moodle_site_id_c', 'moodle_username_c', 'moodle_idnumber_c', 'moodle_status_c',
+                           'moodle_last_access_c', 'moodle_consent_c', 'moodle_consent_date_c', 'moodle_site_c'],
+                          self::fieldsOf($view['panels']['LBL_CRMSYNC_PANEL']));
+        $this->assertContains('moodle_user_id_c', self::fieldsOf($view['panels']['lbl_detailview_panel1']));
     }
 }
