@@ -27,7 +27,7 @@ def create_app(state: SandboxState) -> Flask:
     def inject_faults():
         if not request.path.startswith("/webservice/"):
             return None
-        fault, latency, status = state.faults.draw()
+        fault, latency, status = state.faults.draw(request.values.get("wsfunction"))
         state.faults.sleep(latency)
         if fault == "reset":
             _reset_connection()

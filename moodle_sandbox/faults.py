@@ -19,6 +19,7 @@ class FaultSettings:
     reset_rate: float = 0.0  # share whose connection is reset without an answer
     hang_rate: float = 0.0  # share that hang for hang_seconds before answering 504
     hang_seconds: float = 30.0
+    functions: list[str] = field(default_factory=list)  # only calls of these functions (empty: every call)
     seed: int | None = None
 
 
@@ -39,9 +40,11 @@ class Faults:
     def as_dict(self) -> dict:
         return asdict(self.settings)
 
-    def draw(self) -> tuple[str | None, float, int]:
-        """(fault or None, latency in seconds, error status) for the next call."""
+    def draw(self, function: str | None) -> tuple[str | None, float, int]:
+        """(fault or None, latency in seconds, error status) for the next call of `function`."""
         s = self.settings
+        if s.functions and function not in s.functions:
+            return None, 0.0, 0
         with self._lock:
             latency = (s.latency_ms + self._random.uniform(0, s.latency_jitter_ms)) / 1000
             roll = self._random.random()

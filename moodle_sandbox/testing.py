@@ -95,8 +95,8 @@ class MoodleSandboxProcess:
     def freeze_clock(self, now: float | None) -> None:
         self._admin("PUT", "clock", json={"now": now})
 
-    def issue_token(self, service: str = "crm_sync", userid: int = 2) -> str:
-        return self._admin("POST", "tokens", json={"service": service, "userid": userid})["token"]
+    def issue_token(self, service: str = "crm_sync", userid: int = 2, token: str | None = None) -> str:
+        return self._admin("POST", "tokens", json={"service": service, "userid": userid, "token": token})["token"]
 
     def revoke_tokens(self) -> None:
         self._admin("POST", "revoke-tokens")
