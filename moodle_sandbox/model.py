@@ -2,7 +2,40 @@
 
 from __future__ import annotations
 
+import copy
+
 from moodle_sandbox.functions import Call
+
+# What a row holds when whoever made it (a create function, or a test's seed) gave less.
+DEFAULTS = {
+    "user": {"auth": "manual", "confirmed": 1, "deleted": 0, "suspended": 0, "idnumber": "", "institution": "",
+             "department": "", "phone1": "", "phone2": "", "address": "", "city": "", "country": "", "lang": "en",
+             "theme": "", "timezone": "99", "mailformat": 1, "maildisplay": 2, "description": None,
+             "descriptionformat": 1, "firstaccess": 0, "lastaccess": 0, "password": "", "customfields": {},
+             "firstname": "", "lastname": "", "email": ""},
+    "course": {"idnumber": "", "summary": "", "summaryformat": 1, "format": "topics", "showgrades": 1,
+               "newsitems": 5, "startdate": 0, "enddate": 0, "maxbytes": 0, "showreports": 0, "visible": 1,
+               "groupmode": 0, "groupmodeforce": 0, "defaultgroupingid": 0, "enablecompletion": 1,
+               "completionnotify": 0, "lang": "", "theme": "", "marker": 0, "legacyfiles": 0, "calendartype": "",
+               "timecreated": 0, "timemodified": 0, "requested": 0, "cacherev": 0, "sortorder": 10000,
+               "showactivitydates": False, "showcompletionconditions": True, "filters": [],
+               "courseformatoptions": [], "contextid": 0, "category": 1},
+    "enrol": {"enrol": "manual", "status": 0, "roleid": 5},
+    "user_enrolments": {"status": 0, "timestart": 0, "timeend": 0, "timecreated": 0, "timemodified": 0},
+    "groups": {"description": "", "descriptionformat": 1, "enrolmentkey": "", "idnumber": "", "visibility": 0,
+               "participation": True},
+}
+REQUIRED = {"user": ("username",), "course": ("fullname", "shortname"), "enrol": ("courseid",),
+            "user_enrolments": ("enrolid", "userid"), "groups": ("courseid", "name"),
+            "groups_members": ("groupid", "userid"), "role_assignments": ("roleid", "courseid", "userid")}
+
+
+def complete(table: str, row: dict) -> dict:
+    """The row with the table's defaults filled in; ValueError when a field nothing can default is missing."""
+    missing = [name for name in REQUIRED.get(table, ()) if name not in row]
+    if missing:
+        raise ValueError(f"{table} rows need {', '.join(missing)}")
+    return copy.deepcopy(DEFAULTS.get(table, {})) | row
 
 USER_FIELDS = ["id", "username", "firstname", "lastname", "fullname", "email", "address", "phone1", "phone2",
                "department", "institution", "idnumber", "interests", "firstaccess", "lastaccess", "auth",

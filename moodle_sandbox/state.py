@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moodle_sandbox import model
 from moodle_sandbox.faults import Faults
 from moodle_sandbox.store import Store
 from suitecrm_sandbox.gate import Gate  # the same barrier: hold chosen calls until a test opens it
@@ -58,7 +59,7 @@ class SandboxState:
         with self.store.transaction():
             for table, rows in tables.items():
                 for row in rows:
-                    self.store.insert(table, row)
+                    self.store.insert(table, model.complete(table, row))
         return {table: len(rows) for table, rows in tables.items()}
 
     def reset(self, tables: dict[str, list[dict]]) -> None:

@@ -7,18 +7,9 @@ from moodle_sandbox.errors import InvalidParameter, MoodleException
 from moodle_sandbox.functions import Call, function
 from moodle_sandbox.params import Value, default
 
-COURSE_DEFAULTS = {
-    "idnumber": "", "summary": "", "summaryformat": 1, "format": "topics", "showgrades": 1, "newsitems": 5,
-    "startdate": 0, "enddate": 0, "maxbytes": 0, "showreports": 0, "visible": 1, "groupmode": 0,
-    "groupmodeforce": 0, "defaultgroupingid": 0, "enablecompletion": 1, "completionnotify": 0, "lang": "",
-    "theme": "", "marker": 0, "legacyfiles": 0, "calendartype": "", "timecreated": 0, "timemodified": 0,
-    "requested": 0, "cacherev": 0, "sortorder": 10000, "showactivitydates": False, "showcompletionconditions": True,
-    "filters": [], "courseformatoptions": [], "contextid": 0,
-}
-
 
 def _course(course: dict) -> dict:
-    return COURSE_DEFAULTS | course
+    return model.complete("course", course)
 
 
 def _image(call: Call, course: dict) -> str:

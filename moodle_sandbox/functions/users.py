@@ -65,12 +65,9 @@ def create_users(call: Call, params: dict):
             raise InvalidParameter(f"Email address is invalid: {new['email']}")
         if _same_email(call, new["email"]):
             raise InvalidParameter(f"Email address already exists: {new['email']}")
-        user = {"auth": "manual", "confirmed": 1, "deleted": 0, "suspended": 0, "idnumber": "", "institution": "",
-                "department": "", "phone1": "", "phone2": "", "address": "", "city": "", "country": "",
-                "lang": "en", "theme": "", "timezone": "99", "mailformat": 1, "maildisplay": 2, "description": None,
-                "descriptionformat": 1, "firstaccess": 0, "lastaccess": 0, "customfields": {},
-                "timecreated": call.now, "timemodified": call.now}
-        user.update({k: v for k, v in new.items() if k not in ("customfields", "preferences", "createpassword")})
+        user = model.complete("user", {k: v for k, v in new.items()
+                                       if k not in ("customfields", "preferences", "createpassword")}
+                              | {"timecreated": call.now, "timemodified": call.now})
         user["password"] = _hash(user.get("password") or "")
         _save_custom_fields(call, user, new.get("customfields"))
         user = call.store.insert("user", user)
