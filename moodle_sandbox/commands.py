@@ -17,7 +17,8 @@ DEFAULT_BIND = "127.0.0.1:8093"
               help="SQLite file (kept across restarts), or :memory:.")
 @click.option("--site", type=click.Choice(["recorded", "empty"]), default="recorded", show_default=True,
               help="Data a new database starts with: the recorded Moodle 4.3 site, or only admin and guest.")
-@click.option("--token", default=None, help="Web-service token of the crm_sync service (default: generated).")
+@click.option("--token", default=None, envvar="MOODLE_SANDBOX_TOKEN",
+              help="Web-service token of the crm_sync service, or MOODLE_SANDBOX_TOKEN (default: generated and printed).")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible fault injection.")
 def moodle_sandbox(bind, database, site, token, seed):
     """Run the bundled Moodle 4.3 web-service sandbox (REST, /webservice/rest/server.php)."""

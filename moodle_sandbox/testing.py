@@ -39,9 +39,11 @@ class MoodleSandboxProcess:
 
     def start(self) -> MoodleSandboxProcess:
         args = [sys.executable, "-m", "crmsync", "moodle-sandbox", "--bind", f"127.0.0.1:{self.port}",
-                "--database", self.database, "--site", self.site, "--token", self.token, *self.extra_args]
+                "--database", self.database, "--site", self.site, *self.extra_args]
+        # The token goes through the environment: a command line is visible to every local user.
         self._process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True)
+                                         stderr=subprocess.PIPE, text=True,
+                                         env={**os.environ, "MOODLE_SANDBOX_TOKEN": self.token})
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
