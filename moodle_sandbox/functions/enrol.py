@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from moodle_sandbox import model
 from moodle_sandbox.errors import CodingError, InvalidParameter, MoodleException, PhpCrash
 from moodle_sandbox.functions import Call, function
@@ -89,15 +91,22 @@ def get_enrolled_users(call: Call, params: dict):
     if options.get("onlysuspended") in ("1", "true"):
         active = set(model.enrolled_user_ids(call, course["id"], True))
         ids = [i for i in ids if i not in active]
-    if options.get("groupid"):
-        members = {m["userid"] for m in call.store.find("groups_members", groupid=int(options["groupid"]))}
+    group_id = _int(options.get("groupid", "0"))
+    if group_id:
+        members = {m["userid"] for m in call.store.find("groups_members", groupid=group_id)}
         ids = [i for i in ids if i in members]
     users = [call.store.get("user", i) for i in ids]
     key = {"siteorder": "id"}.get(sort_by, sort_by)
     users.sort(key=lambda u: (u[key], u["id"]), reverse=direction == "DESC")
-    start, count = int(options.get("limitfrom", 0) or 0), int(options.get("limitnumber", 0) or 0)
+    start, count = _int(options.get("limitfrom", "0")), _int(options.get("limitnumber", "0"))
     users = users[start:start + count] if count else users[start:]
     return [_enrolled_user(call, course, user, fields) for user in users]
+
+
+def _int(text: str) -> int:
+    """clean_param(PARAM_INT) of an option's text value: its leading integer, else 0."""
+    match = re.match(r"\s*[+-]?\d+", text)
+    return int(match.group()) if match else 0
 
 
 def _enrolled_user(call: Call, course: dict, user: dict, fields: list[str] | None) -> dict:

@@ -64,6 +64,9 @@ def test_only_active_leaves_out_ended_and_future_enrolments(moodle):
     options = {"options[0][name]": "onlyactive", "options[0][value]": "1"}
     assert [u["id"] for u in call(moodle, "core_enrol_get_enrolled_users", courseid="2", **options)] == [3, 4]
     assert [u["id"] for u in call(moodle, "core_enrol_get_enrolled_users", courseid="2")] == [3, 4, 6]
+    garbled = {"options[0][name]": "limitfrom", "options[0][value]": "abc",
+               "options[1][name]": "groupid", "options[1][value]": "x"}
+    assert [u["id"] for u in call(moodle, "core_enrol_get_enrolled_users", courseid="2", **garbled)] == [3, 4, 6]
     moodle.freeze_clock(NOW + 7200)
     assert [u["id"] for u in call(moodle, "core_enrol_get_enrolled_users", courseid="2", **options)] == [3, 4, 6]
 
