@@ -30,6 +30,7 @@ $events = [
     '\core\event\role_assigned', '\core\event\role_unassigned',
     '\core\event\group_member_added', '\core\event\group_member_removed',
     '\core\event\user_graded', '\core\event\grade_deleted', '\core\event\grade_item_deleted',
+    '\core\event\grade_item_created', '\core\event\grade_item_updated',
     '\core\event\course_module_completion_updated', '\core\event\course_completed',
     '\core\event\course_viewed',
     '\core\event\course_created', '\core\event\course_updated', '\core\event\course_deleted',

@@ -73,7 +73,7 @@ final class StateReaderTest extends TestCase {
         $ended = $this->send('enrolment.updated', 'enrolment:3:2');
         $this->assertSame('enrolment.deleted', $ended['type']);
         $this->assertSame(['userid' => 3, 'courseid' => 2, 'status' => 'deleted',
-            'course' => ['id' => 2, 'shortname' => 'CRM101', 'fullname' => 'CRM for beginners'],
+            'course' => ['id' => 2, 'shortname' => 'CRM101', 'fullname' => 'CRM for beginners', 'idnumber' => 'C-101'],
             'enrolments' => [], 'roles' => [], 'groups' => []], $ended['data']);
         unset($this->moodle->courses[2]);
         $coursegone = $this->send('enrolment.deleted', 'enrolment:3:2');
@@ -136,7 +136,8 @@ final class StateReaderTest extends TestCase {
             $message = $this->send($entry['type'], $entry['subject'], $entry['snapshot'], $entry['eventdata']);
             $sent[$message['type']] = $message['data'];
         }
-        $this->assertSame(['enrolment.deleted', 'course_completion.deleted'], array_keys($sent));
+        $this->assertSame(['enrolment.deleted', 'course_completion.deleted', 'course_summary.updated'], array_keys($sent));
+        $this->assertSame(0, $sent['course_summary.updated']['learners']);
         $this->assertSame(['userid' => 3, 'courseid' => 2, 'deleted' => true], $sent['course_completion.deleted']);
     }
 
