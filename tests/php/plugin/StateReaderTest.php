@@ -141,6 +141,19 @@ final class StateReaderTest extends TestCase {
         $this->assertSame(['userid' => 3, 'courseid' => 2, 'deleted' => true], $sent['course_completion.deleted']);
     }
 
+    /** Grades, completions and attendance name their course as it is when sent, its names as Moodle stores them. */
+    public function test_learner_records_name_their_course_as_it_stands_when_sent(): void {
+        $this->moodle->courses[2]->fullname = 'R&D <Basics> "Q1"';
+        $this->moodle->courses[2]->shortname = 'RD&1';
+        $course = ['id' => 2, 'shortname' => 'RD&1', 'fullname' => 'R&D <Basics> "Q1"', 'idnumber' => 'C-101'];
+        foreach (['grade.updated' => 'grade:3:3', 'module_completion.updated' => 'module_completion:3:2',
+                'course_completion.updated' => 'course_completion:3:2', 'attendance.recorded' => 'attendance:1'] as $type => $subject) {
+            $message = $this->send($type, $subject);
+            $this->assertSame($type, $message['type']);
+            $this->assertSame($course, $message['data']['course'], $type);
+        }
+    }
+
     public function test_course_access_of_a_gone_course_is_the_one_thing_not_sent(): void {
         $this->assertSame(1795344060, $this->send('course_access.updated', 'course_access:3:2')['data']['lastaccess']);
         unset($this->moodle->courses[2], $this->moodle->access['3:2']);
