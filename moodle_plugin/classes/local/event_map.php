@@ -36,7 +36,7 @@ class event_map {
      * @param array $data the event's get_data()
      * @param array|null $snapshot a record the event carries besides its data, if any (grade_item_deleted: the
      *     deleted grade item's fields)
-     * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array)]
+     * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array|null)]
      */
     public static function entries(array $data, ?array $snapshot = null): array {
         $name = ltrim($data['eventname'], '\\');
@@ -48,8 +48,10 @@ class event_map {
             return ['type' => $type, 'subject' => $subject, 'userid' => $userid, 'snapshot' => $snap, 'eventdata' => $data];
         };
         // The course's summary counts learners, grades and attendance marks: read again when any of them
-        // changed (coalesced per course like every subject). Not for the site's front page.
-        $summary = $course > 1 ? [$entry('course_summary.updated', "course_summary:$course", null)] : [];
+        // changed (coalesced per course like every subject). Not for the site's front page. It is about no
+        // learner, so it keeps no learner's event: the privacy API finds a learner's rows by their userid.
+        $summary = $course > 1 ? [['type' => 'course_summary.updated', 'subject' => "course_summary:$course",
+            'userid' => null, 'snapshot' => null, 'eventdata' => null]] : [];
         switch ($name) {
             case 'core\event\user_created':
                 return [$entry('user.created', "user:$object", $object)];

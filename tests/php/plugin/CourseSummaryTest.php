@@ -65,6 +65,7 @@ final class CourseSummaryTest extends TestCase {
             $this->assertCount(1, $summaries, $event['eventname']);
             $this->assertSame('course_summary:2', $summaries[0]['subject']);
             $this->assertNull($summaries[0]['userid'], 'a summary is about no learner');
+            $this->assertNull($summaries[0]['eventdata'], 'nor does it keep a learner\'s event');
         }
         $frontpage = array_merge($dumps['00045_core_event_user_graded.json'], ['courseid' => 1]);
         $this->assertSame(['grade.updated'], array_column(event_map::entries($frontpage), 'type'));
