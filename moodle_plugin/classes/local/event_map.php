@@ -35,7 +35,7 @@ class event_map {
     /**
      * @param array $data the event's get_data()
      * @param array|null $snapshot a record the event carries besides its data, if any (grade_item_deleted: the
-     *     deleted grade item's fields)
+     *     deleted grade item's fields; group_updated and group_deleted: ['members' => user ids concerned])
      * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array|null)]
      */
     public static function entries(array $data, ?array $snapshot = null): array {
@@ -77,6 +77,17 @@ class event_map {
                     return [];
                 }
                 return [$entry('enrolment.updated', "enrolment:$user:$course", $user)];
+            case 'core\event\group_updated':
+            case 'core\event\group_deleted':
+                // A renamed or deleted group changes the groups listed on its members' enrolments; who
+                // they are comes with the event (observer::carried): a deleted group's members are
+                // already gone, with no group_member_removed of their own, so that is every enrolled user.
+                if ($course <= 1) {
+                    return [];
+                }
+                return array_map(function($member) use ($entry, $course) {
+                    return $entry('enrolment.updated', "enrolment:$member:$course", $member);
+                }, array_values(array_unique(array_map('intval', $snapshot['members'] ?? []))));
             case 'core\event\user_graded':
                 if (!$user || empty($other['itemid'])) {
                     return [];

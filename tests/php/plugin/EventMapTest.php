@@ -105,4 +105,35 @@ final class EventMapTest extends TestCase {
         $this->assertSame(['courseid' => 2, 'itemtype' => 'manual', 'itemmodule' => null, 'itemname' => 'Oral exam'],
             $manual[0]['snapshot']);
     }
+
+    /**
+     * No dump recorded a group_updated or group_deleted: these have the shape of the recorded group_created
+     * (00022) with what groups_update_group() and groups_delete_group() in Moodle 4.3 put in them. The
+     * members come from the observer (a deleted group's are gone: every enrolled user of the course).
+     */
+    public function test_a_renamed_or_deleted_group_re_sends_the_enrolments_it_concerns(): void {
+        $created = $this->dumps()['00022_core_event_group_created.json']['data'];
+        foreach (['updated' => 'u', 'deleted' => 'd'] as $action => $crud) {
+            $data = array_merge($created, ['eventname' => "\\core\\event\\group_$action", 'action' => $action,
+                'crud' => $crud, 'timecreated' => 1795344090]);
+            $entries = event_map::entries($data, ['members' => ['3', '5', '3']]);
+            $this->assertSame(['enrolment.updated enrolment:3:2', 'enrolment.updated enrolment:5:2'],
+                array_map(function($entry) {
+                    return $entry['type'] . ' ' . $entry['subject'];
+                }, $entries), $action);
+            $this->assertSame([3, 5], array_column($entries, 'userid'));
+            $this->assertNull($entries[0]['snapshot']);
+            $this->assertSame([], event_map::entries($data, ['members' => []]));
+            $this->assertSame([], event_map::entries($data));
+        }
+    }
+
+    /** The observers listen to the group events the map handles. */
+    public function test_the_group_events_are_observed(): void {
+        defined('MOODLE_INTERNAL') || define('MOODLE_INTERNAL', true);
+        include(CRMSYNC_REPO . '/moodle_plugin/db/events.php');
+        $observed = array_column($observers, 'eventname');
+        $this->assertContains('\\core\\event\\group_updated', $observed);
+        $this->assertContains('\\core\\event\\group_deleted', $observed);
+    }
 }
