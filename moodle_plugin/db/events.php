@@ -31,6 +31,7 @@ $events = [
     '\core\event\group_member_added', '\core\event\group_member_removed',
     '\core\event\group_updated', '\core\event\group_deleted',
     '\core\event\user_graded', '\core\event\grade_deleted', '\core\event\grade_item_deleted',
+    '\core\event\grade_item_created', '\core\event\grade_item_updated',
     '\core\event\course_module_completion_updated', '\core\event\course_completed',
     '\core\event\course_viewed',
     '\core\event\course_created', '\core\event\course_updated', '\core\event\course_deleted',

@@ -23,18 +23,22 @@ final class EventMapTest extends TestCase {
             }
         }
         $this->assertSame(['user.created user:3'], $subjects['00011_core_event_user_created.json']);
-        $this->assertSame(['enrolment.created enrolment:3:2'], $subjects['00016_core_event_user_enrolment_created.json']);
+        $this->assertSame(['enrolment.created enrolment:3:2', 'course_summary.updated course_summary:2'],
+            $subjects['00016_core_event_user_enrolment_created.json']);
         $this->assertSame(['enrolment.updated enrolment:3:2'], $subjects['00017_core_event_role_assigned.json']);
         $this->assertSame(['enrolment.updated enrolment:3:2'], $subjects['00024_core_event_group_member_added.json']);
-        $this->assertSame(['grade.updated grade:3:2'], $subjects['00045_core_event_user_graded.json']);
+        $this->assertSame(['grade.updated grade:3:2', 'course_summary.updated course_summary:2'],
+            $subjects['00045_core_event_user_graded.json']);
         // The course-total recalculation fired with userid -1 is kept: it is how that change arrives.
-        $this->assertSame(['grade.updated grade:3:1'], $subjects['00046_core_event_user_graded.json']);
+        $this->assertSame(['grade.updated grade:3:1', 'course_summary.updated course_summary:2'],
+            $subjects['00046_core_event_user_graded.json']);
         $this->assertSame(['course_access.updated course_access:3:2'], $subjects['00059_core_event_course_viewed.json']);
-        $this->assertSame(['enrolment.deleted enrolment:4:2', 'course_completion.updated course_completion:4:2'],
-            $subjects['00078_core_event_user_enrolment_deleted.json']);
+        $this->assertSame(['enrolment.deleted enrolment:4:2', 'course_completion.updated course_completion:4:2',
+            'course_summary.updated course_summary:2'], $subjects['00078_core_event_user_enrolment_deleted.json']);
         $this->assertSame(['user.deleted user:5'], $subjects['00085_core_event_user_deleted.json']);
         $this->assertArrayNotHasKey('00057_core_event_user_login_failed.json', $subjects);
-        $this->assertSame(['attendance.recorded attendance:1'], $subjects['00264_mod_attendance_event_attendance_taken.json']);
+        $this->assertSame(['attendance.recorded attendance:1', 'course_summary.updated course_summary:2'],
+            $subjects['00264_mod_attendance_event_attendance_taken.json']);
         $this->assertSame(['consent.updated consent:3:1'], $subjects['00291_tool_policy_event_acceptance_created.json']);
     }
 
@@ -66,7 +70,8 @@ final class EventMapTest extends TestCase {
         $data = array_merge($created, ['eventname' => '\\core\\event\\course_module_deleted', 'action' => 'deleted',
             'crud' => 'd', 'other' => ['modulename' => 'assign', 'instanceid' => '1'], 'timecreated' => 1795344090]);
         $entries = event_map::entries($data);
-        $this->assertCount(1, $entries);
+        $this->assertCount(2, $entries);
+        $this->assertSame('course_summary:2', $entries[1]['subject']);
         $this->assertSame('activity.deleted', $entries[0]['type']);
         $this->assertSame('activity:2', $entries[0]['subject']);
         $this->assertNull($entries[0]['userid']);
@@ -88,7 +93,8 @@ final class EventMapTest extends TestCase {
         $dumps = $this->dumps();
         $assign = event_map::entries($deleted($dumps['00031_core_event_grade_item_created.json']['data']),
             ['iteminstance' => '1']);
-        $this->assertCount(1, $assign);
+        $this->assertCount(2, $assign);
+        $this->assertSame('course_summary.updated', $assign[1]['type']);
         $this->assertSame('grade_item.deleted', $assign[0]['type']);
         $this->assertSame('grade_item:2', $assign[0]['subject']);
         $this->assertNull($assign[0]['userid']);
