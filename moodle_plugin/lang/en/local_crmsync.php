@@ -28,6 +28,7 @@ $string['pluginname'] = 'CRM sync';
 $string['status'] = 'CRM sync delivery status';
 $string['statuspage_desc'] = 'Waiting and failed messages, Test connection, Backfill and new signing secrets are on the <a href="{$a}">CRM sync delivery status</a> page (Site administration > Reports), which users with the capability local/crmsync:manage can open too.';
 $string['crmsync:manage'] = 'See the CRM sync delivery status and manage its delivery (resend, test, backfill, new signing secret)';
+$string['crmsync:webservice'] = 'Use the CRM sync web service (for the CRM sync\'s own web-service user only)';
 $string['receiverurl'] = 'Receiver URL';
 $string['receiverurl_desc'] = 'The webhook URL of the sync receiver, e.g. https://sync.example.org/webhooks/moodle. Moodle\'s cURL security settings apply: a blocked host is refused.';
 $string['secret'] = 'Signing secret';
