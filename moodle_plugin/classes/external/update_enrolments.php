@@ -78,7 +78,11 @@ class update_enrolments extends external_api {
                 $warnings[] = ['item' => "enrolment:$userid:$courseid", 'itemid' => $userid, 'warningcode' => $code,
                     'message' => $message];
             };
-            $context = $courseid === SITEID ? null : \context_course::instance($courseid, IGNORE_MISSING);
+            if ($courseid === (int) SITEID) {
+                $warn('invalidcourse', "Course $courseid is the site's front page, which has no enrolments.");
+                continue;
+            }
+            $context = \context_course::instance($courseid, IGNORE_MISSING);
             if (!$context) {
                 $warn('invalidcourse', "There is no course with id $courseid.");
                 continue;

@@ -76,7 +76,7 @@ class enrolment_windows extends \core\task\scheduled_task {
         $courses = [];
         foreach ($rows as $row) {
             $userid = (int) $row->userid;
-            if ((int) $row->courseid !== SITEID) {
+            if ((int) $row->courseid !== (int) SITEID) {
                 $courses[(int) $row->courseid] = true;
             }
             $count += (int) \local_crmsync\local\moodle_outbox::add(['type' => 'enrolment.updated',
