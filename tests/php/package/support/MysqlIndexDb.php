@@ -1,6 +1,6 @@
 <?php
 /**
- * The part of SuiteCRM's DBManager the package's index script uses, on a real MariaDB/MySQL: the SQL is
+ * The part of SuiteCRM's DBManager the package's install scripts use, on a real MariaDB/MySQL: the SQL is
  * that of MysqlManager::get_indices, add_drop_constraint and tableExists in SuiteCRM 7.14.6.
  */
 final class MysqlIndexDb
@@ -19,6 +19,22 @@ final class MysqlIndexDb
         $url = parse_url(getenv('TEST_MARIADB_URL') ?: 'mysql+pymysql://root@127.0.0.1:3306/test');
         return new self(new mysqli($url['host'], $url['user'] ?? 'root', $url['pass'] ?? '',
                                    ltrim($url['path'], '/'), $url['port'] ?? 3306));
+    }
+
+    public function query($sql)
+    {
+        return $this->link->query($sql);
+    }
+
+    public function fetchByAssoc($result, $encode = true)
+    {
+        $row = $result instanceof mysqli_result ? $result->fetch_assoc() : null;
+        return $row ?: false;
+    }
+
+    public function quote($string)
+    {
+        return $this->link->real_escape_string((string) $string);
     }
 
     public function tableExists($table): bool
