@@ -36,6 +36,13 @@ CONTACT_IDENTITY = {"site_id": "moodle_site_id_c", "user_id": "moodle_user_id_c"
 OUTBOX_HOOKS = (("after_save", "afterSave", "record a change for Moodle in the outbox"),
                 ("after_delete", "afterDelete", "record a deletion for Moodle in the outbox"),
                 ("after_retrieve", "afterRetrieve", "note the e-mail address a save may change"))
+# What earlier versions registered and an upgrade must take away: Module Loader's upgrade adds this
+# version's hooks and copies its files but leaves those (seen on SuiteCRM 7.14.6), and a hook is known by
+# its description (remove_logic_hook), so an old one would record every change twice.
+RETIRED_HOOKS = tuple((module, "after_save", [90, "Moodle sync: tell the receiver about a change made in the CRM",
+                                              "custom/crmsync/CrmSyncHook.php", "CrmSyncHook", "afterSave"])
+                      for module in ("Contacts", "mdl_Enrolments"))
+RETIRED_FILES = ("custom/crmsync/CrmSyncNotifier.php",)
 SCHEDULER_JOB = "crmsync_deliver_outbox"
 SCHEDULER_NAME = "Moodle sync: deliver CRM changes"
 # Files the package places outside custom/crmsync: package path -> CRM path.
@@ -365,10 +372,21 @@ def _install_steps(schema: CrmSchema, action: str, indent: str) -> str:
     index_action = "add" if action == "install" else "drop"
     scheduler = (f"CrmSyncScheduler::add($GLOBALS['db'], {literal(SCHEDULER_NAME)}, time());" if action == "install"
                  else "CrmSyncScheduler::remove($GLOBALS['db'], time());")
+    # Module Loader's own repair does not create a table that only the table dictionary declares (seen on
+    # SuiteCRM 7.14.6; Quick Repair does): the same call creates it here, and changes it as a new version's
+    # definition says.
+    outbox_table = ("$dictionary = array();\ninclude __DIR__ . '/../SugarModules/metadata/crmsync_outboxMetaData.php';\n"
+                    "$GLOBALS['db']->repairTableParams('crmsync_outbox', $dictionary['crmsync_outbox']['fields'], "
+                    "$dictionary['crmsync_outbox']['indices'], true);")
+    retired = "".join(f"remove_logic_hook({literal(module)}, {literal(event)}, {literal(entry)});\n"
+                      for module, event, entry in RETIRED_HOOKS)
+    retired += "".join(f"if (is_file({literal(path)})) {{\n    unlink({literal(path)});\n}}\n" for path in RETIRED_FILES)
+    upgrade = [outbox_table, retired.rstrip("\n")] if action == "install" else []
     steps = [f"({layout})->{action}();",
              f"CrmSyncIndices::{index_action}($GLOBALS['db'], '{CONTACTS_CUSTOM_TABLE}', "
              f"{literal(contact_index_defs(schema), 1)});",
              scheduler,
+             *upgrade,
              "// The views are compiled to cache/themes/*/modules/Contacts/*.tpl once; these predate the change.",
              "require_once 'include/TemplateHandler/TemplateHandler.php';",
              "TemplateHandler::clearCache('Contacts');"]

@@ -381,6 +381,7 @@ foreach (['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'
 }}
 echo json_encode(['views' => $views, 'indices' => $GLOBALS['db']->get_indices('contacts_cstm'),
                   'cleared' => TemplateHandler::$cleared,
+                  'repaired' => $GLOBALS['db']->repaired, 'removed_hooks' => $GLOBALS['removed_logic_hooks'] ?? [],
                   'schedulers' => $GLOBALS['db']->link->query('SELECT job, job_interval, status, deleted FROM schedulers')
                                                       ->fetch_all(MYSQLI_ASSOC)]);
 """
@@ -433,6 +434,13 @@ def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_co
         # The job runs every minute once installed: a scheduled task without a Schedulers row never runs.
         assert installed["schedulers"] == [{"job": "function::crmsync_deliver_outbox", "job_interval": "*::*::*::*::*",
                                             "status": "Active", "deleted": "0"}]
+        # The outbox table is created (Module Loader's repair leaves it out), and an upgrade takes away the hook
+        # an earlier version registered, which would record every change a second time.
+        [[fields, indices]] = [installed["repaired"]["crmsync_outbox"]]
+        assert fields["id"]["auto_increment"] is True and {i["type"] for i in indices} == {"primary", "index"}
+        assert [(m, e, h[1]) for m, e, h in installed["removed_hooks"]] == [
+            (m, "after_save", "Moodle sync: tell the receiver about a change made in the CRM")
+            for m in ("Contacts", "mdl_Enrolments")]
         again = run(f"require '{root}/scripts/post_install.php'; post_install();")
         assert len(again["schedulers"]) == 1, "an upgrade adds no second row"
 

@@ -19,6 +19,12 @@ if (!function_exists('write_array_to_file')) {
         return is_file($path) ? unlink($path) : rmdir($path);
     }
 }
+if (!function_exists('remove_logic_hook')) {
+    // include/utils.php, which rewrites custom/modules/<module>/logic_hooks.php: here the calls are kept.
+    function remove_logic_hook($module_name, $event, $action_array) {
+        $GLOBALS['removed_logic_hooks'][] = [$module_name, $event, $action_array];
+    }
+}
 if (!function_exists('create_guid')) {
     // include/utils.php
     function create_guid() {
