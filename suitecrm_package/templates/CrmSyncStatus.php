@@ -28,6 +28,10 @@ $h = function ($text) {
 $l = function ($key) use ($mod_strings, $h) {
     return $h($mod_strings[$key] ?? $key);
 };
+// SuiteP shows a <th> of a table outside its list views in white: labels are bold cells.
+$label = function ($key) use ($l) {
+    return '<td style="font-weight: bold; width: 25%">' . $l($key) . '</td>';
+};
 $utc = function ($time) use ($h, $mod_strings) {
     return $time ? $h($time . ' UTC') : $h($mod_strings['LBL_CRMSYNC_NEVER'] ?? '-');
 };
@@ -39,15 +43,15 @@ if ($crmsyncResult !== null) {
     echo '<p class="' . ($crmsyncResult['ok'] ? 'msg' : 'error') . '" id="crmsync-result">' . $h($crmsyncResult['message']) . '</p>';
 }
 $crmsyncLastError = $crmsyncSummary['last_error'];
-echo '<table class="list view table-responsive" id="crmsync-status"><tbody>'
-    . '<tr><th>' . $l('LBL_CRMSYNC_WAITING') . '</th><td id="crmsync-waiting">' . (int) $crmsyncSummary['waiting'] . '</td></tr>'
-    . '<tr><th>' . $l('LBL_CRMSYNC_OLDEST_WAITING') . '</th><td>' . $utc($crmsyncSummary['oldest_waiting']) . '</td></tr>'
-    . '<tr><th>' . $l('LBL_CRMSYNC_NEXT_ATTEMPT') . '</th><td>' . $utc($crmsyncSummary['next_attempt']) . '</td></tr>'
-    . '<tr><th>' . $l('LBL_CRMSYNC_LAST_ERROR') . '</th><td id="crmsync-last-error">'
+echo '<table class="table" id="crmsync-status"><tbody>'
+    . '<tr>' . $label('LBL_CRMSYNC_WAITING') . '<td id="crmsync-waiting">' . (int) $crmsyncSummary['waiting'] . '</td></tr>'
+    . '<tr>' . $label('LBL_CRMSYNC_OLDEST_WAITING') . '<td>' . $utc($crmsyncSummary['oldest_waiting']) . '</td></tr>'
+    . '<tr>' . $label('LBL_CRMSYNC_NEXT_ATTEMPT') . '<td>' . $utc($crmsyncSummary['next_attempt']) . '</td></tr>'
+    . '<tr>' . $label('LBL_CRMSYNC_LAST_ERROR') . '<td id="crmsync-last-error">'
     . ($crmsyncLastError ? $h($crmsyncLastError['last_error']) . ' (' . (int) $crmsyncLastError['attempts'] . ' '
         . $l('LBL_CRMSYNC_ATTEMPTS') . ')' : '-') . '</td></tr>'
-    . '<tr><th>' . $l('LBL_CRMSYNC_FAILED') . '</th><td id="crmsync-failed">' . (int) $crmsyncSummary['failed'] . '</td></tr>'
-    . '<tr><th>' . $l('LBL_CRMSYNC_LAST_DELIVERED') . '</th><td id="crmsync-last-delivered">'
+    . '<tr>' . $label('LBL_CRMSYNC_FAILED') . '<td id="crmsync-failed">' . (int) $crmsyncSummary['failed'] . '</td></tr>'
+    . '<tr>' . $label('LBL_CRMSYNC_LAST_DELIVERED') . '<td id="crmsync-last-delivered">'
     . $utc($crmsyncSummary['last_delivered']) . '</td></tr>'
     . '</tbody></table>';
 echo '<form method="post" action="index.php?module=Administration&action=CrmSyncStatus" style="margin: 1em 0">'
@@ -56,9 +60,9 @@ echo '<form method="post" action="index.php?module=Administration&action=CrmSync
     . '<button type="submit" class="button" name="crmsync_action" value="retry_failed" id="crmsync-retry-failed">'
     . $l('LBL_CRMSYNC_RETRY_FAILED') . '</button></form>';
 if ($crmsyncSummary['failed_rows']) {
-    echo '<h3>' . $l('LBL_CRMSYNC_FAILED_CHANGES') . '</h3><table class="list view table-responsive" id="crmsync-failed-rows">'
-        . '<thead><tr><th>#</th><th>' . $l('LBL_CRMSYNC_RECORD') . '</th><th>' . $l('LBL_CRMSYNC_CHANGE') . '</th><th>'
-        . $l('LBL_CRMSYNC_RECORDED') . '</th><th>' . $l('LBL_CRMSYNC_REASON') . '</th></tr></thead><tbody>';
+    echo '<h3>' . $l('LBL_CRMSYNC_FAILED_CHANGES') . '</h3><table class="table" id="crmsync-failed-rows">'
+        . '<tbody><tr><td style="font-weight: bold">#</td>' . $label('LBL_CRMSYNC_RECORD') . $label('LBL_CRMSYNC_CHANGE')
+        . $label('LBL_CRMSYNC_RECORDED') . $label('LBL_CRMSYNC_REASON') . '</tr>';
     foreach ($crmsyncSummary['failed_rows'] as $row) {
         echo '<tr><td>' . (int) $row['id'] . '</td><td><a href="index.php?module=' . urlencode($row['module'])
             . '&action=DetailView&record=' . urlencode($row['record_id']) . '">' . $h($row['module'] . ' ' . $row['record_id'])
