@@ -82,22 +82,26 @@ def _newer_exists(session: Session, site_id: str, subject: str, sequence: int) -
                            .limit(1)).first() is not None
 
 
-def _gone_activities(session: Session, site_id: str, courseid: int, since: int) -> set[int]:
-    """Activities of a course that are deleted, or that a deletion newer than `since` removes."""
+def _gone_activities(session: Session, site_id: str, courseid: int, before: int) -> set[int]:
+    """Grade items of a course whose records are deleted, or whose activity, grade item or course
+    Moodle deleted before `before` (that deletion's own cascade may not have run yet)."""
     prefix = activity_key(courseid, 0)[:-1]
-    gone = {int(key.rsplit(":", 1)[1]) for key in session.scalars(select(CrmRecord.entity_key).where(
+    rows = session.execute(select(CrmRecord.item_id, CrmRecord.cm_id, CrmRecord.tombstone).where(
         CrmRecord.site_id == site_id, CrmRecord.entity_key.like(f"{prefix}%"),
-        CrmRecord.entity_key.not_like("%#%"), CrmRecord.tombstone.is_not(None)))}
-    for event in session.scalars(_events(session, site_id, f"course_summary:{courseid}")
-                                 .where(InboxEvent.type == "activity_summary.deleted",
-                                        InboxEvent.sequence > since)):
-        gone.update(event.payload["data"]["itemids"])
-    return gone
+        CrmRecord.entity_key.not_like("%#%"))).all()
+    deleting = {f"course:{courseid}"} | {f"activity:{cm}" for _, cm, _ in rows if cm is not None} \
+        | {f"grade_item:{item}" for item, _, _ in rows}
+    deleted = set(session.scalars(select(InboxEvent.subject).where(
+        InboxEvent.site_id == site_id, InboxEvent.subject.in_(deleting), InboxEvent.sequence < before,
+        InboxEvent.type.in_(list(SCOPE_OF)), InboxEvent.status != EventStatus.FAILED)))
+    return {item for item, cm, tombstone in rows
+            if tombstone or {f"course:{courseid}", f"activity:{cm}", f"grade_item:{item}"} & deleted}
 
 
-def _summary_without(session: Session, site_id: str, base: InboxEvent, itemids: set[int]) -> dict:
+def _summary_without(session: Session, site_id: str, base: InboxEvent, before: int) -> dict:
+    """The base summary without the activities gone by the time of `before`."""
     data = copy.deepcopy(base.payload["data"])
-    gone = itemids | _gone_activities(session, site_id, data["courseid"], base.sequence)
+    gone = _gone_activities(session, site_id, data["courseid"], before)
     data["activities"] = [a for a in data["activities"] if a["itemid"] not in gone]
     return data
 
@@ -109,27 +113,28 @@ def _deletions(session: Session, parent: InboxEvent) -> dict[str, tuple[str, dic
         .where(CrmRecord.site_id == parent.site_id, column == parent.payload["data"]["id"],
                CrmRecord.tombstone.is_(None), CrmRecord.entity_key.not_like("%#%"))
     ).all()
-    messages, activities = {}, defaultdict(set)
+    messages, courses = {}, set()
     for key, courseid in rows:
         if key.startswith("activity_summary:"):
-            activities[courseid].add(int(key.rsplit(":", 1)[1]))
+            courses.add(courseid)
         elif (deletion := _deletion(key, courseid)) is not None:
             messages[subject_of(key)] = deletion
-    for courseid, itemids in activities.items():
-        subject = f"course_summary:{courseid}"
+    for courseid in courses:
+        # The parent is in the inbox: its activities count as gone (sequence + 1 includes it).
+        subject, gone = f"course_summary:{courseid}", parent.sequence + 1
         base = _base(session, parent.site_id, subject, parent.sequence)
         if base is not None and base.type == SUMMARY:
-            messages[subject] = SUMMARY, _summary_without(session, parent.site_id, base, itemids)
+            messages[subject] = SUMMARY, _summary_without(session, parent.site_id, base, gone)
         else:
-            gone = itemids | _gone_activities(session, parent.site_id, courseid, base.sequence if base else -1)
-            messages[subject] = "activity_summary.deleted", {"courseid": courseid, "itemids": sorted(gone)}
+            itemids = _gone_activities(session, parent.site_id, courseid, gone)
+            messages[subject] = "activity_summary.deleted", {"courseid": courseid, "itemids": sorted(itemids)}
     return messages
 
 
-def _renamed(session: Session, site_id: str, base: InboxEvent, course: dict) -> dict | None:
+def _renamed(session: Session, site_id: str, base: InboxEvent, course: dict, sequence: int) -> dict | None:
     """The base state with the course's new name; None when it is about a course that is gone."""
     if base.type == SUMMARY:
-        data = _summary_without(session, site_id, base, set())
+        data = _summary_without(session, site_id, base, sequence)
     else:
         data = copy.deepcopy(base.payload["data"])
     if base.type.startswith("enrolment.") and data.get("status") == "deleted" and not data.get("course"):
@@ -161,7 +166,7 @@ def _renames(session: Session, parent: InboxEvent) -> dict[str, tuple[str, dict]
         base = _base(session, parent.site_id, subject, parent.sequence)
         if base is None:
             messages[subject] = "course.renamed", {"courseid": data["id"], "course": course, "records": keys}
-        elif (renamed := _renamed(session, parent.site_id, base, course)) is not None:
+        elif (renamed := _renamed(session, parent.site_id, base, course, parent.sequence)) is not None:
             messages[subject] = base.type, renamed
     return messages
 
