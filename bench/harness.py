@@ -40,12 +40,12 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 60, attempt_timeout: float = 5) -> None:
     """Until `url` answers; a slow first answer on a loaded machine is "not yet", not a failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=5)
+            requests.get(url, timeout=attempt_timeout)
             return
         except requests.RequestException:
             time.sleep(0.2)

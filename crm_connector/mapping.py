@@ -7,8 +7,9 @@ Records get deterministic ids, so the same Moodle entity always lands on the sam
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -60,6 +61,21 @@ def crm_datetime(epoch: int | None) -> str:
         return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S")
     except (OverflowError, OSError, ValueError):
         raise MappingError(f"time {epoch} is outside the dates SuiteCRM can store") from None
+
+
+# SuiteCRM runs every text field through HTMLPurifier on save, after decoding entities twice
+# (SugarBean::cleanBean, purify_html): `<Course>` is removed, and from a `<` before a letter to the end
+# of the text everything is lost (`x<y, …` keeps `x`); `&lt;` is decoded into markup first. A word joiner
+# (U+2060, invisible and zero-width) after each `<`, and after an `&` that starts an entity, makes none of
+# it markup any more: on a real SuiteCRM 7.14.6 the DetailView, ListView and edit form then show exactly
+# what the Moodle user wrote (tests/sandbox/recorded/text-and-values/).
+WORD_JOINER = "\u2060"
+_CRM_UNSAFE = re.compile(r"<|&(?=#?[0-9A-Za-z]+;)")
+
+
+def crm_text(value: str) -> str:
+    """Text as SuiteCRM will keep it and show it: as the Moodle user wrote it."""
+    return _CRM_UNSAFE.sub(lambda match: match.group() + WORD_JOINER, value)
 
 
 def _number(value) -> str:
@@ -364,7 +380,9 @@ def writes_for(message: dict, config: Config) -> list[Write]:
     handler = HANDLERS.get(message["type"])
     if handler is None:
         raise MappingError(f"no mapping for message type {message['type']!r}")
-    writes = handler(message, config)
+    writes = [replace(write, attributes={name: crm_text(value) if isinstance(value, str) else value
+                                         for name, value in write.attributes.items()})
+              for write in handler(message, config)]
     for write in writes:
         validate(write)
     return writes

@@ -2,10 +2,11 @@
 
 The layout is what SuiteCRM 7.14's Module Builder *Publish* produces (modules/ModuleBuilder/MB/
 MBPackage.php, MBModule.php, MBRelationship.php): manifest.php, SugarModules/modules/<Module>/,
-SugarModules/relationships/{relationships,layoutdefs,vardefs,language}/, SugarModules/language/
-application/, icons/. On top of that, the Contacts custom fields (installdefs `custom_fields`, as
-Studio exports them), the logic hook that notifies the receiver of CRM-side changes, and the one that
-makes a written email1 take effect on an existing Contact.
+SugarModules/relationships/{relationships,layoutdefs,vardefs}/, SugarModules/language/<module>/,
+icons/. On top of that, the Contacts custom fields (installdefs `custom_fields`, as Studio exports
+them), the logic hook that notifies the receiver of CRM-side changes, the one that makes a written
+email1 take effect on an existing Contact, and scripts/ that add the Moodle panel to the Contact's
+views and the indices on contacts_cstm (and take them away on uninstall).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crm_connector.crm_schema import CrmSchema, Field, Module, Relationship, load
-from suitecrm_package.php import HEADER, assign
+from suitecrm_package.php import HEADER, assign, literal
 
 TEMPLATES = Path(__file__).with_name("templates")
 HOOK_FILES = ("CrmSyncHook.php", "CrmSyncNotifier.php", "CrmSyncEmailHook.php", "CrmSyncEmailAddresses.php")
+# Used by the install scripts only, so shipped in scripts/ and never copied into the CRM.
+SCRIPT_FILES = ("CrmSyncContactLayout.php", "CrmSyncIndices.php")
+CONTACT_PANEL = "LBL_CRMSYNC_PANEL"
+CONTACTS_CUSTOM_TABLE = "contacts_cstm"
 # SuiteCRM 7.14 drops a written email1 when the Contact already has an address (see the template).
 EMAIL_HOOK = {"module": "Contacts", "hook": "before_save", "order": 90,
               "description": "Moodle sync: a written email1 becomes the primary e-mail address of the Contact",
@@ -50,12 +55,28 @@ def _vardef(field: Field) -> dict:
     if field.type in {"int", "decimal"}:
         vardef["enable_range_search"] = True
         vardef["options"] = "numeric_range_search_dom"
+    if field.type == "int" and field.name.startswith("moodle_"):
+        vardef["disable_num_format"] = True  # a Moodle id, not a quantity: 3001, not "3,001"
     return vardef
 
 
+# MySQL's limit on an index name (DBManager::$maxNameLengths['index'] in SuiteCRM).
+MAX_INDEX_NAME = 64
+
+
+def index_def(table: str, fields: tuple[str, ...]) -> dict:
+    """A vardef index on the fields the connector looks records up by, named idx_<table>_<fields>."""
+    name = f"idx_{table}_{'_'.join(fields)}"
+    if len(name) > MAX_INDEX_NAME:
+        raise ValueError(f"index name {name} is longer than {MAX_INDEX_NAME} characters: shorten the field names")
+    return {"name": name, "type": "index", "fields": list(fields)}
+
+
 def module_vardefs(module: Module) -> str:
+    indices = [index_def(module.table, fields) for fields in module.indices]
     dictionary = {"table": module.table, "audited": False, "inline_edit": True, "duplicate_merge": True,
                   "fields": {f.name: _vardef(f) for f in module.fields}, "relationships": {},
+                  "indices": {index["name"]: index for index in indices},
                   "optimistic_locking": True, "unified_search": True}
     return (HEADER + assign(f"$dictionary['{module.name}']", dictionary)
             + "if (!class_exists('VardefManager')) {\n    require_once 'include/SugarObjects/VardefManager.php';\n}\n"
@@ -114,7 +135,9 @@ def module_metadata(module: Module) -> dict[str, str]:
     subpanel = {"top_buttons": [{"widget_class": "SubPanelTopCreateButton"},
                                 {"widget_class": "SubPanelTopSelectButton", "popup_module": module.name}],
                 "where": "", "list_fields": {
-                    **{n: {"vname": label_key(n), "width": "15%"} for n in module.list_fields},
+                    **{n: {"vname": label_key(n), "width": "15%",
+                           **({"widget_class": "SubPanelDetailViewLink"} if n == "name" else {})}
+                       for n in module.list_fields},
                     "edit_button": {"vname": "LBL_EDIT_BUTTON", "widget_class": "SubPanelEditButton",
                                     "module": module.name, "width": "4%"},
                     "remove_button": {"vname": "LBL_REMOVE", "widget_class": "SubPanelRemoveButton",
@@ -197,14 +220,35 @@ def relationship_layoutdefs(rel: Relationship) -> str:
     return HEADER + assign(f'$layout_defs["{rel.lhs_module}"]["subpanel_setup"]["{rel.link}"]', subpanel)
 
 
-def relationship_language(rel: Relationship, schema: CrmSchema) -> dict[str, str]:
-    def title(module: str) -> str:
-        return "Contacts" if module == "Contacts" else schema.module(module).label
+def relationship_labels(rel: Relationship, schema: CrmSchema) -> dict[str, str]:
+    """The relationship's labels, wanted on both of its modules: the subpanel title and the parent's link
+    name the plural of the child; the child's relate field, which holds one parent, the parent's singular."""
+    def name(module: str, plural: bool) -> str:
+        if module == "Contacts":
+            return "Contacts" if plural else "Contact"
+        return schema.module(module).label if plural else schema.module(module).singular
 
-    strings = {label_key(f"{rel.name}_from_{rel.rhs_module}_title"): title(rel.rhs_module),
-               label_key(f"{rel.name}_from_{rel.lhs_module}_title"): title(rel.lhs_module)}
-    return {f"language/{rel.name}_{side}.php": HEADER + "".join(
-        assign(f"$mod_strings['{k}']", v) for k, v in strings.items()) for side in (rel.lhs_module, rel.rhs_module)}
+    return {label_key(f"{rel.name}_from_{rel.rhs_module}_title"): name(rel.rhs_module, plural=True),
+            label_key(f"{rel.name}_from_{rel.lhs_module}_title"): name(rel.lhs_module, plural=False)}
+
+
+def extension_labels(schema: CrmSchema) -> dict[str, dict[str, str]]:
+    """Every label the package adds to a module, by module.
+
+    Module Loader copies each installdefs['language'] entry to custom/Extension/modules/<module>/Ext/
+    Language/<language>.<package id>.php (ModuleInstaller::getInstallLanguagesPath), so a second entry
+    for the same module and language replaces the first: each module gets exactly one, with all of them.
+    """
+    labels: dict[str, dict[str, str]] = {"Contacts": {label_key(f.name): f.label for f in schema.contact_fields}}
+    labels["Contacts"][CONTACT_PANEL] = "MOODLE"  # as core's tab labels (OVERVIEW, MORE INFORMATION) read
+    for rel in schema.relationships:
+        for side in (rel.lhs_module, rel.rhs_module):
+            labels.setdefault(side, {}).update(relationship_labels(rel, schema))
+    return labels
+
+
+def language_file(strings: dict[str, str]) -> str:
+    return HEADER + "".join(assign(f"$mod_strings['{k}']", v) for k, v in strings.items())
 
 
 def application_language(schema: CrmSchema) -> str:
@@ -231,10 +275,53 @@ def contact_custom_fields(schema: CrmSchema) -> dict:
     return fields
 
 
-def contact_language(schema: CrmSchema) -> str:
-    strings = {label_key(f.name): f.label for f in schema.contact_fields}
-    strings["LBL_CRMSYNC_PANEL"] = "Moodle"
-    return HEADER + "".join(assign(f"$mod_strings['{k}']", v) for k, v in strings.items())
+def contact_panel(schema: CrmSchema) -> dict[str, list[list]]:
+    """The Moodle panel of the Contact's views: every Contacts custom field, two to a row, in
+    crm_schema.yaml's order. Read-only on the edit view: Moodle owns the values, the next sync would undo
+    an edit, and a changed user or site id would detach the Contact from its Moodle user."""
+    def cell(f: Field, edit: bool) -> dict:
+        out = {"name": f.name, "label": label_key(f.name)}
+        if edit and f.type == "enum":
+            # SugarFieldReadonly shows an enum's key ("active"); EditView2 hands the template its labels.
+            out["customCode"] = f"{{$fields.{f.name}.options[$fields.{f.name}.value]}}"
+        elif edit:
+            out["type"] = "readonly"
+        return out
+
+    fields = list(schema.contact_fields)
+    return {view: [[cell(f, view == "EditView") for f in fields[i:i + 2]] + [""] * (2 - len(fields[i:i + 2]))
+                   for i in range(0, len(fields), 2)] for view in ("DetailView", "EditView")}
+
+
+def contact_index_defs(schema: CrmSchema) -> list[dict]:
+    return [index_def(CONTACTS_CUSTOM_TABLE, fields) for fields in schema.contact_indices]
+
+
+def _install_steps(schema: CrmSchema, action: str, indent: str) -> str:
+    layout = f"new CrmSyncContactLayout({literal(contact_panel(schema), 1)})"
+    index_action = "add" if action == "install" else "drop"
+    steps = [f"({layout})->{action}();",
+             f"CrmSyncIndices::{index_action}($GLOBALS['db'], '{CONTACTS_CUSTOM_TABLE}', "
+             f"{literal(contact_index_defs(schema), 1)});",
+             "// The views are compiled to cache/themes/*/modules/Contacts/*.tpl once; these predate the change.",
+             "require_once 'include/TemplateHandler/TemplateHandler.php';",
+             "TemplateHandler::clearCache('Contacts');"]
+    return "".join(indent + line.replace("\n", "\n" + indent) + "\n" for line in steps)
+
+
+_SCRIPT_REQUIRES = ("require_once __DIR__ . '/CrmSyncContactLayout.php';\n"
+                    "require_once __DIR__ . '/CrmSyncIndices.php';\n\n")
+
+
+def post_install_script(schema: CrmSchema) -> str:
+    """Run by Module Loader after the install, when the custom fields' columns exist, and after an upgrade:
+    UpgradeWizard_commit includes scripts/post_install.php (not at global scope) and calls post_install()."""
+    return HEADER + _SCRIPT_REQUIRES + "function post_install()\n{\n" + _install_steps(schema, "install", "    ") + "}\n"
+
+
+def post_uninstall_script(schema: CrmSchema) -> str:
+    """installdefs['post_uninstall']: ModuleInstaller::uninstall includes it after removing the copied files."""
+    return HEADER + _SCRIPT_REQUIRES + _install_steps(schema, "uninstall", "")
 
 
 def manifest(schema: CrmSchema) -> str:
@@ -260,13 +347,8 @@ def manifest(schema: CrmSchema) -> str:
         "copy": [{"from": f"<basepath>/SugarModules/modules/{m.name}", "to": f"modules/{m.name}"}
                  for m in schema.modules] + [{"from": "<basepath>/SugarModules/custom/crmsync",
                                               "to": "custom/crmsync"}],
-        "language": [{"from": "<basepath>/SugarModules/language/application/en_us.lang.php",
-                      "to_module": "application", "language": "en_us"},
-                     {"from": "<basepath>/SugarModules/language/Contacts/en_us.lang.php",
-                      "to_module": "Contacts", "language": "en_us"}]
-        + [{"from": f"<basepath>/SugarModules/relationships/language/{rel.name}_{side}.php",
-            "to_module": side, "language": "en_us"}
-           for rel in schema.relationships for side in (rel.lhs_module, rel.rhs_module)],
+        "language": [{"from": f"<basepath>/SugarModules/language/{module}/en_us.lang.php", "to_module": module,
+                      "language": "en_us"} for module in ["application", *extension_labels(schema)]],
         "vardefs": [{"from": f"<basepath>/SugarModules/relationships/vardefs/{rel.name}_{side}.php",
                      "to_module": side} for rel in schema.relationships for side in (rel.lhs_module, rel.rhs_module)],
         "custom_fields": contact_custom_fields(schema),
@@ -274,6 +356,7 @@ def manifest(schema: CrmSchema) -> str:
                          "description": "Moodle sync: tell the receiver about a change made in the CRM",
                          "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": "afterSave"}
                         for module in ("Contacts", "mdl_Enrolments")] + [EMAIL_HOOK],
+        "post_uninstall": ["<basepath>/scripts/post_uninstall.php"],
     }
     return HEADER + assign("$manifest", manifest_array) + assign("$installdefs", installdefs)
 
@@ -294,14 +377,18 @@ def files(schema: CrmSchema) -> dict[str, str | bytes]:
             out[f"{base}/metadata/{name}"] = text
         out[f"icons/default/images/{module.name}.gif"] = (TEMPLATES / "icon.gif").read_bytes()
     for rel in schema.relationships:
-        for name, text in {**relationship_files(schema, rel), **relationship_vardefs(rel),
-                           **relationship_language(rel, schema)}.items():
+        for name, text in {**relationship_files(schema, rel), **relationship_vardefs(rel)}.items():
             out[f"SugarModules/relationships/{name}"] = text
         out[f"SugarModules/relationships/layoutdefs/{rel.name}.php"] = relationship_layoutdefs(rel)
     out["SugarModules/language/application/en_us.lang.php"] = application_language(schema)
-    out["SugarModules/language/Contacts/en_us.lang.php"] = contact_language(schema)
+    for module, strings in extension_labels(schema).items():
+        out[f"SugarModules/language/{module}/en_us.lang.php"] = language_file(strings)
     for hook in HOOK_FILES:
         out[f"SugarModules/custom/crmsync/{hook}"] = (TEMPLATES / hook).read_text()
+    for script in SCRIPT_FILES:
+        out[f"scripts/{script}"] = (TEMPLATES / script).read_text()
+    out["scripts/post_install.php"] = post_install_script(schema)
+    out["scripts/post_uninstall.php"] = post_uninstall_script(schema)
     return out
 
 

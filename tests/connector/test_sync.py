@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 
-from crm_connector.mapping import record_id
+from crm_connector.mapping import WORD_JOINER, record_id
 from tests.connector.conftest import SITE, enrolment, user
 
 
@@ -101,9 +102,31 @@ def test_html_special_characters_survive_the_round_trip(pipeline, sandbox):
     pipeline.send(pipeline.message("user.created", "user:8", user(8, "O'Brien <Ann>")))
     pipeline.drain()
     contact = by_moodle_user(sandbox.records("Contacts"), 8, "moodle_user_id_c")
-    # The API returns it HTML-encoded, exactly like SuiteCRM; the stored value is the original.
-    assert contact["first_name"] == "O&#039;Brien &lt;Ann&gt;"
+    # The API returns quotes HTML-encoded, exactly like SuiteCRM; the tag-like part is kept readable.
+    assert contact["first_name"] == "O&#039;Brien &lt;\u2060Ann&gt;"
     assert json.dumps(contact)  # and the record is readable
+
+
+def test_text_that_suitecrm_would_strip_stays_readable(pipeline, sandbox):
+    """SuiteCRM drops tag-like text on save (`Kill & Restart <Course> 7` became `Kill & Restart  7`)."""
+    course = {"id": 5, "shortname": "KR7", "fullname": "Kill & Restart <Course> 7", "idnumber": "",
+              "startdate": 0, "enddate": 0, "visible": True, "timemodified": 1795344000}
+    pipeline.send(
+        pipeline.message("user.created", "user:9", user(9)),
+        pipeline.message("course.created", "course:5", course),
+        pipeline.message("attendance.recorded", "attendance:8", {
+            "courseid": 5, "cmid": 4, "attendanceid": 1, "name": "Roll call",
+            "session": {"id": 8, "sessdate": 1795251600, "duration": 5400},
+            "statuses": [{"userid": 9, "statusid": 1, "acronym": "L", "description": "Late", "grade": 1,
+                          "timetaken": 1795345022, "remarks": "arrived <early>, left x<y &lt;3"}]}))
+    pipeline.drain()
+    # What a CRM user reads: the API's answer as a browser shows it, the word joiners being invisible.
+    def shown(value: str) -> str:
+        return html.unescape(value).replace(WORD_JOINER, "")
+
+    assert shown(sandbox.records("mdl_Courses")[0]["name"]) == "Kill & Restart <Course> 7"
+    assert shown(by_moodle_user(sandbox.records("mdl_Attendance"), 9)["remarks"]) == (
+        "arrived <early>, left x<y &lt;3")
 
 
 def test_first_sync_links_to_an_existing_contact_by_email_when_asked(pipeline, sandbox):

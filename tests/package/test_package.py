@@ -11,8 +11,10 @@ import subprocess
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from standardwebhooks import Webhook
 
 from crm_connector.crm_schema import load
@@ -20,6 +22,7 @@ from suitecrm_package.build import build
 from tests.support import free_port
 
 SCHEMA = load()
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +117,8 @@ def test_module_vardefs_equal_the_schema(package):
             assert vardef.get("precision") == (str(field.precision) if field.precision is not None else None)
             if field.type == "enum":
                 assert vardef["options"] == field.options
+            # A Moodle id reads 3001 on screen, not "3,001".
+            assert vardef.get("disable_num_format", False) is (field.type == "int" and field.name.startswith("moodle_"))
 
 
 def test_contact_custom_fields_equal_the_schema(package):
@@ -195,3 +200,165 @@ def test_hook_failure_is_logged_not_thrown(package):
     result = _run_hook(package[0], f"http://127.0.0.1:{free_port()}/webhooks/crm", secret, 1795344000)
     assert result["status"] == 0
     assert result["logged"] and "receiver answered 0" in result["logged"][0]
+
+
+def _installed_language_files(installdefs: dict) -> dict[str, list[str]]:
+    """Where Module Loader copies each language entry: custom/Extension/modules/<module>/Ext/Language/
+    <language>.<package id>.php (ModuleInstaller::getInstallLanguagesPath, SuiteCRM 7.14.6)."""
+    targets: dict[str, list[str]] = {}
+    for entry in installdefs["language"]:
+        module = entry["to_module"]
+        base = "custom/Extension/application" if module == "application" else f"custom/Extension/modules/{module}"
+        target = f"{base}/Ext/Language/{entry['language']}.{installdefs['id']}.php"
+        targets.setdefault(target, []).append(entry["from"].replace("<basepath>/", ""))
+    return targets
+
+
+def test_each_module_gets_one_language_file_so_none_overwrites_another(package):
+    targets = _installed_language_files(manifest(package[0])["installdefs"])
+    assert {t: sources for t, sources in targets.items() if len(sources) > 1} == {}
+
+
+def _strings(root, sources: list[str]) -> dict:
+    includes = "".join(f"include '{s}';" for s in sources)
+    return php_json(f"$mod_strings = []; {includes} echo json_encode((object) $mod_strings);", root)
+
+
+def test_every_label_the_package_uses_is_defined_for_its_module(package):
+    """What a CRM user reads instead of LBL_MDL_ENROLMENTS_CONTACTS_FROM_MDL_ENROLMENTS_TITLE or a blank
+    field label: every label key on a field, subpanel or panel resolves in the module's installed strings."""
+    root = package[0]
+    installdefs = manifest(root)["installdefs"]
+    installed = {}  # module -> strings after install (the last copy to a target wins)
+    for target, sources in _installed_language_files(installdefs).items():
+        module = target.split("/")[3] if "/modules/" in target else "application"
+        installed[module] = _strings(root, sources[-1:])
+    used: dict[str, set[str]] = {}
+    for entry in installdefs["vardefs"]:
+        source = entry["from"].replace("<basepath>/", "")
+        dictionary = php_json(f"$dictionary = []; include '{source}'; echo json_encode($dictionary);", root)
+        for fields in dictionary.values():
+            used.setdefault(entry["to_module"], set()).update(f["vname"] for f in fields["fields"].values())
+    for entry in installdefs["layoutdefs"]:
+        source = entry["from"].replace("<basepath>/", "")
+        layout = php_json(f"$layout_defs = []; include '{source}'; echo json_encode($layout_defs);", root)
+        for subpanel in layout[entry["to_module"]]["subpanel_setup"].values():
+            used.setdefault(entry["to_module"], set()).add(subpanel["title_key"])
+    for field in installdefs["custom_fields"].values():
+        used.setdefault(field["module"], set()).add(field["label"])
+    used["Contacts"].add("LBL_CRMSYNC_PANEL")
+    for module in SCHEMA.modules:
+        # A custom module's own strings come with its folder (modules/<module>/language), the rest from Ext.
+        own = _strings(root, [f"SugarModules/modules/{module.name}/language/en_us.lang.php"])
+        installed[module.name] = {**own, **installed.get(module.name, {})}
+        script = ("class VardefManager { static function createVardef() {} } $dictionary = [];"
+                  f"include 'SugarModules/modules/{module.name}/vardefs.php'; echo json_encode($dictionary);")
+        fields = php_json(script, root)[module.name]["fields"]
+        used.setdefault(module.name, set()).update(f["vname"] for f in fields.values())
+    missing = {module: sorted(keys - set(installed.get(module, {}))) for module, keys in used.items()}
+    assert {m: keys for m, keys in missing.items() if keys} == {}
+    assert installed["Contacts"]["LBL_MDL_ENROLMENTS_CONTACTS_FROM_MDL_ENROLMENTS_TITLE"] == "Moodle Enrolments"
+    assert installed["Contacts"]["LBL_MDL_CONSENTS_CONTACTS_FROM_MDL_CONSENTS_TITLE"] == "Moodle Consents"
+    assert installed["mdl_Courses"]["LBL_MDL_ACTIVITIES_MDL_COURSES_FROM_MDL_ACTIVITIES_TITLE"] == "Moodle Activities"
+    assert installed["Contacts"]["LBL_MOODLE_USER_ID_C"] == "Moodle user id"
+
+
+def test_module_tables_are_indexed_on_the_ids_the_connector_looks_records_up_by(package):
+    root = package[0]
+    for module in SCHEMA.modules:
+        script = ("class VardefManager { static function createVardef() {} } $dictionary = [];"
+                  f"include 'SugarModules/modules/{module.name}/vardefs.php'; echo json_encode($dictionary);")
+        indices = php_json(script, root)[module.name]["indices"]
+        assert sorted((i["type"], tuple(i["fields"])) for i in indices.values()) == sorted(
+            ("index", fields) for fields in module.indices), module.name
+        assert module.indices and all(name == i["name"] and len(name) <= 64 and name.startswith(f"idx_{module.table}_")
+                                      for name, i in indices.items())
+
+
+def test_every_custom_module_has_its_views_and_a_subpanel_where_the_schema_says(package):
+    root, names, _ = package
+    for module in SCHEMA.modules:
+        for view in ("listviewdefs", "detailviewdefs", "editviewdefs", "searchdefs", "popupdefs",
+                     "subpanels/default"):
+            assert f"SugarModules/modules/{module.name}/metadata/{view}.php" in names, (module.name, view)
+    layouts = {(e["to_module"], e["from"].rsplit("/", 1)[1]) for e in manifest(root)["installdefs"]["layoutdefs"]}
+    assert ("mdl_Courses", "mdl_activities_mdl_courses.php") in layouts
+    assert ("Contacts", "mdl_consents_contacts.php") in layouts
+
+
+SCRIPT_DRIVER = """
+require '{repo}/tests/php/package/support/suitecrm_functions.php';
+require '{repo}/tests/php/package/support/MysqlIndexDb.php';
+$GLOBALS['db'] = MysqlIndexDb::connect();
+chdir('{site}');
+{run}
+$views = [];
+foreach (['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'] as $view => $file) {{
+    $viewdefs = [];
+    include is_file("custom/modules/Contacts/metadata/$file") ? "custom/modules/Contacts/metadata/$file"
+                                                             : "modules/Contacts/metadata/$file";
+    $views[$view] = $viewdefs['Contacts'][$view];
+}}
+echo json_encode(['views' => $views, 'indices' => $GLOBALS['db']->get_indices('contacts_cstm'),
+                  'cleared' => TemplateHandler::$cleared]);
+"""
+
+
+def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_contacts_cstm(
+        package, tmp_path, mariadb_database):
+    """scripts/post_install.php as Module Loader runs it (SuiteCRM's root as working directory), then the
+    installdefs post_uninstall script, on core's Contacts layouts and a real contacts_cstm."""
+    root = package[0]
+    repo = REPO
+    site = tmp_path / "suitecrm"
+    (site / "modules/Contacts").mkdir(parents=True)
+    subprocess.run(["cp", "-R", str(repo / "tests/php/package/fixtures/suitecrm-7.14.6/modules/Contacts/metadata"),
+                    str(site / "modules/Contacts/")], check=True)
+    (site / "include/TemplateHandler").mkdir(parents=True)
+    (site / "include/TemplateHandler/TemplateHandler.php").write_text(
+        "<?php class TemplateHandler { public static $cleared = []; "
+        "public static function clearCache($m) { self::$cleared[] = $m; } }")
+    engine = create_engine(mariadb_database)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS contacts_cstm"))
+        conn.execute(text("CREATE TABLE contacts_cstm (id_c char(36) NOT NULL PRIMARY KEY, "
+                          + ", ".join(f"{f.name} varchar(255)" for f in SCHEMA.contact_fields) + ")"))
+    env = {**os.environ, "TEST_MARIADB_URL": mariadb_database}
+
+    def run(code: str) -> dict:
+        script = SCRIPT_DRIVER.format(repo=repo, site=site, run=code)
+        result = subprocess.run(["php", "-r", script], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr + result.stdout
+        return json.loads(result.stdout)
+
+    try:
+        installed = run(f"require '{root}/scripts/post_install.php'; post_install();")
+        for view in ("DetailView", "EditView"):
+            panel = installed["views"][view]["panels"]["LBL_CRMSYNC_PANEL"]
+            assert [c["name"] for row in panel for c in row if c] == [f.name for f in SCHEMA.contact_fields]
+        # Shown, not editable: Moodle owns the values; an enum shows its label, not its key.
+        edit = {c["name"]: c for row in installed["views"]["EditView"]["panels"]["LBL_CRMSYNC_PANEL"] for c in row if c}
+        for f in SCHEMA.contact_fields:
+            assert (edit[f.name].get("type"), edit[f.name].get("customCode")) == (
+                (None, f"{{$fields.{f.name}.options[$fields.{f.name}.value]}}") if f.type == "enum"
+                else ("readonly", None)), f.name
+        [index] = [i for name, i in installed["indices"].items() if name != "primary"]
+        assert [index["fields"]] == [list(fields) for fields in SCHEMA.contact_indices]
+        assert installed["cleared"] == ["Contacts"], "the compiled views that predate the panel are dropped"
+
+        removed = run(f"require '{root}/scripts/post_uninstall.php';")
+        assert all("LBL_CRMSYNC_PANEL" not in v["panels"] for v in removed["views"].values())
+        assert list(removed["indices"]) == ["primary"]
+        assert not (site / "custom").exists() or not any((site / "custom").rglob("*.php"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS contacts_cstm"))
+        engine.dispose()
+
+
+def test_the_uninstall_script_is_registered_and_the_install_script_is_where_module_loader_looks(package):
+    root, names, _ = package
+    installdefs = manifest(root)["installdefs"]
+    assert installdefs["post_uninstall"] == ["<basepath>/scripts/post_uninstall.php"]
+    # UpgradeWizard_commit includes <package>/scripts/post_install.php (SUGARCRM_POST_INSTALL_FILE).
+    assert "scripts/post_install.php" in names

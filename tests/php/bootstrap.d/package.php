@@ -19,3 +19,7 @@ if (!defined('sugarEntry')) {
 })();
 require_once 'custom/crmsync/CrmSyncEmailAddresses.php';
 require_once 'custom/crmsync/CrmSyncEmailHook.php';
+
+require_once CRMSYNC_REPO . '/tests/php/package/support/suitecrm_functions.php';
+require_once CRMSYNC_REPO . '/suitecrm_package/templates/CrmSyncContactLayout.php';
+require_once CRMSYNC_REPO . '/suitecrm_package/templates/CrmSyncIndices.php';
