@@ -63,7 +63,7 @@ def store(pipeline, *messages: dict) -> None:
 
 
 def activity(itemid: int, cmid: int | None, name: str, graded: int, passed: int, average: float | None) -> dict:
-    return {"itemid": itemid, "cmid": cmid, "name": name, "module": "assign" if cmid else None,
+    return {"itemid": itemid, "cmid": cmid, "name": name, "module": "assign" if cmid else "manual",
             "grademax": 100.0, "gradepass": 50.0, "graded": graded, "average": average,
             "average_percentage": average, "passed": passed}
 
