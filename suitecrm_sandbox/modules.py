@@ -2,7 +2,8 @@
 
 Standard modules come from data/standard.json (derived from the recorded SuiteCRM 7.14.6); the
 product's custom fields and modules come from crm_connector/crm_schema.yaml, the same definition
-the SuiteCRM package is built from.
+the SuiteCRM package is built from, or from the frozen definition of an earlier package release
+(data/packages/<version>.yaml), for a CRM that still has that release installed.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 
+from crm_connector import crm_schema
 from crm_connector.crm_schema import CrmSchema
 from crm_connector.crm_schema import Field as SchemaField
 
 STANDARD = Path(__file__).with_name("data") / "standard.json"
+RELEASED_PACKAGES = Path(__file__).with_name("data") / "packages"
 COMMON_ATTRIBUTES = ("name", "date_entered", "date_modified", "modified_user_id", "modified_by_name", "created_by",
                      "created_by_name", "description", "deleted", "created_by_link", "modified_user_link",
                      "assigned_user_id", "assigned_user_name", "assigned_user_link", "SecurityGroups")
@@ -105,6 +108,18 @@ def _leads(contacts: Module) -> Module:
     meta = {name: contacts.field_meta.get(name, {"type": "varchar"}) for name in attributes}
     return Module(name="Leads", type_name="Lead", attributes=attributes, field_meta=meta,
                   relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
+
+
+def package_schema(version: str | None = None) -> CrmSchema:
+    """What the package installs at a released version (None: the current crm_schema.yaml)."""
+    current = crm_schema.load()
+    if version is None or version == current.package["version"]:
+        return current
+    frozen = RELEASED_PACKAGES / f"{version}.yaml"
+    if not frozen.is_file():
+        known = sorted({current.package["version"], *(path.stem for path in RELEASED_PACKAGES.glob("*.yaml"))})
+        raise ValueError(f"no package version {version!r} is known (known: {', '.join(known)})")
+    return crm_schema.load(frozen)
 
 
 def meta_modules(custom: CrmSchema | None) -> dict:
