@@ -18,7 +18,7 @@ from suitecrm_sandbox.testing import SandboxProcess
 from tests.sandbox.test_contract import CLIENT_ID, SECRET, Replayer, _normalise
 
 RECORDED = Path(__file__).with_name("recorded")
-HEADER = re.compile(r"# recorded (?P<minute>\S+) against (?:bare|package (?P<version>\d+\.\d+\.\d+))")
+HEADER = re.compile(r"# recorded (?P<minute>\S+) against (?:bare|package (?P<version>\d+\.\d+\.\d+))(?: \(.*\))?")
 FOLDERS = sorted(path.parent.name for path in RECORDED.glob("*/INDEX.tsv"))
 
 
@@ -28,6 +28,12 @@ class Recording:
     bare: bool
     package_version: str | None
     transcripts: list[dict]
+
+    @property
+    def client_id(self) -> str:
+        """The OAuth2 client the recording logged in with."""
+        token = next(t for t in self.transcripts if t["request"]["path"].endswith("access_token"))
+        return (token["request"]["body"] or {}).get("client_id", CLIENT_ID)
 
 
 @cache
@@ -45,8 +51,8 @@ def load(folder: str) -> Recording:
 def replayed(folder: str) -> list[tuple[str, tuple, tuple]]:
     """(file, recorded answer, sandbox answer) for each call, answers as (status, content type, body)."""
     recording = load(folder)
-    with SandboxProcess(bare=recording.bare, package_version=recording.package_version, client_id=CLIENT_ID,
-                        client_secret=SECRET, grants="client_credentials") as sandbox:
+    with SandboxProcess(bare=recording.bare, package_version=recording.package_version,
+                        client_id=recording.client_id, client_secret=SECRET, grants="client_credentials") as sandbox:
         sandbox.freeze_clock(recording.minute)
         replayer = Replayer(sandbox)
         results = []
