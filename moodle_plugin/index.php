@@ -64,8 +64,11 @@ if ($action && confirm_sesskey()) {
         $headers = (new \local_crmsync\webhook\signer($config->secret))->headers($ping['id'], time(), $body);
         $answer = (new \local_crmsync\local\curl_transport())->post($config->receiverurl, $body,
             $headers + ['Content-Type' => 'application/json']);
-        \core\notification::info(get_string('testresult', 'local_crmsync',
-            ['status' => $answer['status'], 'body' => s($answer['body'] ?: $answer['error'])]));
+        $result = status_report::test_result($answer, function(string $identifier, $a) {
+            return get_string($identifier, 'local_crmsync', $a);
+        });
+        $answered = $answer['status'] >= 200 && $answer['status'] < 300;
+        \core\notification::add(s($result), $answered ? \core\notification::SUCCESS : \core\notification::ERROR);
     }
     redirect($url);
 }
@@ -73,7 +76,8 @@ if ($action && confirm_sesskey()) {
 $table = moodle_outbox::TABLE;
 $waiting = $DB->count_records($table, ['status' => 'pending']);
 $oldest = $DB->get_field_sql("SELECT MIN(timecreated) FROM {{$table}} WHERE status = 'pending'");
-$last = $DB->get_field_sql("SELECT MAX(timedelivered) FROM {{$table}} WHERE status = 'delivered'");
+// Not the rows' timedelivered: coalesced rows are marked delivered even while the receiver is down.
+$last = moodle_outbox::last_acknowledged();
 $failed = $DB->get_records_select($table, "status = 'failed' OR (status = 'pending' AND attempts > 0)", [],
     'id DESC', 'id, type, subject, status, attempts, lasterror, timecreated', 0, 100);
 $config = get_config('local_crmsync');

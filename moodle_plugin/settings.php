@@ -52,6 +52,9 @@ if ($hassiteconfig) {
         $settings->add(new admin_setting_configmulticheckbox('local_crmsync/eventgroups',
             get_string('eventgroups', 'local_crmsync'), get_string('eventgroups_desc', 'local_crmsync'),
             array_fill_keys($groups, 1), $choices));
+        // Backfill sends grades and completions only for holders of these roles (default: the student archetype's).
+        $settings->add(new admin_setting_pickroles('local_crmsync/learnerroles', get_string('learnerroles', 'local_crmsync'),
+            get_string('learnerroles_desc', 'local_crmsync'), ['student']));
         $settings->add(new admin_setting_configtext('local_crmsync/batchsize', get_string('batchsize', 'local_crmsync'),
             get_string('batchsize_desc', 'local_crmsync'), 100, PARAM_INT));
         $settings->add(new admin_setting_configtext('local_crmsync/maxbatchkb', get_string('maxbatchkb', 'local_crmsync'),

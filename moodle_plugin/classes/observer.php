@@ -50,12 +50,24 @@ class observer {
 
     /**
      * What an event carries besides its data: grade_item_deleted holds the deleted grade item object it
-     * was created from (its row is gone), the only place its iteminstance is still known.
+     * was created from (its row is gone), the only place its iteminstance is still known. A group's
+     * rename or deletion concerns its members: the current ones of a renamed group; for a deleted one
+     * every user enrolled in the course, because groups_delete_group() has removed its members before
+     * the event fires and fires no group_member_removed for them.
      *
      * @param base $event
      * @return array|null
      */
     private static function carried(base $event): ?array {
+        global $DB;
+        if ($event instanceof \core\event\group_updated) {
+            return ['members' => $DB->get_fieldset_select('groups_members', 'userid', 'groupid = ?', [$event->objectid])];
+        }
+        if ($event instanceof \core\event\group_deleted) {
+            return ['members' => $DB->get_fieldset_sql('SELECT DISTINCT ue.userid FROM {user_enrolments} ue
+                                                          JOIN {enrol} e ON e.id = ue.enrolid
+                                                         WHERE e.courseid = ?', [$event->courseid])];
+        }
         if (!$event instanceof \core\event\grade_item_deleted) {
             return null;
         }

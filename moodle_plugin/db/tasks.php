@@ -15,7 +15,8 @@
 // along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
 
 /**
- * Scheduled delivery: every minute, next to the adhoc task queued after each new outbox row.
+ * Scheduled delivery: every minute, next to the adhoc task queued after each new outbox row. Enrolment
+ * windows: every 5 minutes, the enrolments whose start or end date passed (Moodle fires no event then).
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -26,5 +27,7 @@ defined('MOODLE_INTERNAL') || die();
 
 $tasks = [
     ['classname' => '\local_crmsync\task\deliver_scheduled', 'blocking' => 0, 'minute' => '*', 'hour' => '*',
+        'day' => '*', 'month' => '*', 'dayofweek' => '*'],
+    ['classname' => '\local_crmsync\task\enrolment_windows', 'blocking' => 0, 'minute' => '*/5', 'hour' => '*',
         'day' => '*', 'month' => '*', 'dayofweek' => '*'],
 ];

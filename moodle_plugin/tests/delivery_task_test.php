@@ -120,6 +120,31 @@ final class delivery_task_test extends \advanced_testcase {
     }
 
     /**
+     * @covers \local_crmsync\local\moodle_outbox
+     */
+    public function test_last_delivery_moves_only_when_the_receiver_acknowledges(): void {
+        global $CFG, $DB;
+        require_once($CFG->dirroot . '/user/lib.php');
+        $this->start_receiver();
+        $url = get_config('local_crmsync', 'receiverurl');
+        set_config('receiverurl', 'http://127.0.0.1:1/webhooks/moodle', 'local_crmsync');  // nothing answers there
+        unset_config(local\moodle_outbox::LAST_ACKNOWLEDGED, 'local_crmsync');
+        $user = $this->getDataGenerator()->create_user();
+        user_update_user((object) ['id' => $user->id, 'firstname' => 'Alicia'], false);
+        $this->run_task();
+        // The older row of the user was coalesced into the newer one (marked delivered), which waits.
+        $this->assertSame(1, $DB->count_records('local_crmsync_outbox', ['subject' => "user:{$user->id}",
+            'status' => 'delivered']));
+        $this->assertNull(local\moodle_outbox::last_acknowledged());
+
+        set_config('receiverurl', $url, 'local_crmsync');
+        $DB->set_field('local_crmsync_outbox', 'nextattempt', 0);
+        $this->run_task();
+        $this->assertCount(1, $this->requests());
+        $this->assertEqualsWithDelta(time(), local\moodle_outbox::last_acknowledged(), 60);
+    }
+
+    /**
      * @covers \local_crmsync\local\secret_rotation
      */
     public function test_after_a_new_secret_batches_are_signed_with_both_until_the_overlap_ends(): void {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 
-from crm_connector.mapping import record_id
+from crm_connector.mapping import WORD_JOINER, record_id
 from tests.connector.conftest import SITE, enrolment, user
 
 
@@ -103,7 +103,7 @@ def test_html_special_characters_survive_the_round_trip(pipeline, sandbox):
     pipeline.drain()
     contact = by_moodle_user(sandbox.records("Contacts"), 8, "moodle_user_id_c")
     # The API returns quotes HTML-encoded, exactly like SuiteCRM; the tag-like part is kept readable.
-    assert contact["first_name"] == "O&#039;Brien \uff1cAnn\uff1e"
+    assert contact["first_name"] == "O&#039;Brien &lt;\u2060Ann&gt;"
     assert json.dumps(contact)  # and the record is readable
 
 
@@ -120,10 +120,13 @@ def test_text_that_suitecrm_would_strip_stays_readable(pipeline, sandbox):
             "statuses": [{"userid": 9, "statusid": 1, "acronym": "L", "description": "Late", "grade": 1,
                           "timetaken": 1795345022, "remarks": "arrived <early>, left x<y &lt;3"}]}))
     pipeline.drain()
-    # What a CRM user reads: the API's answer as a browser shows it.
-    assert html.unescape(sandbox.records("mdl_Courses")[0]["name"]) == "Kill & Restart \uff1cCourse\uff1e 7"
-    assert html.unescape(by_moodle_user(sandbox.records("mdl_Attendance"), 9)["remarks"]) == (
-        "arrived \uff1cearly\uff1e, left x\uff1cy \uff06lt;3")
+    # What a CRM user reads: the API's answer as a browser shows it, the word joiners being invisible.
+    def shown(value: str) -> str:
+        return html.unescape(value).replace(WORD_JOINER, "")
+
+    assert shown(sandbox.records("mdl_Courses")[0]["name"]) == "Kill & Restart <Course> 7"
+    assert shown(by_moodle_user(sandbox.records("mdl_Attendance"), 9)["remarks"]) == (
+        "arrived <early>, left x<y &lt;3")
 
 
 def test_first_sync_links_to_an_existing_contact_by_email_when_asked(pipeline, sandbox):

@@ -15,7 +15,7 @@ from tests.support import REPO
 
 CRMSYNC = str(Path(sys.executable).parent / "crmsync")
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-SERVERS = {"serve", "worker", "sandbox", "run", "demo", "sandbox-dump"}  # started by the tests of each part
+SERVERS = {"serve", "worker", "sandbox", "moodle-sandbox", "run", "demo", "sandbox-dump"}  # started by the tests of each part
 
 
 def shown_commands() -> list[tuple[str, list[str]]]:

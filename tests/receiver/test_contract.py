@@ -37,3 +37,59 @@ def test_an_ended_enrolment_lists_what_the_connector_writes():
 def test_whole_numbers_written_with_a_fraction_are_not_ids():
     assert "data.userid" in errors_of(message(data={"userid": 3.0, "courseid": 2, "lastaccess": 1}))
     assert errors_of(message(data={"userid": 3, "courseid": 2, "lastaccess": 1})) == {}
+
+
+COURSE = {"id": 2, "shortname": "CRM101", "fullname": "R&D <Basics> \"Q1\"", "idnumber": "C-101"}
+
+
+def summary(**data) -> dict:
+    return message(type="course_summary.updated", subject="course_summary:2", data={
+        "courseid": 2, "course": COURSE, "learners": 12,
+        "attendance": {"sessions": 2, "marks": 24, "present": 20, "late": 2, "excused": 1, "absent": 1},
+        "activities": [{"itemid": 4, "cmid": 7, "name": "Essay 1", "module": "assign", "grademax": 100.0,
+                        "gradepass": 50.0, "graded": 11, "average": 62.72727, "average_percentage": 62.73, "passed": 9},
+                       {"itemid": 5, "cmid": None, "name": "Quiz", "module": "quiz", "grademax": 10.0,
+                        "gradepass": 0.0, "graded": 0, "average": None, "average_percentage": None, "passed": 0}],
+        "timegenerated": 1795344100, **data})
+
+
+def test_a_course_summary_is_a_message_type_the_receiver_takes(receiver):
+    assert "course_summary.updated" in contract.message_types()
+    assert errors_of(summary()) == {}
+    response = receiver.post(summary())
+    assert response.status_code == 202 and response.json["accepted"] == 1
+
+
+def test_a_course_summary_is_bounded_by_the_crm_fields_it_fills():
+    activity = summary()["data"]["activities"][0]
+    assert "data.learners" in errors_of(summary(learners=-1))
+    assert "data.learners" in errors_of(summary(learners=2**31))
+    assert "data.attendance" in errors_of(summary(attendance={"sessions": 2, "marks": 24}))
+    assert "data.activities.0.name" in errors_of(summary(activities=[{**activity, "name": "n" * 256}]))
+    assert "data.activities.0.module" in errors_of(summary(activities=[{**activity, "module": "m" * 51}]))
+    assert "data.activities.0.average_percentage" in errors_of(
+        summary(activities=[{**activity, "average_percentage": 10000.0}]))
+    assert "data.activities.0" in errors_of(summary(activities=[{k: v for k, v in activity.items() if k != "cmid"}]))
+    assert "data.course" in errors_of(summary(course={"id": 2}))
+    assert "subject" in errors_of({**summary(), "subject": "course_summary:2:3"})
+
+
+def test_messages_of_an_older_plugin_stay_valid():
+    """`course` on learner records and `optional` on consents are new: messages without them still pass."""
+    consent = message(type="consent.updated", subject="consent:3:1", data={
+        "userid": 3, "policyversionid": 1, "policyid": 1, "policyname": "Privacy policy", "version": "v1.0",
+        "status": "withdrawn", "onbehalfof": False, "timemodified": 1795345165})
+    assert errors_of(consent) == {}
+    assert errors_of({**consent, "data": {**consent["data"], "optional": True}}) == {}
+    assert "data.optional" in errors_of({**consent, "data": {**consent["data"], "optional": 1}})
+    completion = message(type="course_completion.updated", subject="course_completion:3:2", data={
+        "userid": 3, "courseid": 2, "completed": False, "timecompleted": None})
+    assert errors_of(completion) == {}
+    assert errors_of({**completion, "data": {**completion["data"], "course": COURSE}}) == {}
+    long_shortname = {**COURSE, "shortname": "s" * 240}
+    # Only an enrolment's CRM name needs the shorter shortname.
+    assert errors_of({**completion, "data": {**completion["data"], "course": long_shortname}}) == {}
+    ended = message(type="enrolment.deleted", subject="enrolment:3:2", data={
+        "userid": 3, "courseid": 2, "status": "deleted", "enrolments": [], "roles": [], "groups": [],
+        "course": long_shortname})
+    assert "data.course.shortname" in errors_of(ended)

@@ -18,26 +18,39 @@ namespace local_crmsync\local;
 
 /**
  * Moodle's curl class as the delivery transport, so $CFG->curlsecurityblockedhosts and
- * curlsecurityallowedport apply: a receiver URL Moodle's curl security blocks is refused.
+ * curlsecurityallowedport apply: a receiver URL Moodle's curl security blocks is refused, with the
+ * setting that refuses it.
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
  * @license    http://www.gnu.org/copyleft/gpl.html GNU GPL v3 or later
  */
 class curl_transport implements transport {
+    /**
+     * @param string $url
+     * @param string $body
+     * @param array $headers
+     * @return array as transport::post, and 'refused' => true when Moodle itself refused to connect
+     */
     public function post(string $url, string $body, array $headers): array {
         global $CFG;
         require_once($CFG->libdir . '/filelib.php');
-        $curl = new \curl(['ignoresecurity' => false]);
-        if ($curl->get_security()->url_is_blocked($url)) {
-            return ['status' => 0, 'body' => '', 'error' => get_string('urlblocked', 'local_crmsync')];
+        $security = new curl_security();
+        $refusal = $security->refusal($url);
+        if ($refusal !== null) {
+            return ['status' => 0, 'body' => '', 'error' => $refusal, 'refused' => true];
         }
+        $curl = new \curl(['ignoresecurity' => false, 'securityhelper' => $security]);
         foreach ($headers as $name => $value) {
             $curl->setHeader("$name: $value");
         }
         $answer = $curl->post($url, $body, ['CURLOPT_TIMEOUT' => 30, 'CURLOPT_CONNECTTIMEOUT' => 10]);
+        $refusal = curl_security::refused_by($curl, (string) $answer);
+        if ($refusal !== null) {
+            return ['status' => 0, 'body' => '', 'error' => $refusal, 'refused' => true];
+        }
         $info = $curl->get_info();
         return ['status' => (int) ($info['http_code'] ?? 0), 'body' => (string) $answer,
-            'error' => $curl->get_errno() ? (string) $curl->error : ''];
+            'error' => $curl->get_errno() ? (string) $curl->error : '', 'refused' => false];
     }
 }

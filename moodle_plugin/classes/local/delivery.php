@@ -235,7 +235,7 @@ class delivery {
         $ids = array_keys($chunk);
         $status = (int) $answer['status'];
         if ($status >= 200 && $status < 300) {
-            $this->outbox->mark_delivered($ids, $now);
+            $this->outbox->mark_acknowledged($ids, $now);
             $counts['delivered'] += count($ids);
             return null;
         }

@@ -30,13 +30,13 @@ class event_map {
     const GROUPS = ['user' => 'users', 'course' => 'courses', 'activity' => 'courses', 'enrolment' => 'enrolments',
         'grade' => 'grades', 'grade_item' => 'grades', 'module_completion' => 'completions',
         'course_completion' => 'completions', 'course_access' => 'access', 'attendance' => 'attendance',
-        'consent' => 'consent'];
+        'consent' => 'consent', 'course_summary' => 'courses'];
 
     /**
      * @param array $data the event's get_data()
      * @param array|null $snapshot a record the event carries besides its data, if any (grade_item_deleted: the
-     *     deleted grade item's fields)
-     * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array)]
+     *     deleted grade item's fields; group_updated and group_deleted: ['members' => user ids concerned])
+     * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array|null)]
      */
     public static function entries(array $data, ?array $snapshot = null): array {
         $name = ltrim($data['eventname'], '\\');
@@ -47,6 +47,11 @@ class event_map {
         $entry = function(string $type, string $subject, ?int $userid, ?array $snap = null) use ($data) {
             return ['type' => $type, 'subject' => $subject, 'userid' => $userid, 'snapshot' => $snap, 'eventdata' => $data];
         };
+        // The course's summary counts learners, grades and attendance marks: read again when any of them
+        // changed (coalesced per course like every subject). Not for the site's front page. It is about no
+        // learner, so it keeps no learner's event: the privacy API finds a learner's rows by their userid.
+        $summary = $course > 1 ? [['type' => 'course_summary.updated', 'subject' => "course_summary:$course",
+            'userid' => null, 'snapshot' => null, 'eventdata' => null]] : [];
         switch ($name) {
             case 'core\event\user_created':
                 return [$entry('user.created', "user:$object", $object)];
@@ -57,13 +62,13 @@ class event_map {
                     'username' => $other['username'] ?? '', 'email' => $other['email'] ?? '',
                     'idnumber' => $other['idnumber'] ?? ''])];
             case 'core\event\user_enrolment_created':
-                return [$entry('enrolment.created', "enrolment:$user:$course", $user)];
+                return array_merge([$entry('enrolment.created', "enrolment:$user:$course", $user)], $summary);
             case 'core\event\user_enrolment_updated':
-                return [$entry('enrolment.updated', "enrolment:$user:$course", $user)];
+                return array_merge([$entry('enrolment.updated', "enrolment:$user:$course", $user)], $summary);
             case 'core\event\user_enrolment_deleted':
                 // Moodle fires no event for the course completion an unenrolment removes.
-                return [$entry('enrolment.deleted', "enrolment:$user:$course", $user),
-                    $entry('course_completion.updated', "course_completion:$user:$course", $user)];
+                return array_merge([$entry('enrolment.deleted', "enrolment:$user:$course", $user),
+                    $entry('course_completion.updated', "course_completion:$user:$course", $user)], $summary);
             case 'core\event\role_assigned':
             case 'core\event\role_unassigned':
             case 'core\event\group_member_added':
@@ -72,16 +77,28 @@ class event_map {
                     return [];
                 }
                 return [$entry('enrolment.updated', "enrolment:$user:$course", $user)];
+            case 'core\event\group_updated':
+            case 'core\event\group_deleted':
+                // A renamed or deleted group changes the groups listed on its members' enrolments; who
+                // they are comes with the event (observer::carried): a deleted group's members are
+                // already gone, with no group_member_removed of their own, so that is every enrolled user.
+                if ($course <= 1) {
+                    return [];
+                }
+                return array_map(function($member) use ($entry, $course) {
+                    return $entry('enrolment.updated', "enrolment:$member:$course", $member);
+                }, array_values(array_unique(array_map('intval', $snapshot['members'] ?? []))));
             case 'core\event\user_graded':
                 if (!$user || empty($other['itemid'])) {
                     return [];
                 }
                 // Also for userid -1 (a course-total recalculation during someone's page view): that
                 // is how a course total change arrives; coalescing makes the repeats cheap.
-                return [$entry('grade.updated', "grade:$user:" . (int) $other['itemid'], $user)];
+                return array_merge([$entry('grade.updated', "grade:$user:" . (int) $other['itemid'], $user)], $summary);
             case 'core\event\grade_deleted':
                 $itemid = (int) ($other['itemid'] ?? ($snapshot['itemid'] ?? 0));
-                return $user && $itemid ? [$entry('grade.deleted', "grade:$user:$itemid", $user, $snapshot)] : [];
+                return $user && $itemid
+                    ? array_merge([$entry('grade.deleted', "grade:$user:$itemid", $user, $snapshot)], $summary) : [];
             case 'core\event\course_module_completion_updated':
                 $cmid = (int) ($data['contextinstanceid'] ?? 0);
                 return [$entry('module_completion.updated', "module_completion:$user:$cmid", $user)];
@@ -100,8 +117,9 @@ class event_map {
                     'idnumber' => $other['idnumber'] ?? ''])];
             case 'core\event\course_module_deleted':
                 // Its completions and grades go with it; what is left to say is which activity it was.
-                return [$entry('activity.deleted', "activity:$object", null, ['courseid' => $course,
-                    'modname' => (string) ($other['modulename'] ?? ''), 'instance' => (int) ($other['instanceid'] ?? 0)])];
+                return array_merge([$entry('activity.deleted', "activity:$object", null, ['courseid' => $course,
+                    'modname' => (string) ($other['modulename'] ?? ''), 'instance' => (int) ($other['instanceid'] ?? 0)])],
+                    $summary);
             case 'core\event\grade_item_deleted':
                 // The event data carries the item's type, module and name, not its instance: that comes
                 // from the grade item object the event was created from, when the observer has it.
@@ -113,11 +131,20 @@ class event_map {
                 if (isset($other['itemname'])) {
                     $item['itemname'] = (string) $other['itemname'];
                 }
-                return [$entry('grade_item.deleted', "grade_item:$object", null, $item)];
+                return array_merge([$entry('grade_item.deleted', "grade_item:$object", null, $item)], $summary);
+            case 'core\event\grade_item_created':
+            case 'core\event\grade_item_updated':
+                // A new graded activity, or a changed maximum or pass grade, changes the summary's activities.
+                return $summary;
             case 'mod_attendance\event\attendance_taken':
             case 'mod_attendance\event\attendance_taken_by_student':
+                // The row is about a session, no learner (the statuses are read from attendance_log when
+                // sent), yet the event names who took it: the student, when taken by the student. The
+                // privacy API finds a person's rows by userid, so this row keeps no event, only the course
+                // that a deletion message names if the session is gone by then.
                 $session = (int) ($other['sessionid'] ?? 0);
-                return $session ? [$entry('attendance.recorded', "attendance:$session", null)] : [];
+                return $session ? array_merge([['type' => 'attendance.recorded', 'subject' => "attendance:$session",
+                    'userid' => null, 'snapshot' => ['courseid' => $course], 'eventdata' => null]], $summary) : [];
             case 'tool_policy\event\acceptance_created':
             case 'tool_policy\event\acceptance_updated':
                 $version = (int) ($other['policyversionid'] ?? 0);

@@ -149,6 +149,28 @@ class message_builder {
     }
 
     /**
+     * The course a learner record belongs to, as every message about one names it: its names exactly as
+     * Moodle stores them (format_string() is for display; the CRM gets the text itself).
+     *
+     * @param object $course a course row
+     * @return array id, shortname, fullname, idnumber
+     */
+    public static function course_ref($course): array {
+        return ['id' => (int) $course->id, 'shortname' => (string) $course->shortname,
+            'fullname' => (string) $course->fullname, 'idnumber' => (string) ($course->idnumber ?? '')];
+    }
+
+    /**
+     * The `course` member of a learner record: there while the course exists.
+     *
+     * @param object|null $course
+     * @return array
+     */
+    private static function course_of($course): array {
+        return $course === null ? [] : ['course' => self::course_ref($course)];
+    }
+
+    /**
      * @param int $courseid
      * @param array|null $snapshot the course row's last known shortname/fullname/idnumber (from course_deleted);
      *     null when no course_deleted was recorded (then only the id is known)
@@ -208,9 +230,7 @@ class message_builder {
             $timemodified = max($timemodified, (int) ($row->timemodified ?? 0));
         }
         $status = !$instances ? 'deleted' : ($current ? 'active' : 'suspended');
-        return ['userid' => $userid, 'courseid' => (int) $course->id,
-            'course' => ['id' => (int) $course->id, 'shortname' => (string) $course->shortname,
-                'fullname' => (string) $course->fullname, 'idnumber' => (string) ($course->idnumber ?? '')],
+        return ['userid' => $userid, 'courseid' => (int) $course->id, 'course' => self::course_ref($course),
             'status' => $status, 'enrolments' => $instances, 'roles' => array_values(array_map('strval', $roles)),
             'groups' => array_values(array_map(function($group) {
                 return ['id' => (int) $group->id, 'name' => (string) $group->name,
@@ -230,8 +250,7 @@ class message_builder {
     public static function enrolment_deleted_state(int $userid, int $courseid, $course): array {
         $state = ['userid' => $userid, 'courseid' => $courseid, 'status' => 'deleted'];
         if ($course !== null) {
-            $state['course'] = ['id' => (int) $course->id, 'shortname' => (string) $course->shortname,
-                'fullname' => (string) $course->fullname];
+            $state['course'] = self::course_ref($course);
         }
         return $state + ['enrolments' => [], 'roles' => [], 'groups' => []];
     }
@@ -241,26 +260,51 @@ class message_builder {
      * @param object $item a grade_items row
      * @param object|null $grade the grade_grades row, or null when it was deleted
      * @param int|null $cmid the activity's course module id
+     * @param object|null $course the course row (named in the message while the grade exists)
      * @return array
      */
-    public static function grade_state(int $userid, $item, $grade, ?int $cmid): array {
+    public static function grade_state(int $userid, $item, $grade, ?int $cmid, $course = null): array {
         $max = (float) $item->grademax;
         $min = (float) $item->grademin;
         $pass = (float) ($item->gradepass ?? 0);
         $final = ($grade !== null && $grade->finalgrade !== null) ? (float) $grade->finalgrade : null;
-        $percentage = ($final !== null && $max > $min) ? round(($final - $min) / ($max - $min) * 100, 2) : null;
-        return ['userid' => $userid, 'courseid' => (int) $item->courseid, 'itemid' => (int) $item->id,
+        return ['userid' => $userid, 'courseid' => (int) $item->courseid] + self::course_of($course) + [
+            'itemid' => (int) $item->id,
             'item' => ['itemtype' => (string) $item->itemtype,
                 'itemmodule' => isset($item->itemmodule) ? (string) $item->itemmodule : null,
                 'iteminstance' => isset($item->iteminstance) ? (int) $item->iteminstance : null,
                 'itemname' => isset($item->itemname) ? (string) $item->itemname : null,
                 'cmid' => $cmid, 'grademax' => $max, 'grademin' => $min, 'gradepass' => $pass],
-            'finalgrade' => $final, 'percentage' => $percentage,
-            'passed' => ($final === null || $pass <= 0) ? null : $final >= $pass,
+            'finalgrade' => $final, 'percentage' => self::percentage($final, $min, $max),
+            'passed' => self::passed($final, $pass),
             'hidden' => $grade !== null && !empty($grade->hidden),
             'overridden' => $grade !== null && !empty($grade->overridden),
             'deleted' => $grade === null,
             'timemodified' => $grade !== null && isset($grade->timemodified) ? (int) $grade->timemodified : null];
+    }
+
+    /**
+     * Where a grade lies between the item's bounds, in percent (null without a grade or a range).
+     *
+     * @param float|null $grade
+     * @param float $min
+     * @param float $max
+     * @return float|null
+     */
+    private static function percentage(?float $grade, float $min, float $max): ?float {
+        return ($grade !== null && $max > $min) ? round(($grade - $min) / ($max - $min) * 100, 2) : null;
+    }
+
+    /**
+     * Whether a grade reaches the item's pass grade: null without a grade, or when the item has no pass
+     * grade (0, Moodle's "none").
+     *
+     * @param float|null $grade
+     * @param float $pass
+     * @return bool|null
+     */
+    private static function passed(?float $grade, float $pass): ?bool {
+        return ($grade === null || $pass <= 0) ? null : $grade >= $pass;
     }
 
     /**
@@ -311,12 +355,14 @@ class message_builder {
      * @param int $courseid
      * @param string $modname
      * @param string $name the activity's name
+     * @param object|null $course the course row
      * @return array
      */
-    public static function module_completion_state($completion, int $courseid, string $modname, string $name): array {
+    public static function module_completion_state($completion, int $courseid, string $modname, string $name,
+            $course = null): array {
         $states = [0 => 'incomplete', 1 => 'complete', 2 => 'complete_pass', 3 => 'complete_fail'];
         $state = (int) $completion->completionstate;
-        return ['userid' => (int) $completion->userid, 'courseid' => $courseid,
+        return ['userid' => (int) $completion->userid, 'courseid' => $courseid] + self::course_of($course) + [
             'cmid' => (int) $completion->coursemoduleid, 'modname' => $modname, 'name' => $name,
             'completionstate' => $state, 'state' => $states[$state] ?? 'incomplete',
             'timemodified' => (int) $completion->timemodified];
@@ -342,13 +388,15 @@ class message_builder {
      * @param int $userid
      * @param int $courseid
      * @param object|null $completion the course_completions row, null when unenrolment removed it
+     * @param object|null $course the course row
      * @return array
      */
-    public static function course_completion_state(int $userid, int $courseid, $completion): array {
+    public static function course_completion_state(int $userid, int $courseid, $completion, $course = null): array {
         $time = function($field) use ($completion) {
             return ($completion !== null && !empty($completion->$field)) ? (int) $completion->$field : null;
         };
-        return ['userid' => $userid, 'courseid' => $courseid, 'completed' => $time('timecompleted') !== null,
+        return ['userid' => $userid, 'courseid' => $courseid] + self::course_of($course) + [
+            'completed' => $time('timecompleted') !== null,
             'timeenrolled' => $time('timeenrolled'), 'timestarted' => $time('timestarted'),
             'timecompleted' => $time('timecompleted')];
     }
@@ -382,9 +430,11 @@ class message_builder {
      * @param int $cmid
      * @param string $name the activity's name
      * @param array $logs attendance_log rows joined with attendance_statuses (acronym, description, grade)
+     * @param object|null $course the course row
      * @return array
      */
-    public static function attendance_state($session, int $courseid, int $cmid, string $name, array $logs): array {
+    public static function attendance_state($session, int $courseid, int $cmid, string $name, array $logs,
+            $course = null): array {
         $statuses = [];
         foreach ($logs as $log) {
             $statuses[] = ['userid' => (int) $log->studentid, 'statusid' => (int) $log->statusid,
@@ -392,7 +442,8 @@ class message_builder {
                 'grade' => (float) ($log->grade ?? 0), 'timetaken' => (int) $log->timetaken,
                 'takenby' => (int) $log->takenby, 'remarks' => (string) ($log->remarks ?? '')];
         }
-        return ['courseid' => $courseid, 'cmid' => $cmid, 'attendanceid' => (int) $session->attendanceid,
+        return ['courseid' => $courseid] + self::course_of($course) + ['cmid' => $cmid,
+            'attendanceid' => (int) $session->attendanceid,
             'name' => $name,
             'session' => ['id' => (int) $session->id, 'sessdate' => (int) $session->sessdate,
                 'duration' => (int) $session->duration, 'description' => strip_tags((string) ($session->description ?? '')),
@@ -416,20 +467,103 @@ class message_builder {
     }
 
     /**
-     * tool_policy fires acceptance_created for a decline too (status 0); a withdrawal is acceptance_updated
-     * with status 0 after an acceptance.
+     * The answer an acceptance records now, from its current status and the tool_policy events known of it.
      *
+     * tool_policy keeps one row per user and policy version whose status is 1 (accepted) or 0, and fires
+     * acceptance_created for an acceptance and for a decline alike, acceptance_updated for every later
+     * change: a withdrawal (decline_policies() on an accepted row, revoke_acceptance()), a re-acceptance,
+     * and a revoke_acceptance() of a row that was only ever declined (the consent page does that to a
+     * policy shown but not answered). So a status 0 is a withdrawal when the acceptance was accepted at some
+     * point, else a decline. The events (the outbox row's own, and those in Moodle's standard log) show it:
+     * any event with status 1; failing that, an acceptance_updated without the acceptance_created in view
+     * (Moodle's sign-up inserts the accepted rows without an event, and an old log may be purged) means the
+     * update took an acceptance back. Without any event (a backfill, no log) nothing says it was ever
+     * accepted: declined.
+     *
+     * @param int $status tool_policy_acceptances.status now
+     * @param array $events get_data() shaped events of this acceptance (eventname, other.status), any order
+     * @return string accepted, declined or withdrawn
+     */
+    public static function consent_status(int $status, array $events): string {
+        if ($status === 1) {
+            return 'accepted';
+        }
+        $created = false;
+        $updated = false;
+        foreach ($events as $event) {
+            if ((int) ($event['other']['status'] ?? 0) === 1) {
+                return 'withdrawn';
+            }
+            $name = ltrim((string) ($event['eventname'] ?? ''), '\\');
+            $created = $created || $name === 'tool_policy\\event\\acceptance_created';
+            $updated = $updated || $name === 'tool_policy\\event\\acceptance_updated';
+        }
+        return $updated && !$created ? 'withdrawn' : 'declined';
+    }
+
+    /**
      * @param object $acceptance tool_policy_acceptances row
-     * @param object $version tool_policy_versions row (policyid, name, revision)
-     * @param bool $wasaccepted the user had accepted this version before
+     * @param object $version tool_policy_versions row (policyid, name, revision, optional)
+     * @param string $status accepted, declined or withdrawn (consent_status())
      * @return array
      */
-    public static function consent_state($acceptance, $version, bool $wasaccepted): array {
-        $status = (int) $acceptance->status === 1 ? 'accepted' : ($wasaccepted ? 'withdrawn' : 'declined');
+    public static function consent_state($acceptance, $version, string $status): array {
         return ['userid' => (int) $acceptance->userid, 'policyversionid' => (int) $acceptance->policyversionid,
             'policyid' => (int) $version->policyid, 'policyname' => (string) $version->name,
-            'version' => (string) ($version->revision ?? ''), 'status' => $status,
+            'version' => (string) ($version->revision ?? ''), 'optional' => !empty($version->optional),
+            'status' => $status,
             'onbehalfof' => (int) ($acceptance->usermodified ?? $acceptance->userid) !== (int) $acceptance->userid,
             'timemodified' => (int) $acceptance->timemodified];
+    }
+
+    /**
+     * A course's learners, attendance and graded activities, as Moodle holds them when the message is built.
+     *
+     * @param object $course the course row
+     * @param int $learners users with an active enrolment in the course
+     * @param int $sessions attendance sessions of the course that have been taken
+     * @param array $marks acronym => how many attendance_log rows of those sessions have a status of that acronym
+     * @param array $items the course's grade items of type mod (id, itemname, itemmodule, grademax, grademin,
+     *     gradepass, cmid: null when the activity is gone)
+     * @param iterable $grades grade_grades rows (itemid, finalgrade) of those items that have a final grade
+     * @param int $now
+     * @return array
+     */
+    public static function course_summary_state($course, int $learners, int $sessions, array $marks, array $items,
+            iterable $grades, int $now): array {
+        // Grades are streamed (a course holds learners × activities of them): counted and summed, not kept.
+        $totals = [];
+        foreach ($items as $item) {
+            $totals[(int) $item->id] = ['pass' => (float) ($item->gradepass ?? 0), 'graded' => 0, 'sum' => 0.0,
+                'passed' => 0];
+        }
+        foreach ($grades as $grade) {
+            $itemid = (int) $grade->itemid;
+            if (!isset($totals[$itemid]) || $grade->finalgrade === null) {
+                continue;
+            }
+            $final = (float) $grade->finalgrade;
+            $totals[$itemid]['graded']++;
+            $totals[$itemid]['sum'] += $final;
+            $totals[$itemid]['passed'] += self::passed($final, $totals[$itemid]['pass']) ? 1 : 0;
+        }
+        $activities = [];
+        foreach ($items as $item) {
+            $max = (float) $item->grademax;
+            $total = $totals[(int) $item->id];
+            $average = $total['graded'] ? round($total['sum'] / $total['graded'], 5) : null;
+            $activities[] = ['itemid' => (int) $item->id, 'cmid' => isset($item->cmid) ? (int) $item->cmid : null,
+                'name' => (string) ($item->itemname ?? ''), 'module' => (string) ($item->itemmodule ?? ''),
+                'grademax' => $max, 'gradepass' => $total['pass'], 'graded' => $total['graded'], 'average' => $average,
+                'average_percentage' => self::percentage($average, (float) $item->grademin, $max),
+                'passed' => $total['passed']];
+        }
+        $count = function(string $acronym) use ($marks) {
+            return (int) ($marks[$acronym] ?? 0);
+        };
+        return ['courseid' => (int) $course->id, 'course' => self::course_ref($course), 'learners' => $learners,
+            'attendance' => ['sessions' => $sessions, 'marks' => array_sum(array_map('intval', $marks)),
+                'present' => $count('P'), 'late' => $count('L'), 'excused' => $count('E'), 'absent' => $count('A')],
+            'activities' => $activities, 'timegenerated' => $now];
     }
 }

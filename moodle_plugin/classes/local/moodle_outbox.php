@@ -26,6 +26,8 @@ namespace local_crmsync\local;
 class moodle_outbox implements outbox_repository {
     /** Table name. */
     const TABLE = 'local_crmsync_outbox';
+    /** The plugin setting that keeps when the receiver last acknowledged a delivery (unix time). */
+    const LAST_ACKNOWLEDGED = 'lastacknowledged';
 
     /**
      * Insert one row for an event_map entry, unless its group is switched off, or (for course access,
@@ -65,6 +67,22 @@ class moodle_outbox implements outbox_repository {
             $DB->execute("UPDATE {" . self::TABLE . "} SET status = 'delivered', timedelivered = :now WHERE id $in",
                 $params + ['now' => $now]);
         }
+    }
+
+    public function mark_acknowledged(array $ids, int $now): void {
+        $this->mark_delivered($ids, $now);
+        if ($ids) {
+            set_config(self::LAST_ACKNOWLEDGED, $now, 'local_crmsync');
+        }
+    }
+
+    /**
+     * @return int|null when the receiver last acknowledged a delivery; null when it never did (or not
+     *     since the upgrade to 2026120100, which introduced it)
+     */
+    public static function last_acknowledged(): ?int {
+        $time = get_config('local_crmsync', self::LAST_ACKNOWLEDGED);
+        return $time ? (int) $time : null;
     }
 
     public function mark_retry(array $ids, string $error, int $nextattempt): void {

@@ -140,4 +140,93 @@ class moodle_state_source implements state_source {
         global $DB;
         return $DB->get_record('tool_policy_versions', ['id' => $versionid]) ?: null;
     }
+
+    public function policy_acceptance_events($acceptance): array {
+        global $DB;
+        if (!$DB->get_manager()->table_exists('logstore_standard_log')) {
+            return [];
+        }
+        // The user context and the acceptance's creation time narrow the search to the rows of that user
+        // since then (the table has no index on objectid).
+        $rows = $DB->get_records_select('logstore_standard_log',
+            "eventname IN (:created, :updated) AND objecttable = 'tool_policy_acceptances' AND objectid = :id
+             AND contextlevel = :level AND contextinstanceid = :userid AND timecreated >= :since",
+            ['created' => '\\tool_policy\\event\\acceptance_created',
+                'updated' => '\\tool_policy\\event\\acceptance_updated', 'id' => $acceptance->id,
+                'level' => CONTEXT_USER, 'userid' => $acceptance->userid, 'since' => (int) $acceptance->timecreated],
+            'id ASC', 'id, eventname, other');
+        return array_values(array_map(function($row) {
+            $other = \logstore_standard\log\store::decode_other($row->other);
+            return ['eventname' => $row->eventname, 'other' => is_array($other) ? $other : []];
+        }, $rows));
+    }
+
+    public function active_learners(int $courseid): int {
+        $context = \context_course::instance($courseid, IGNORE_MISSING);
+        return $context ? count_enrolled_users($context, '', 0, true) : 0;
+    }
+
+    public function attendance_sessions_taken(int $courseid): int {
+        global $DB;
+        if (!$this->has_attendance()) {
+            return 0;
+        }
+        return $DB->count_records_sql(
+            "SELECT COUNT(1) FROM {attendance_sessions} s JOIN {attendance} a ON a.id = s.attendanceid
+              WHERE a.course = :courseid AND s.lasttaken > 0", ['courseid' => $courseid]);
+    }
+
+    public function attendance_mark_counts(int $courseid): array {
+        global $DB;
+        if (!$this->has_attendance()) {
+            return [];
+        }
+        // A mark whose status row is gone still counts among the marks (under no acronym).
+        return $DB->get_records_sql_menu(
+            "SELECT COALESCE(st.acronym, '') AS acronym, COUNT(1) AS marks
+               FROM {attendance_log} l
+               JOIN {attendance_sessions} s ON s.id = l.sessionid
+               JOIN {attendance} a ON a.id = s.attendanceid
+          LEFT JOIN {attendance_statuses} st ON st.id = l.statusid
+              WHERE a.course = :courseid AND s.lasttaken > 0
+           GROUP BY COALESCE(st.acronym, '')", ['courseid' => $courseid]);
+    }
+
+    /**
+     * Whether mod_attendance is installed (the course summary is sent without it too).
+     *
+     * @return bool
+     */
+    private function has_attendance(): bool {
+        global $DB;
+        return $DB->get_manager()->table_exists('attendance_log');
+    }
+
+    public function activity_grade_items(int $courseid): array {
+        global $DB;
+        return $DB->get_records_sql(
+            "SELECT gi.id, gi.itemname, gi.itemmodule, gi.iteminstance, gi.grademax, gi.grademin, gi.gradepass,
+                    cm.id AS cmid
+               FROM {grade_items} gi
+          LEFT JOIN {modules} m ON m.name = gi.itemmodule
+          LEFT JOIN {course_modules} cm ON cm.module = m.id AND cm.instance = gi.iteminstance AND cm.course = gi.courseid
+              WHERE gi.courseid = :courseid AND gi.itemtype = 'mod'
+           ORDER BY gi.sortorder, gi.id", ['courseid' => $courseid]);
+    }
+
+    public function activity_grades(int $courseid): iterable {
+        global $DB;
+        $grades = $DB->get_recordset_sql(
+            "SELECT g.id, g.itemid, g.finalgrade
+               FROM {grade_grades} g JOIN {grade_items} gi ON gi.id = g.itemid
+              WHERE gi.courseid = :courseid AND gi.itemtype = 'mod' AND g.finalgrade IS NOT NULL",
+            ['courseid' => $courseid]);
+        try {
+            foreach ($grades as $grade) {
+                yield $grade;
+            }
+        } finally {
+            $grades->close();
+        }
+    }
 }

@@ -31,8 +31,17 @@ interface outbox_repository {
     /** Pending rows whose next attempt is due, oldest first. */
     public function due(int $limit, int $now): array;
 
-    /** Delivered: kept for the retention period, then pruned. */
+    /**
+     * Delivered without being sent (superseded by a newer row of the subject, or nothing left to send):
+     * kept for the retention period, then pruned.
+     */
     public function mark_delivered(array $ids, int $now): void;
+
+    /**
+     * POSTed and answered 2xx by the receiver: delivered as mark_delivered, and $now is kept as the last
+     * time the receiver acknowledged a delivery (the status page's "Last delivery").
+     */
+    public function mark_acknowledged(array $ids, int $now): void;
 
     /** Try again at $nextattempt; $error is shown on the status page. */
     public function mark_retry(array $ids, string $error, int $nextattempt): void;

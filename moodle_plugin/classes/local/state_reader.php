@@ -36,9 +36,9 @@ use local_crmsync\local\message_builder as builder;
  */
 class state_reader {
     /**
-     * The message for an outbox row, or null when there is nothing to say: the course access of a course
-     * that is gone (the course's deletion cascades downstream), and a policy acceptance that is gone (the
-     * contract has no consent deletion).
+     * The message for an outbox row, or null when there is nothing to say: the course access or the summary
+     * of a course that is gone (the course's deletion cascades downstream), and a policy acceptance that is
+     * gone (the contract has no consent deletion).
      *
      * @param object $row an outbox row
      * @param int $sequence assigned at sending time (outbox_repository::allocate_sequences)
@@ -110,7 +110,7 @@ class state_reader {
                 if (!$grade) {
                     return [$deleted, builder::grade_deleted_state($userid, (int) $item->courseid, $itemid, $item, $cmid)];
                 }
-                return [$current, builder::grade_state($userid, $item, $grade, $cmid)];
+                return [$current, builder::grade_state($userid, $item, $grade, $cmid, $source->course((int) $item->courseid))];
             case 'module_completion':
                 [$userid, $cmid] = $ids;
                 $cm = $source->course_module($cmid);
@@ -121,14 +121,15 @@ class state_reader {
                     ?: (object) ['userid' => $userid, 'coursemoduleid' => $cmid, 'completionstate' => 0,
                         'timemodified' => $source->now()];
                 return [$current, builder::module_completion_state($completion, (int) $cm->course, (string) $cm->modname,
-                    (string) $cm->name)];
+                    (string) $cm->name, $source->course((int) $cm->course))];
             case 'course_completion':
                 [$userid, $courseid] = $ids;
                 $completion = $source->course_completion($userid, $courseid);
                 if (!$completion) {
                     return [$deleted, builder::course_completion_deleted_state($userid, $courseid)];
                 }
-                return [$current, builder::course_completion_state($userid, $courseid, $completion)];
+                return [$current, builder::course_completion_state($userid, $courseid, $completion,
+                    $source->course($courseid))];
             case 'course_access':
                 [$userid, $courseid] = $ids;
                 $access = $source->last_access($userid, $courseid);
@@ -144,7 +145,8 @@ class state_reader {
                         $attendance ? (int) $attendance->course : $courseid)];
                 }
                 return [$current, builder::attendance_state($session, (int) $attendance->course, $cmid,
-                    (string) $attendance->name, $source->attendance_logs((int) $session->id))];
+                    (string) $attendance->name, $source->attendance_logs((int) $session->id),
+                    $source->course((int) $attendance->course))];
             case 'consent':
                 [$userid, $versionid] = $ids;
                 $acceptance = $source->policy_acceptance($userid, $versionid);
@@ -152,9 +154,22 @@ class state_reader {
                 if (!$acceptance || !$version) {
                     return null;
                 }
-                // A row updated after its creation with status 0 is a withdrawal; created with 0, a decline.
-                $withdrawn = (int) $acceptance->timemodified > (int) $acceptance->timecreated;
-                return [$current, builder::consent_state($acceptance, $version, $withdrawn)];
+                // Status 0 is a decline or a withdrawal: the acceptance's events tell which (the log only when
+                // the row's own event does not).
+                $events = $event !== null ? [$event] : [];
+                if ((int) $acceptance->status !== 1 && (int) ($event['other']['status'] ?? 0) !== 1) {
+                    $events = array_merge($source->policy_acceptance_events($acceptance), $events);
+                }
+                return [$current, builder::consent_state($acceptance, $version,
+                    builder::consent_status((int) $acceptance->status, $events))];
+            case 'course_summary':
+                $course = $source->course($ids[0]);
+                if (!$course) {
+                    return null;
+                }
+                return [$current, builder::course_summary_state($course, $source->active_learners($ids[0]),
+                    $source->attendance_sessions_taken($ids[0]), $source->attendance_mark_counts($ids[0]),
+                    $source->activity_grade_items($ids[0]), $source->activity_grades($ids[0]), $source->now())];
         }
         return null;
     }

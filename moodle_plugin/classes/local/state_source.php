@@ -88,4 +88,31 @@ interface state_source {
 
     /** @return object|null the tool_policy_versions row */
     public function policy_version(int $versionid);
+
+    /**
+     * The tool_policy events Moodle's standard log holds of one acceptance, oldest first (none when the log
+     * is off or purged).
+     *
+     * @param object $acceptance the tool_policy_acceptances row
+     * @return array get_data() shaped: eventname, other (policyversionid, status, ...)
+     */
+    public function policy_acceptance_events($acceptance): array;
+
+    /** @return int users with an active enrolment in the course (enabled instance, active, within its dates) */
+    public function active_learners(int $courseid): int;
+
+    /** @return int attendance sessions of the course's attendance activities that have been taken (lasttaken > 0) */
+    public function attendance_sessions_taken(int $courseid): int;
+
+    /** @return array status acronym => number of attendance_log rows of those sessions with a status of that acronym */
+    public function attendance_mark_counts(int $courseid): array;
+
+    /**
+     * @return array the course's grade items of type mod, by id (id, itemname, itemmodule, grademax, grademin,
+     *     gradepass, and cmid: the activity's course module id, null when it is gone)
+     */
+    public function activity_grade_items(int $courseid): array;
+
+    /** @return iterable grade_grades rows (itemid, finalgrade) of those grade items with a final grade */
+    public function activity_grades(int $courseid): iterable;
 }

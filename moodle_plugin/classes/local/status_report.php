@@ -51,6 +51,28 @@ class status_report {
     }
 
     /**
+     * What "Test connection" says about the receiver's answer, as plain text.
+     *
+     * An answer without an HTTP status is no answer of the receiver's: Moodle refused to connect (its cURL
+     * security, naming the setting), or nothing answered (the cURL error says why).
+     *
+     * @param array $answer transport::post's answer
+     * @param callable $string function(string $identifier, $a): string, get_string of local_crmsync
+     * @return string
+     */
+    public static function test_result(array $answer, callable $string): string {
+        $status = (int) ($answer['status'] ?? 0);
+        $error = trim((string) ($answer['error'] ?? ''));
+        if ($status > 0) {
+            return $string('testresult', ['status' => $status, 'body' => (string) ($answer['body'] ?? '') ?: $error]);
+        }
+        if (!empty($answer['refused'])) {
+            return $string('testrefused', $error);
+        }
+        return $string('testnoanswer', $error !== '' ? $error : $string('noanswer', null));
+    }
+
+    /**
      * @param string $text
      * @return string HTML
      */

@@ -28,7 +28,9 @@ interface transport {
      * @param string $url
      * @param string $body
      * @param array $headers name => value
-     * @return array ['status' => int (0 when no answer), 'body' => string, 'error' => string]
+     * @return array ['status' => int (0 when no answer), 'body' => string, 'error' => string, and optionally
+     *     'refused' => bool: true when nothing was sent because the sender itself refused to connect (Moodle's cURL
+     *     security); 'error' then says why]
      */
     public function post(string $url, string $body, array $headers): array;
 }

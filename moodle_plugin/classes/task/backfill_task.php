@@ -16,8 +16,11 @@
 
 namespace local_crmsync\task;
 
+use local_crmsync\local\backfill;
+
 /**
- * The status page's Backfill button: queues every learner's state, a chunk per run, re-queuing itself.
+ * The status page's Backfill button: queues every course, then the synced users a chunk per run
+ * (re-queuing itself), then the taken attendance sessions.
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -28,14 +31,28 @@ class backfill_task extends \core\task\adhoc_task {
     const CHUNK = 500;
 
     public function execute() {
-        $data = $this->get_custom_data() ?: (object) ['from' => 0];
-        [$count, $lastid, $total] = \local_crmsync\local\backfill::chunk((int) $data->from, self::CHUNK);
-        mtrace("local_crmsync backfill: {$count} users queued after id {$data->from} ({$total} in all)");
+        $data = $this->get_custom_data();
+        if (!$data) {
+            self::trace('courses', backfill::courses());
+            $data = (object) ['from' => 0];
+        }
+        [$count, $lastid, $total, $counts] = backfill::chunk((int) $data->from, self::CHUNK);
+        self::trace("{$count} users after id {$data->from} ({$total} in all)", $counts);
         if ($count === self::CHUNK) {
             $next = new self();
             $next->set_custom_data(['from' => $lastid]);
             \core\task\manager::queue_adhoc_task($next);
+        } else {
+            self::trace('attendance sessions', backfill::attendance());
         }
         \core\task\manager::queue_adhoc_task(new deliver_adhoc(), true);
+    }
+
+    /**
+     * @param string $what
+     * @param array $counts by type
+     */
+    private static function trace(string $what, array $counts): void {
+        mtrace("local_crmsync backfill: $what; queued: " . json_encode($counts));
     }
 }

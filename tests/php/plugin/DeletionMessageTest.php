@@ -51,7 +51,7 @@ final class DeletionMessageTest extends TestCase {
     public function test_enrolment_deleted_names_the_course_only_while_it_exists(): void {
         $kept = builder::enrolment_deleted_state(4, 2, $this->course());
         $this->assertSame(['userid' => 4, 'courseid' => 2, 'status' => 'deleted',
-            'course' => ['id' => 2, 'shortname' => 'CRM101', 'fullname' => 'CRM for beginners'],
+            'course' => ['id' => 2, 'shortname' => 'CRM101', 'fullname' => 'CRM for beginners', 'idnumber' => 'C-101'],
             'enrolments' => [], 'roles' => [], 'groups' => []], $kept);
         $this->assertValid($this->message('enrolment.deleted', 'enrolment:4:2', $kept));
         $gone = builder::enrolment_deleted_state(4, 2, null);

@@ -23,18 +23,22 @@ final class EventMapTest extends TestCase {
             }
         }
         $this->assertSame(['user.created user:3'], $subjects['00011_core_event_user_created.json']);
-        $this->assertSame(['enrolment.created enrolment:3:2'], $subjects['00016_core_event_user_enrolment_created.json']);
+        $this->assertSame(['enrolment.created enrolment:3:2', 'course_summary.updated course_summary:2'],
+            $subjects['00016_core_event_user_enrolment_created.json']);
         $this->assertSame(['enrolment.updated enrolment:3:2'], $subjects['00017_core_event_role_assigned.json']);
         $this->assertSame(['enrolment.updated enrolment:3:2'], $subjects['00024_core_event_group_member_added.json']);
-        $this->assertSame(['grade.updated grade:3:2'], $subjects['00045_core_event_user_graded.json']);
+        $this->assertSame(['grade.updated grade:3:2', 'course_summary.updated course_summary:2'],
+            $subjects['00045_core_event_user_graded.json']);
         // The course-total recalculation fired with userid -1 is kept: it is how that change arrives.
-        $this->assertSame(['grade.updated grade:3:1'], $subjects['00046_core_event_user_graded.json']);
+        $this->assertSame(['grade.updated grade:3:1', 'course_summary.updated course_summary:2'],
+            $subjects['00046_core_event_user_graded.json']);
         $this->assertSame(['course_access.updated course_access:3:2'], $subjects['00059_core_event_course_viewed.json']);
-        $this->assertSame(['enrolment.deleted enrolment:4:2', 'course_completion.updated course_completion:4:2'],
-            $subjects['00078_core_event_user_enrolment_deleted.json']);
+        $this->assertSame(['enrolment.deleted enrolment:4:2', 'course_completion.updated course_completion:4:2',
+            'course_summary.updated course_summary:2'], $subjects['00078_core_event_user_enrolment_deleted.json']);
         $this->assertSame(['user.deleted user:5'], $subjects['00085_core_event_user_deleted.json']);
         $this->assertArrayNotHasKey('00057_core_event_user_login_failed.json', $subjects);
-        $this->assertSame(['attendance.recorded attendance:1'], $subjects['00264_mod_attendance_event_attendance_taken.json']);
+        $this->assertSame(['attendance.recorded attendance:1', 'course_summary.updated course_summary:2'],
+            $subjects['00264_mod_attendance_event_attendance_taken.json']);
         $this->assertSame(['consent.updated consent:3:1'], $subjects['00291_tool_policy_event_acceptance_created.json']);
     }
 
@@ -44,6 +48,19 @@ final class EventMapTest extends TestCase {
         $this->assertSame(['username' => 'student3', 'email' => 'student3@example.invalid', 'idnumber' => 'EXT-003'],
             $entry['snapshot']);
         $this->assertSame(5, $entry['userid']);
+    }
+
+    public function test_an_attendance_row_keeps_no_event_that_names_the_student_who_took_it(): void {
+        $taken = $this->dumps()['00264_mod_attendance_event_attendance_taken.json']['data'];
+        // attendance_taken_by_student is the same event, fired by the student marking themselves.
+        $bystudent = ['eventname' => '\\mod_attendance\\event\\attendance_taken_by_student', 'userid' => 4] + $taken;
+        foreach ([$taken, $bystudent] as $data) {
+            $entry = event_map::entries($data)[0];
+            $this->assertSame('attendance:' . $data['other']['sessionid'], $entry['subject']);
+            $this->assertNull($entry['userid']);
+            $this->assertNull($entry['eventdata']);
+            $this->assertSame(['courseid' => (int) $data['courseid']], $entry['snapshot']);
+        }
     }
 
     public function test_groups_cover_every_message_type(): void {
@@ -66,7 +83,8 @@ final class EventMapTest extends TestCase {
         $data = array_merge($created, ['eventname' => '\\core\\event\\course_module_deleted', 'action' => 'deleted',
             'crud' => 'd', 'other' => ['modulename' => 'assign', 'instanceid' => '1'], 'timecreated' => 1795344090]);
         $entries = event_map::entries($data);
-        $this->assertCount(1, $entries);
+        $this->assertCount(2, $entries);
+        $this->assertSame('course_summary:2', $entries[1]['subject']);
         $this->assertSame('activity.deleted', $entries[0]['type']);
         $this->assertSame('activity:2', $entries[0]['subject']);
         $this->assertNull($entries[0]['userid']);
@@ -88,7 +106,8 @@ final class EventMapTest extends TestCase {
         $dumps = $this->dumps();
         $assign = event_map::entries($deleted($dumps['00031_core_event_grade_item_created.json']['data']),
             ['iteminstance' => '1']);
-        $this->assertCount(1, $assign);
+        $this->assertCount(2, $assign);
+        $this->assertSame('course_summary.updated', $assign[1]['type']);
         $this->assertSame('grade_item.deleted', $assign[0]['type']);
         $this->assertSame('grade_item:2', $assign[0]['subject']);
         $this->assertNull($assign[0]['userid']);
@@ -98,5 +117,36 @@ final class EventMapTest extends TestCase {
         $this->assertSame('grade_item:3', $manual[0]['subject']);
         $this->assertSame(['courseid' => 2, 'itemtype' => 'manual', 'itemmodule' => null, 'itemname' => 'Oral exam'],
             $manual[0]['snapshot']);
+    }
+
+    /**
+     * No dump recorded a group_updated or group_deleted: these have the shape of the recorded group_created
+     * (00022) with what groups_update_group() and groups_delete_group() in Moodle 4.3 put in them. The
+     * members come from the observer (a deleted group's are gone: every enrolled user of the course).
+     */
+    public function test_a_renamed_or_deleted_group_re_sends_the_enrolments_it_concerns(): void {
+        $created = $this->dumps()['00022_core_event_group_created.json']['data'];
+        foreach (['updated' => 'u', 'deleted' => 'd'] as $action => $crud) {
+            $data = array_merge($created, ['eventname' => "\\core\\event\\group_$action", 'action' => $action,
+                'crud' => $crud, 'timecreated' => 1795344090]);
+            $entries = event_map::entries($data, ['members' => ['3', '5', '3']]);
+            $this->assertSame(['enrolment.updated enrolment:3:2', 'enrolment.updated enrolment:5:2'],
+                array_map(function($entry) {
+                    return $entry['type'] . ' ' . $entry['subject'];
+                }, $entries), $action);
+            $this->assertSame([3, 5], array_column($entries, 'userid'));
+            $this->assertNull($entries[0]['snapshot']);
+            $this->assertSame([], event_map::entries($data, ['members' => []]));
+            $this->assertSame([], event_map::entries($data));
+        }
+    }
+
+    /** The observers listen to the group events the map handles. */
+    public function test_the_group_events_are_observed(): void {
+        defined('MOODLE_INTERNAL') || define('MOODLE_INTERNAL', true);
+        include(CRMSYNC_REPO . '/moodle_plugin/db/events.php');
+        $observed = array_column($observers, 'eventname');
+        $this->assertContains('\\core\\event\\group_updated', $observed);
+        $this->assertContains('\\core\\event\\group_deleted', $observed);
     }
 }

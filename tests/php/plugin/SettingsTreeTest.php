@@ -40,12 +40,14 @@ final class SettingsTreeTest extends TestCase {
         $settings = $pages['local_crmsync'];
         $this->assertSame(['moodle/site:config'], $settings->req_capability);
         $names = array_keys($settings->settings);
-        foreach (['receiverurl', 'secret', 'secretoverlapdays', 'eventgroups', 'batchsize', 'maxbatchkb', 'retentiondays',
-                'profilefields'] as $name) {
+        foreach (['receiverurl', 'secret', 'secretoverlapdays', 'eventgroups', 'learnerroles', 'batchsize', 'maxbatchkb',
+                'retentiondays', 'profilefields'] as $name) {
             $this->assertContains("local_crmsync/$name", $names);
         }
         $this->assertInstanceOf(\local_crmsync\admin\setting_secret::class, $settings->settings['local_crmsync/secret']);
         $this->assertSame(7, $settings->settings['local_crmsync/secretoverlapdays']->defaultsetting);
         $this->assertSame(512, $settings->settings['local_crmsync/maxbatchkb']->defaultsetting);
+        // The learners are the student archetype's roles until an admin chooses others.
+        $this->assertSame(['student'], $settings->settings['local_crmsync/learnerroles']->types);
     }
 }

@@ -73,7 +73,7 @@ final class StateReaderTest extends TestCase {
         $ended = $this->send('enrolment.updated', 'enrolment:3:2');
         $this->assertSame('enrolment.deleted', $ended['type']);
         $this->assertSame(['userid' => 3, 'courseid' => 2, 'status' => 'deleted',
-            'course' => ['id' => 2, 'shortname' => 'CRM101', 'fullname' => 'CRM for beginners'],
+            'course' => ['id' => 2, 'shortname' => 'CRM101', 'fullname' => 'CRM for beginners', 'idnumber' => 'C-101'],
             'enrolments' => [], 'roles' => [], 'groups' => []], $ended['data']);
         unset($this->moodle->courses[2]);
         $coursegone = $this->send('enrolment.deleted', 'enrolment:3:2');
@@ -136,8 +136,22 @@ final class StateReaderTest extends TestCase {
             $message = $this->send($entry['type'], $entry['subject'], $entry['snapshot'], $entry['eventdata']);
             $sent[$message['type']] = $message['data'];
         }
-        $this->assertSame(['enrolment.deleted', 'course_completion.deleted'], array_keys($sent));
+        $this->assertSame(['enrolment.deleted', 'course_completion.deleted', 'course_summary.updated'], array_keys($sent));
+        $this->assertSame(0, $sent['course_summary.updated']['learners']);
         $this->assertSame(['userid' => 3, 'courseid' => 2, 'deleted' => true], $sent['course_completion.deleted']);
+    }
+
+    /** Grades, completions and attendance name their course as it is when sent, its names as Moodle stores them. */
+    public function test_learner_records_name_their_course_as_it_stands_when_sent(): void {
+        $this->moodle->courses[2]->fullname = 'R&D <Basics> "Q1"';
+        $this->moodle->courses[2]->shortname = 'RD&1';
+        $course = ['id' => 2, 'shortname' => 'RD&1', 'fullname' => 'R&D <Basics> "Q1"', 'idnumber' => 'C-101'];
+        foreach (['grade.updated' => 'grade:3:3', 'module_completion.updated' => 'module_completion:3:2',
+                'course_completion.updated' => 'course_completion:3:2', 'attendance.recorded' => 'attendance:1'] as $type => $subject) {
+            $message = $this->send($type, $subject);
+            $this->assertSame($type, $message['type']);
+            $this->assertSame($course, $message['data']['course'], $type);
+        }
     }
 
     public function test_course_access_of_a_gone_course_is_the_one_thing_not_sent(): void {

@@ -9,6 +9,8 @@ final class memory_outbox implements outbox_repository {
     public $rows = [];
     /** @var int|null the plugin's lastsequence setting; null when not set (a fresh install) */
     public $lastsequence = null;
+    /** @var int|null when the receiver last acknowledged a delivery (the lastacknowledged setting) */
+    public $acknowledged = null;
 
     public function add(int $id, string $subject, string $type = 'user.updated', ?array $snapshot = null): void {
         $this->rows[$id] = (object) ['id' => $id, 'messageid' => delivery::uuid(), 'subject' => $subject, 'type' => $type,
@@ -32,6 +34,13 @@ final class memory_outbox implements outbox_repository {
     public function mark_delivered(array $ids, int $now): void {
         foreach ($ids as $id) {
             $this->rows[$id]->status = 'delivered';
+        }
+    }
+
+    public function mark_acknowledged(array $ids, int $now): void {
+        $this->mark_delivered($ids, $now);
+        if ($ids) {
+            $this->acknowledged = $now;
         }
     }
 

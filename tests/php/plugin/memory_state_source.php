@@ -16,6 +16,8 @@ final class memory_state_source implements state_source {
     public $enrolments = [], $roles = [], $groups = [], $coursecompletions = [], $access = [];
     /** @var array by "itemid:userid", "cmid:userid", "userid:versionid", sessionid */
     public $grades = [], $modulecompletions = [], $acceptances = [], $logs = [];
+    /** @var array Moodle's standard log: get_data() shaped events in the order logged */
+    public $standardlog = [];
 
     public function site(): array {
         return $this->site;
@@ -97,6 +99,66 @@ final class memory_state_source implements state_source {
         return $this->versions[$versionid] ?? null;
     }
 
+    public function policy_acceptance_events($acceptance): array {
+        return array_values(array_filter($this->standardlog, function($event) use ($acceptance) {
+            return ($event['objecttable'] ?? '') === 'tool_policy_acceptances'
+                && (int) $event['objectid'] === (int) $acceptance->id;
+        }));
+    }
+
+    /** Like Moodle's count_enrolled_users(onlyactive): an active row of an enabled instance, within its dates. */
+    public function active_learners(int $courseid): int {
+        $learners = 0;
+        foreach ($this->enrolments as $key => $rows) {
+            $active = array_filter($rows, function($row) {
+                return (int) $row->status === 0 && (int) $row->enrolstatus === 0 && (int) $row->timestart <= $this->time
+                    && ((int) $row->timeend === 0 || (int) $row->timeend > $this->time);
+            });
+            $learners += (explode(':', $key)[1] === (string) $courseid && $active) ? 1 : 0;
+        }
+        return $learners;
+    }
+
+    public function attendance_sessions_taken(int $courseid): int {
+        return count($this->taken_sessions($courseid));
+    }
+
+    public function attendance_mark_counts(int $courseid): array {
+        $counts = [];
+        foreach ($this->taken_sessions($courseid) as $session) {
+            foreach ($this->logs[(int) $session->id] ?? [] as $log) {
+                $counts[$log->acronym] = ($counts[$log->acronym] ?? 0) + 1;
+            }
+        }
+        return $counts;
+    }
+
+    private function taken_sessions(int $courseid): array {
+        return array_filter($this->sessions, function($session) use ($courseid) {
+            $attendance = $this->attendances[(int) $session->attendanceid] ?? null;
+            return $attendance && (int) $attendance->course === $courseid && (int) ($session->lasttaken ?? 0) > 0;
+        });
+    }
+
+    public function activity_grade_items(int $courseid): array {
+        $items = [];
+        foreach ($this->items as $id => $item) {
+            if ((int) $item->courseid === $courseid && $item->itemtype === 'mod') {
+                $items[$id] = (object) ((array) $item + ['cmid' => $this->cmids["{$item->itemmodule}:{$item->iteminstance}"] ?? null]);
+            }
+        }
+        return $items;
+    }
+
+    public function activity_grades(int $courseid): iterable {
+        $items = $this->activity_grade_items($courseid);
+        foreach ($this->grades as $grade) {
+            if (isset($items[(int) $grade->itemid]) && $grade->finalgrade !== null) {
+                yield $grade;
+            }
+        }
+    }
+
     /** A course with one learner enrolled, graded on an assignment, with an attendance session. */
     public static function course_with_a_learner(): self {
         $source = new self();
@@ -126,7 +188,7 @@ final class memory_state_source implements state_source {
         $source->cms[4] = (object) ['id' => '4', 'course' => '2', 'modname' => 'attendance', 'name' => 'Roll call'];
         $source->cmids['attendance:1'] = 4;
         $source->sessions[1] = (object) ['id' => '1', 'attendanceid' => '1', 'sessdate' => '1795340000', 'duration' => '3600',
-            'description' => '', 'groupid' => '0'];
+            'description' => '', 'groupid' => '0', 'lasttaken' => '1795344070'];
         $source->logs[1] = [(object) ['id' => '1', 'studentid' => '3', 'statusid' => '1', 'timetaken' => '1795344070',
             'takenby' => '2', 'remarks' => '', 'acronym' => 'P', 'description' => 'Present', 'grade' => '2.00']];
         return $source;

@@ -152,3 +152,12 @@ class admin_setting_configmulticheckbox extends admin_setting {
         $this->choices = $choices;
     }
 }
+
+class admin_setting_pickroles extends admin_setting {
+    /** @var string[] the archetypes whose roles are ticked by default */
+    public $types;
+    public function __construct($name, $visiblename, $description, $types) {
+        parent::__construct($name, $visiblename, $description, null);
+        $this->types = $types;
+    }
+}
