@@ -64,7 +64,7 @@ def accept(origin: str):
         _verifier(origin).verify(body, request.headers)
     except InvalidSignature as exc:
         metrics.SIGNATURE_FAILURES.labels(origin).inc()
-        log.warning("rejected %s webhook %s from %s: %s", origin, webhook_id or "?", request.remote_addr, exc.cause)
+        log.warning("rejected webhook %s (%s) from %s: %s", webhook_id or "?", origin, request.remote_addr, exc.cause)
         raise
     parsed = messages.parse(body, webhook_id, config.max_batch_events, origin)
 
@@ -81,7 +81,7 @@ def accept(origin: str):
         state = "left pending (no job applies them yet)"
     else:
         state = "queued" if queued else "left pending (Redis unavailable)"
-    log.info("accepted %s webhook %s: %d new, %d duplicate, %s", origin, webhook_id, len(new_ids),
+    log.info("accepted webhook %s (%s): %d new, %d duplicate, %s", webhook_id, origin, len(new_ids),
              len(duplicate_ids), state,
              extra={"event_ids": new_ids, "client": request.remote_addr, "scheme": request.scheme,
                     "host": request.host})
