@@ -156,11 +156,15 @@ def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: 
     secret = secret or (settings.webhook_secrets[0] if settings.webhook_secrets else sample.stored_secret())
     sent = sample.send_stream(url, secret)
     click.echo(f"sent {sent} sample events to {url}")
-    crm_url = settings.suitecrm_url or f"http://{settings.sandbox_bind}"
+    crm = sample.crm_client(settings)
     deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and not sample.arrived(crm_url):
+    while time.monotonic() < deadline and not sample.arrived(crm):
         time.sleep(1)
-    for module, rows in sample.crm_summary(crm_url).items():
+    try:
+        summary = sample.crm_summary(crm)
+    except sample.CrmError as exc:
+        raise click.ClickException(f"the events were sent, but the CRM could not be read: {exc}") from None
+    for module, rows in summary.items():
         click.echo(f"\n{module}: {len(rows)} records")
         for row in rows:
             click.echo(f"  {row}")

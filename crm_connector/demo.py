@@ -1,5 +1,8 @@
 """`crmsync demo`: a small, realistic Moodle event stream (the learners and course of the recorded
-Moodle 4.3 site) sent signed to a running receiver, and a summary of the CRM records it produced."""
+Moodle 4.3 site) sent signed to a running receiver, and a summary of the CRM records it produced.
+
+The summary is read through SuiteCRM's V8 API, as the connector reads it, so it is the same against
+a real SuiteCRM and against the bundled sandbox: the records of the demo's Moodle site, by its id."""
 
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from pathlib import Path
 import requests
 from standardwebhooks import Webhook
 
+from crm_connector.suitecrm import CrmError, SuiteCrmClient
+from crmsync.config import Config
+from crmsync.run import SANDBOX_CLIENT_ID, STATE_DIR
+
 SITE = {"id": "demo-moodle", "url": "http://moodle.example.invalid"}
 COURSE = {"id": 2, "shortname": "CRM101", "fullname": "CRM Sync Test Course", "idnumber": ""}
 LEARNERS = [
@@ -21,11 +28,11 @@ LEARNERS = [
 GRADES = {3: 85.5, 4: 62.0, 5: 41.0}
 SUMMARY_FIELDS = {
     "Contacts": ["first_name", "last_name", "email1", "moodle_user_id_c", "moodle_last_access_c"],
-    "mdl_Enrolments": ["name", "status", "roles", "groups_list", "last_access", "completed", "final_grade",
-                       "pass_state"],
-    "mdl_Grades": ["name", "moodle_user_id", "grade", "percentage", "pass_state"],
-    "mdl_Completions": ["name", "kind", "moodle_user_id", "state"],
-    "mdl_Attendance": ["name", "moodle_user_id", "status_acronym"],
+    "mdl_Enrolments": ["name", "course_name", "status", "roles", "groups_list", "accessed", "last_access",
+                       "completed", "final_grade", "pass_state"],
+    "mdl_Grades": ["name", "course_name", "moodle_user_id", "grade", "percentage", "pass_state"],
+    "mdl_Completions": ["name", "course_name", "kind", "moodle_user_id", "state"],
+    "mdl_Attendance": ["name", "course_name", "moodle_user_id", "status_acronym"],
 }
 BASE_TIME = 1795344000
 
@@ -70,20 +77,20 @@ def sample_stream(first_sequence: int | None = None) -> list[dict]:
                                                                   "lastaccess": BASE_TIME + 3600})
         grade = GRADES[uid]
         add("grade.updated", f"grade:{uid}:1", {
-            "userid": uid, "courseid": 2, "itemid": 1,
+            "userid": uid, "courseid": 2, "course": COURSE, "itemid": 1,
             "item": {"itemtype": "course", "itemmodule": None, "iteminstance": 2, "itemname": None, "cmid": None,
                      "grademax": 100.0, "grademin": 0.0, "gradepass": 50.0},
             "finalgrade": grade, "percentage": grade, "passed": grade >= 50.0, "hidden": False,
             "overridden": False, "deleted": False, "timemodified": BASE_TIME + 7200})
         add("module_completion.updated", f"module_completion:{uid}:1", {
-            "userid": uid, "courseid": 2, "cmid": 1, "modname": "assign", "name": "Assignment 1",
+            "userid": uid, "courseid": 2, "course": COURSE, "cmid": 1, "modname": "assign", "name": "Assignment 1",
             "completionstate": 2 if grade >= 50 else 3, "state": "complete_pass" if grade >= 50 else "complete_fail",
             "timemodified": BASE_TIME + 7200})
         add("course_completion.updated", f"course_completion:{uid}:2", {
-            "userid": uid, "courseid": 2, "completed": grade >= 50, "timeenrolled": BASE_TIME,
+            "userid": uid, "courseid": 2, "course": COURSE, "completed": grade >= 50, "timeenrolled": BASE_TIME,
             "timestarted": BASE_TIME, "timecompleted": BASE_TIME + 7300 if grade >= 50 else None})
     add("attendance.recorded", "attendance:1", {
-        "courseid": 2, "cmid": 4, "attendanceid": 1, "name": "Roll call (CRM)",
+        "courseid": 2, "course": COURSE, "cmid": 4, "attendanceid": 1, "name": "Roll call (CRM)",
         "session": {"id": 1, "sessdate": BASE_TIME - 86400, "duration": 5400, "description": "Kickoff", "groupid": 0},
         "statuses": [{"userid": uid, "statusid": 1 if uid != 5 else 4, "acronym": "P" if uid != 5 else "A",
                       "description": "Present" if uid != 5 else "Absent", "grade": 2.0 if uid != 5 else 0.0,
@@ -105,21 +112,35 @@ def send_stream(url: str, secret: str, messages: list[dict] | None = None) -> in
     return response.json()["accepted"]
 
 
-def crm_summary(crm_url: str) -> dict[str, list[str]]:
-    """What the bundled sandbox holds, module by module (a real SuiteCRM is inspected in its own screens)."""
+def crm_client(settings: Config) -> SuiteCrmClient:
+    """The configured SuiteCRM, or the sandbox `crmsync run` started (with the secret it stored)."""
+    if settings.suitecrm_url:
+        settings.require("suitecrm_client_id", "suitecrm_client_secret")
+        return SuiteCrmClient(settings.suitecrm_url, settings.suitecrm_client_id, settings.suitecrm_client_secret,
+                              settings.suitecrm_username, settings.suitecrm_password,
+                              settings.suitecrm_timeout_seconds)
+    path = STATE_DIR / "sandbox-client-secret"
+    if not path.exists():
+        raise SystemExit("no CRM to read: set SUITECRM_URL (and its client) or start the sandbox with `crmsync run`")
+    return SuiteCrmClient(f"http://{settings.sandbox_bind}", SANDBOX_CLIENT_ID, path.read_text().strip())
+
+
+def _site_field(module: str) -> str:
+    return "moodle_site_id_c" if module == "Contacts" else "moodle_site_id"
+
+
+def crm_summary(crm: SuiteCrmClient) -> dict[str, list[str]]:
+    """The demo site's records, module by module, as the V8 API lists them."""
     summary = {}
     for module, fields in SUMMARY_FIELDS.items():
-        response = requests.get(f"{crm_url}/__sandbox/records/{module}", timeout=10)
-        if response.status_code != 200:
-            continue
-        summary[module] = [", ".join(f"{f}={r.get(f, '')}" for f in fields if r.get(f, "") not in ("", None))
-                           for r in response.json()]
+        records = crm.find(module, {_site_field(module): SITE["id"]}, fields=fields)
+        summary[module] = [", ".join(f"{f}={r[f]}" for f in fields if r.get(f) not in ("", None)) for r in records]
     return summary
 
 
-def arrived(crm_url: str) -> bool:
+def arrived(crm: SuiteCrmClient) -> bool:
+    """The stream's last message (the attendance session) has reached the CRM for every learner."""
     try:
-        response = requests.get(f"{crm_url}/__sandbox/records/mdl_Attendance", timeout=5)
-    except requests.RequestException:
-        return False
-    return response.status_code == 200 and len(response.json()) >= len(GRADES)
+        return len(list(crm.find("mdl_Attendance", {"moodle_site_id": SITE["id"]}, fields=["name"]))) >= len(GRADES)
+    except CrmError:
+        return False  # not up yet, or not answering: the demo waits and then shows what there is

@@ -161,9 +161,11 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
     redis = runtime.redis_connection()
     started = time.monotonic()
     try:
-        writes = writes_for(target.payload, config)
+        writes = writes_for(target.payload, config) + cascade.no_longer_listed(session, site_id, target.payload)
+        before = cascade.incarnations(session, site_id, [w.key for w in writes])
         writer = CrmWriter(session, runtime.crm_client(), config, site_id, before_write=fence, force=force)
         writer.apply(writes)
+        rewrite = cascade.facets_to_rewrite(session, site_id, before)
     except ClaimLost:
         session.rollback()
         ordering.mark_rewrite(session, site_id, subject)
@@ -202,6 +204,9 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
     outcome = _conclude(session, site_id, subject, token, target, older, EventStatus.APPLIED, detail,
                         [w.key for w in writes], force)
     if outcome == "applied":
+        for facet_subject in rewrite:
+            ordering.mark_rewrite(session, site_id, facet_subject)
+            queue.schedule_rewrite(redis, config, site_id, facet_subject, 0)
         metrics.CRM_WRITES.inc(writer.crm_writes)
         pause.resolved(redis)
         log.info("applied event %s (%s %s): %d CRM writes, %d coalesced", target.id, target.type, subject,

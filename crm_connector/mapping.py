@@ -154,18 +154,20 @@ def _enrolment(message: dict, _config: Config) -> list[Write]:
         return [Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"status": "unenrolled", "roles": "",
                                                                      "groups_list": ""},
                       facet="ended", only_if_exists=True)]
-    course = data.get("course") or {"id": cid, "shortname": str(cid), "fullname": str(cid)}
+    course = data.get("course")
     active = [e for e in data["enrolments"] if e["status"] == "active"]
     starts = [e["timestart"] for e in data["enrolments"] if e.get("timestart")]
     ends = [e["timeend"] for e in data["enrolments"] if e.get("timeend")]
     status = {"deleted": "unenrolled"}.get(data["status"], data["status"])
-    writes = [Write("mdl_Courses", f"course:{cid}", {
-        "name": course["fullname"], "moodle_course_id": str(cid), "shortname": course["shortname"],
-        "idnumber": course.get("idnumber", ""),
-        "course_url": f"{message['site']['url']}/course/view.php?id={cid}"}, facet="from-enrolment")]
+    course_fields = {"moodle_course_id": str(cid),
+                     "course_url": f"{message['site']['url']}/course/view.php?id={cid}"}
+    if course:
+        course_fields.update(name=course["fullname"], shortname=course["shortname"],
+                             idnumber=course.get("idnumber") or "")
+    writes = [Write("mdl_Courses", f"course:{cid}", course_fields, facet="from-enrolment")]
     writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {
-        "name": f"{course['shortname']} / user {uid}", "moodle_user_id": str(uid), "moodle_course_id": str(cid),
-        "course_name": course["fullname"], "status": status,
+        **({"name": f"{course['shortname']} / user {uid}"} if course else {}), **_course_name(data),
+        "moodle_user_id": str(uid), "moodle_course_id": str(cid), "status": status,
         "enrol_methods": ", ".join(sorted({e["method"] for e in (active or data["enrolments"])})),
         "roles": ", ".join(data["roles"]), "groups_list": ", ".join(g["name"] for g in data["groups"]),
         "time_start": crm_datetime(min(starts) if starts else None),
@@ -173,6 +175,13 @@ def _enrolment(message: dict, _config: Config) -> list[Write]:
         parents=(_contact_parent(uid), _parent("mdl_Enrolments", "mdl_Courses", f"course:{cid}")),
         scope=(("course_id", cid),)))
     return writes
+
+
+def _course_name(data: dict) -> dict:
+    """The Course column of a learner's record; a message without the course (an older plugin) leaves
+    the name the CRM shows as it is."""
+    course = data.get("course")
+    return {"course_name": course["fullname"]} if course else {}
 
 
 def _grade(message: dict, _config: Config) -> list[Write]:
@@ -191,7 +200,7 @@ def _grade(message: dict, _config: Config) -> list[Write]:
     name = item.get("itemname") or ("Course total" if item["itemtype"] == "course" else f"Grade item {data['itemid']}")
     writes = [Write("mdl_Grades", key, {
         "name": name, "moodle_user_id": str(uid), "moodle_course_id": str(cid), "moodle_item_id": str(data["itemid"]),
-        "item_name": name, "item_type": item["itemtype"], "item_module": item.get("itemmodule") or "",
+        **_course_name(data), "item_name": name, "item_type": item["itemtype"], "item_module": item.get("itemmodule") or "",
         "grade": _number(data.get("finalgrade")), "grade_max": _number(item["grademax"]),
         "grade_pass": _number(item["gradepass"]), "percentage": _number(data.get("percentage")),
         "pass_state": pass_state, "time_graded": crm_datetime(data.get("timemodified"))},
@@ -216,6 +225,7 @@ def _module_completion(message: dict, _config: Config) -> list[Write]:
     return [Write("mdl_Completions", f"module_completion:{data['userid']}:{data['cmid']}", {
         "name": data.get("name") or f"Activity {data['cmid']}", "moodle_user_id": str(data["userid"]),
         "moodle_course_id": str(data["courseid"]), "moodle_cm_id": str(data["cmid"]), "kind": "activity",
+        **_course_name(data),
         "activity_name": data.get("name", ""), "state": data["state"], "completed": "1" if done else "0",
         "time_completed": crm_datetime(data.get("timemodified")) if done else ""},
         parents=(_parent("mdl_Completions", "Contacts", f"user:{data['userid']}"),),
@@ -234,6 +244,7 @@ def _course_completion(message: dict, _config: Config) -> list[Write]:
     return [
         Write("mdl_Completions", f"course_completion:{uid}:{cid}", {
             "name": f"Course {cid}", "moodle_user_id": str(uid), "moodle_course_id": str(cid), "kind": "course",
+            **_course_name(data),
             "state": "complete" if completed else "incomplete", "completed": "1" if completed else "0",
             "time_completed": when}, parents=(_parent("mdl_Completions", "Contacts", f"user:{uid}"),),
             scope=_scope(course_id=cid)),
@@ -247,7 +258,8 @@ def _course_access(message: dict, _config: Config) -> list[Write]:
     data = message["data"]
     when = crm_datetime(data["lastaccess"])
     return [
-        Write("mdl_Enrolments", f"enrolment:{data['userid']}:{data['courseid']}", {"last_access": when},
+        Write("mdl_Enrolments", f"enrolment:{data['userid']}:{data['courseid']}",
+              {"last_access": when, "accessed": "accessed" if when else "never"},
               facet="access", parents=(_contact_parent(data["userid"]),)),
         Write("Contacts", f"user:{data['userid']}", {"moodle_last_access_c": when}, facet="access"),
     ]
@@ -263,7 +275,7 @@ def _attendance(message: dict, _config: Config) -> list[Write]:
         uid = status["userid"]
         writes.append(Write("mdl_Attendance", f"attendance:{session['id']}:{uid}", {
             "name": f"{data.get('name', 'Attendance')} {crm_datetime(session['sessdate'])[:10]}",
-            "moodle_user_id": str(uid), "moodle_course_id": str(data["courseid"]),
+            "moodle_user_id": str(uid), "moodle_course_id": str(data["courseid"]), **_course_name(data),
             "moodle_session_id": str(session["id"]), "session_date": crm_datetime(session["sessdate"]),
             "duration_minutes": str(int(session.get("duration", 0)) // 60),
             "status_acronym": status["acronym"], "status_description": status.get("description", ""),
@@ -287,6 +299,60 @@ def _consent(message: dict, config: Config) -> list[Write]:
     return writes
 
 
+def _rate(part: int, whole: int) -> str:
+    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded)."""
+    return f"{part * 100 / whole:.2f}" if whole else ""
+
+
+def activity_key(courseid: int, itemid: int) -> str:
+    return f"activity_summary:{courseid}:{itemid}"
+
+
+def _course_summary(message: dict, _config: Config) -> list[Write]:
+    """The course's attendance summary on its record, and one record per assessed activity."""
+    data = message["data"]
+    cid, course, marks = data["courseid"], data["course"], data["attendance"]
+    when = crm_datetime(data["timegenerated"])
+    writes = [Write("mdl_Courses", f"course:{cid}", {
+        "name": course["fullname"], "moodle_course_id": str(cid), "shortname": course["shortname"],
+        "learners": str(data["learners"]), "attendance_sessions": str(marks["sessions"]),
+        **{f"attendance_{status}_rate": _rate(marks[status], marks["marks"])
+           for status in ("present", "late", "excused", "absent")},
+        "summary_updated": when}, facet="summary")]
+    course_link = _parent("mdl_Activities", "mdl_Courses", f"course:{cid}")
+    for activity in data["activities"]:
+        writes.append(Write("mdl_Activities", activity_key(cid, activity["itemid"]), {
+            "name": activity["name"], "moodle_course_id": str(cid), "moodle_item_id": str(activity["itemid"]),
+            "moodle_cm_id": "" if activity.get("cmid") is None else str(activity["cmid"]),
+            "course_name": course["fullname"], "item_module": activity.get("module") or "",
+            "grade_max": _number(activity["grademax"]), "grade_pass": _number(activity["gradepass"]),
+            "graded_count": str(activity["graded"]), "average_grade": _number(activity.get("average")),
+            "average_percentage": _number(activity.get("average_percentage")),
+            "passed_count": str(activity["passed"]), "pass_rate": _rate(activity["passed"], activity["graded"]),
+            "summary_updated": when},
+            parents=(course_link,), scope=_scope(course_id=cid, cm_id=activity.get("cmid"),
+                                                 item_id=activity["itemid"])))
+    return writes
+
+
+def _activities_gone(message: dict, _config: Config) -> list[Write]:
+    """Cascade of a deletion (cascade.py) when no summary of the course is left to derive one from."""
+    data = message["data"]
+    return [Write("mdl_Activities", activity_key(data["courseid"], itemid), delete=True)
+            for itemid in data["itemids"]]
+
+
+def _course_renamed(message: dict, _config: Config) -> list[Write]:
+    """Cascade of a course rename (cascade.py) to records whose last full state the inbox no longer has.
+
+    Written as the record's own state, not as a facet: its content hash then changes, so a later
+    full state (or this name again after another one) is never mistaken for what the CRM shows.
+    """
+    name = message["data"]["course"]["fullname"]
+    return [Write(module, key, {"course_name": name}, only_if_exists=True)
+            for module, key in message["data"]["records"]]
+
+
 def _cascade_only(_message: dict, _config: Config) -> list[Write]:
     """An activity or grade item deletion writes nothing itself: its records go by cascade (cascade.py)."""
     return []
@@ -303,6 +369,9 @@ HANDLERS = {
     "course_completion.updated": _course_completion, "course_completion.deleted": _course_completion,
     "course_access.updated": _course_access, "attendance.recorded": _attendance, "attendance.deleted": _attendance,
     "consent.updated": _consent,
+    "course_summary.updated": _course_summary,
+    # Written by the connector's cascades (cascade.py), never sent by Moodle.
+    "course.renamed": _course_renamed, "activity_summary.deleted": _activities_gone,
     "ping": lambda m, c: [],
 }
 

@@ -4,9 +4,11 @@ The layout is what SuiteCRM 7.14's Module Builder *Publish* produces (modules/Mo
 MBPackage.php, MBModule.php, MBRelationship.php): manifest.php, SugarModules/modules/<Module>/,
 SugarModules/relationships/{relationships,layoutdefs,vardefs}/, SugarModules/language/<module>/,
 icons/. On top of that, the Contacts custom fields (installdefs `custom_fields`, as Studio exports
-them), the logic hook that notifies the receiver of CRM-side changes, the one that makes a written
-email1 take effect on an existing Contact, and scripts/ that add the Moodle panel to the Contact's
-views and the indices on contacts_cstm (and take them away on uninstall).
+them), the CRM → Moodle channel (logic hooks that record CRM users' changes in the outbox table
+crmsync_outbox, a scheduler job that delivers it to the receiver, an Administration → Moodle sync
+page), the hook that makes a written email1 take effect on an existing Contact, and scripts/ that
+add the Moodle panel to the Contact's views, the indices on contacts_cstm and the job's Schedulers
+row (and take them away on uninstall).
 """
 
 from __future__ import annotations
@@ -17,12 +19,61 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crm_connector.crm_schema import CrmSchema, Field, Module, Relationship, load
+from crm_connector.mapping import DEFAULT_MAPPING, _load_mapping
 from suitecrm_package.php import HEADER, assign, literal
 
 TEMPLATES = Path(__file__).with_name("templates")
-HOOK_FILES = ("CrmSyncHook.php", "CrmSyncNotifier.php", "CrmSyncEmailHook.php", "CrmSyncEmailAddresses.php")
+# Copied to custom/crmsync/ (with the generated CrmSyncFields.php).
+HOOK_FILES = ("CrmSyncHook.php", "CrmSyncOutbox.php", "CrmSyncDelivery.php", "CrmSyncJob.php", "CrmSyncEmailHook.php",
+              "CrmSyncEmailAddresses.php")
 # Used by the install scripts only, so shipped in scripts/ and never copied into the CRM.
-SCRIPT_FILES = ("CrmSyncContactLayout.php", "CrmSyncIndices.php")
+SCRIPT_FILES = ("CrmSyncContactLayout.php", "CrmSyncIndices.php", "CrmSyncScheduler.php")
+# The modules whose CRM users' changes go to Moodle, with the field-mapping section that lists their
+# synced fields (which is also the messages' subject and type prefix: contact:<id>, contact.updated).
+OUTBOX_MODULES = {"Contacts": "contact"}
+# The Contact's Moodle identity: data.moodle of its messages.
+CONTACT_IDENTITY = {"site_id": "moodle_site_id_c", "user_id": "moodle_user_id_c"}
+OUTBOX_HOOKS = (("after_save", "afterSave", "record a change for Moodle in the outbox"),
+                ("after_delete", "afterDelete", "record a deletion for Moodle in the outbox"),
+                ("after_retrieve", "afterRetrieve", "note the e-mail address a save may change"))
+# What earlier versions registered and an upgrade must take away: Module Loader's upgrade adds this
+# version's hooks and copies its files but leaves those (seen on SuiteCRM 7.14.6), and a hook is known by
+# its description (remove_logic_hook), so an old one would record every change twice.
+RETIRED_HOOKS = tuple((module, "after_save", [90, "Moodle sync: tell the receiver about a change made in the CRM",
+                                              "custom/crmsync/CrmSyncHook.php", "CrmSyncHook", "afterSave"])
+                      for module in ("Contacts", "mdl_Enrolments"))
+RETIRED_FILES = ("custom/crmsync/CrmSyncNotifier.php",)
+SCHEDULER_JOB = "crmsync_deliver_outbox"
+SCHEDULER_NAME = "Moodle sync: deliver CRM changes"
+# Files the package places outside custom/crmsync: package path -> CRM path.
+PLACED_FILES = {
+    "SugarModules/metadata/crmsync_outboxMetaData.php": "custom/metadata/crmsync_outboxMetaData.php",
+    "SugarModules/tabledictionary/crmsync_outbox.php": "custom/Extension/application/Ext/TableDictionary/crmsync_outbox.php",
+    "SugarModules/administration/CrmSyncStatus.php": "custom/modules/Administration/CrmSyncStatus.php",
+}
+SCHEDULER_EXTENSION = "SugarModules/scheduledtasks/crmsync.php"
+ADMIN_EXTENSION = "SugarModules/administration/crmsync.php"
+ADMIN_LABELS = {
+    "LBL_CRMSYNC_ADMIN_HEADER": "Moodle sync",
+    "LBL_CRMSYNC_ADMIN_HEADER_DESC": "Changes CRM users make that the sync sends to Moodle.",
+    "LBL_CRMSYNC_STATUS_TITLE": "Moodle sync",
+    "LBL_CRMSYNC_STATUS_DESC": "Changes waiting for Moodle, failed ones and why, the last delivery; send now.",
+    "LBL_CRMSYNC_WAITING": "Changes waiting",
+    "LBL_CRMSYNC_OLDEST_WAITING": "Oldest waiting change",
+    "LBL_CRMSYNC_NEXT_ATTEMPT": "Next attempt",
+    "LBL_CRMSYNC_LAST_ERROR": "Last error",
+    "LBL_CRMSYNC_ATTEMPTS": "attempts",
+    "LBL_CRMSYNC_FAILED": "Failed changes (not retried)",
+    "LBL_CRMSYNC_LAST_DELIVERED": "Last delivery acknowledged",
+    "LBL_CRMSYNC_NEVER": "never",
+    "LBL_CRMSYNC_SEND_NOW": "Send now",
+    "LBL_CRMSYNC_RETRY_FAILED": "Retry failed",
+    "LBL_CRMSYNC_FAILED_CHANGES": "Failed changes",
+    "LBL_CRMSYNC_RECORD": "Record",
+    "LBL_CRMSYNC_CHANGE": "Change",
+    "LBL_CRMSYNC_RECORDED": "Recorded",
+    "LBL_CRMSYNC_REASON": "Reason",
+}
 CONTACT_PANEL = "LBL_CRMSYNC_PANEL"
 CONTACTS_CUSTOM_TABLE = "contacts_cstm"
 # SuiteCRM 7.14 drops a written email1 when the Contact already has an address (see the template).
@@ -241,6 +292,9 @@ def extension_labels(schema: CrmSchema) -> dict[str, dict[str, str]]:
     """
     labels: dict[str, dict[str, str]] = {"Contacts": {label_key(f.name): f.label for f in schema.contact_fields}}
     labels["Contacts"][CONTACT_PANEL] = "MOODLE"  # as core's tab labels (OVERVIEW, MORE INFORMATION) read
+    labels["Administration"] = dict(ADMIN_LABELS)
+    # Scheduler::getJobsList names a job function by the Schedulers string LBL_<FUNCTION>.
+    labels["Schedulers"] = {label_key(SCHEDULER_JOB): SCHEDULER_NAME}
     for rel in schema.relationships:
         for side in (rel.lhs_module, rel.rhs_module):
             labels.setdefault(side, {}).update(relationship_labels(rel, schema))
@@ -297,20 +351,49 @@ def contact_index_defs(schema: CrmSchema) -> list[dict]:
     return [index_def(CONTACTS_CUSTOM_TABLE, fields) for fields in schema.contact_indices]
 
 
+def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
+    """custom/crmsync/CrmSyncFields.php: the synced modules and the CRM fields a change of which goes to
+    Moodle, those of the field mapping (the connector reads the same file the other way)."""
+    mapping = _load_mapping(str(mapping_file))
+    contact_fields = {f.name for f in schema.contact_fields}
+    if set(CONTACT_IDENTITY.values()) - contact_fields:
+        raise ValueError(f"crm_schema.yaml lacks the Contact identity fields {sorted(CONTACT_IDENTITY.values())}")
+    modules = {}
+    for module, section in OUTBOX_MODULES.items():
+        if not isinstance(mapping.get(section), dict) or not mapping[section]:
+            raise ValueError(f"field mapping {mapping_file} has no `{section}:` section for {module}")
+        modules[module] = {"subject": section, "fields": list(mapping[section]), "moodle": CONTACT_IDENTITY}
+    return (HEADER + "// Which changes of CRM users the outbox records (CrmSyncHook) and what their messages carry.\n"
+            + "class CrmSyncFields\n{\n    const MODULES = " + literal(modules, 1) + ";\n}\n")
+
+
 def _install_steps(schema: CrmSchema, action: str, indent: str) -> str:
     layout = f"new CrmSyncContactLayout({literal(contact_panel(schema), 1)})"
     index_action = "add" if action == "install" else "drop"
+    scheduler = (f"CrmSyncScheduler::add($GLOBALS['db'], {literal(SCHEDULER_NAME)}, time());" if action == "install"
+                 else "CrmSyncScheduler::remove($GLOBALS['db'], time());")
+    # Module Loader's own repair does not create a table that only the table dictionary declares (seen on
+    # SuiteCRM 7.14.6; Quick Repair does): the same call creates it here, and changes it as a new version's
+    # definition says.
+    outbox_table = ("$dictionary = array();\ninclude __DIR__ . '/../SugarModules/metadata/crmsync_outboxMetaData.php';\n"
+                    "$GLOBALS['db']->repairTableParams('crmsync_outbox', $dictionary['crmsync_outbox']['fields'], "
+                    "$dictionary['crmsync_outbox']['indices'], true);")
+    retired = "".join(f"remove_logic_hook({literal(module)}, {literal(event)}, {literal(entry)});\n"
+                      for module, event, entry in RETIRED_HOOKS)
+    retired += "".join(f"if (is_file({literal(path)})) {{\n    unlink({literal(path)});\n}}\n" for path in RETIRED_FILES)
+    upgrade = [outbox_table, retired.rstrip("\n")] if action == "install" else []
     steps = [f"({layout})->{action}();",
              f"CrmSyncIndices::{index_action}($GLOBALS['db'], '{CONTACTS_CUSTOM_TABLE}', "
              f"{literal(contact_index_defs(schema), 1)});",
+             scheduler,
+             *upgrade,
              "// The views are compiled to cache/themes/*/modules/Contacts/*.tpl once; these predate the change.",
              "require_once 'include/TemplateHandler/TemplateHandler.php';",
              "TemplateHandler::clearCache('Contacts');"]
     return "".join(indent + line.replace("\n", "\n" + indent) + "\n" for line in steps)
 
 
-_SCRIPT_REQUIRES = ("require_once __DIR__ . '/CrmSyncContactLayout.php';\n"
-                    "require_once __DIR__ . '/CrmSyncIndices.php';\n\n")
+_SCRIPT_REQUIRES = "".join(f"require_once __DIR__ . '/{name}';\n" for name in SCRIPT_FILES) + "\n"
 
 
 def post_install_script(schema: CrmSchema) -> str:
@@ -346,22 +429,25 @@ def manifest(schema: CrmSchema) -> str:
         "image_dir": "<basepath>/icons",
         "copy": [{"from": f"<basepath>/SugarModules/modules/{m.name}", "to": f"modules/{m.name}"}
                  for m in schema.modules] + [{"from": "<basepath>/SugarModules/custom/crmsync",
-                                              "to": "custom/crmsync"}],
+                                              "to": "custom/crmsync"}]
+                + [{"from": f"<basepath>/{source}", "to": target} for source, target in PLACED_FILES.items()],
+        # ModuleInstaller::installExt: custom/Extension/modules/<module>/Ext/<ScheduledTasks|Administration>/.
+        "scheduledefs": [{"from": f"<basepath>/{SCHEDULER_EXTENSION}", "to_module": "Schedulers"}],
+        "administration": [{"from": f"<basepath>/{ADMIN_EXTENSION}", "to_module": "Administration"}],
         "language": [{"from": f"<basepath>/SugarModules/language/{module}/en_us.lang.php", "to_module": module,
                       "language": "en_us"} for module in ["application", *extension_labels(schema)]],
         "vardefs": [{"from": f"<basepath>/SugarModules/relationships/vardefs/{rel.name}_{side}.php",
                      "to_module": side} for rel in schema.relationships for side in (rel.lhs_module, rel.rhs_module)],
         "custom_fields": contact_custom_fields(schema),
-        "logic_hooks": [{"module": module, "hook": "after_save", "order": 90,
-                         "description": "Moodle sync: tell the receiver about a change made in the CRM",
-                         "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": "afterSave"}
-                        for module in ("Contacts", "mdl_Enrolments")] + [EMAIL_HOOK],
+        "logic_hooks": [{"module": module, "hook": hook, "order": 90, "description": f"Moodle sync: {what}",
+                         "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": function}
+                        for module in OUTBOX_MODULES for hook, function, what in OUTBOX_HOOKS] + [EMAIL_HOOK],
         "post_uninstall": ["<basepath>/scripts/post_uninstall.php"],
     }
     return HEADER + assign("$manifest", manifest_array) + assign("$installdefs", installdefs)
 
 
-def files(schema: CrmSchema) -> dict[str, str | bytes]:
+def files(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, str | bytes]:
     out: dict[str, str | bytes] = {"manifest.php": manifest(schema)}
     for module in schema.modules:
         base = f"SugarModules/modules/{module.name}"
@@ -385,6 +471,15 @@ def files(schema: CrmSchema) -> dict[str, str | bytes]:
         out[f"SugarModules/language/{module}/en_us.lang.php"] = language_file(strings)
     for hook in HOOK_FILES:
         out[f"SugarModules/custom/crmsync/{hook}"] = (TEMPLATES / hook).read_text()
+    out["SugarModules/custom/crmsync/CrmSyncFields.php"] = outbox_fields(schema, mapping_file)
+    out["SugarModules/metadata/crmsync_outboxMetaData.php"] = (TEMPLATES / "crmsync_outboxMetaData.php").read_text()
+    out["SugarModules/tabledictionary/crmsync_outbox.php"] = (
+        "<?php\n// The package's outbox table, for Quick Repair and Rebuild and Module Loader's repair.\n"
+        "if (is_file('custom/metadata/crmsync_outboxMetaData.php')) {\n"
+        "    include 'custom/metadata/crmsync_outboxMetaData.php';\n}\n")
+    out["SugarModules/administration/CrmSyncStatus.php"] = (TEMPLATES / "CrmSyncStatus.php").read_text()
+    out[ADMIN_EXTENSION] = (TEMPLATES / "CrmSyncAdministration.php").read_text()
+    out[SCHEDULER_EXTENSION] = (TEMPLATES / "CrmSyncScheduledTask.php").read_text()
     for script in SCRIPT_FILES:
         out[f"scripts/{script}"] = (TEMPLATES / script).read_text()
     out["scripts/post_install.php"] = post_install_script(schema)
@@ -392,13 +487,14 @@ def files(schema: CrmSchema) -> dict[str, str | bytes]:
     return out
 
 
-def build(output_dir: Path, schema: CrmSchema | None = None) -> Path:
-    """Write dist/<key>-moodle-sync-<version>.zip and return its path."""
+def build(output_dir: Path, schema: CrmSchema | None = None, mapping_file: Path = DEFAULT_MAPPING) -> Path:
+    """Write dist/<key>-moodle-sync-<version>.zip and return its path; the synced Contact fields are those of
+    the field mapping's contact section (the shipped one unless a site's own is given)."""
     schema = schema or load()
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{schema.package['key']}-moodle-sync-{schema.package['version']}.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in sorted(files(schema).items()):
+        for name, content in sorted(files(schema, mapping_file).items()):
             archive.writestr(name, content)
     return target
 

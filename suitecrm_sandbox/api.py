@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import uuid
@@ -10,8 +9,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 
-from suitecrm_sandbox import email
-from suitecrm_sandbox.modules import PERSON_MODULES, Module, convert
+from suitecrm_sandbox import email, purify
+from suitecrm_sandbox.modules import PERSON_MODULES, Module, convert, resaved
 from suitecrm_sandbox.state import SandboxState
 
 blueprint = Blueprint("v8", __name__)
@@ -63,23 +62,29 @@ def _render_value(module: Module, attribute: str, stored: object) -> object:
     if attribute == "email1":
         return stored  # read from email_addresses, which SuiteCRM does not encode (recorded: email1-encoding)
     if isinstance(stored, str):
-        # SuiteCRM's output filter HTML-encodes these; clients must decode them.
-        return html.escape(stored, quote=True).replace("&#x27;", "&#039;")
+        # SuiteCRM's database layer encodes " < > ' of every value it reads (not &); clients decode them.
+        return purify.to_html(stored)
     return stored
 
 
-def render_attributes(module: Module, record, fields: set[str] | None = None) -> dict:
+def _stored_values(module: Module, record) -> dict:
     values = dict(module.attributes)
     values.update(record.fields)
     if module.name in PERSON_MODULES:
         full = " ".join(p for p in (values.get("first_name", ""), values.get("last_name", "")) if p)
         values["name"] = values["full_name"] = full
+    return values
+
+
+def render_attributes(module: Module, record, fields: set[str] | None = None) -> dict:
+    values = _stored_values(module, record)
     for relate_id, (relationship, name_field) in module.relate_ids.items():
         parents = state().store.related_ids(relationship, record.id, "rhs")
         parent_module = module.links[relate_id].module
         parent = state().store.get(parent_module, parents[-1]) if parents else None
         values[relate_id] = parent.id if parent else ""
-        values[name_field] = render_attributes(state().modules[parent_module], parent)["name"] if parent else ""
+        # The parent's name as its table holds it: encoded once below, like every value read.
+        values[name_field] = _stored_values(state().modules[parent_module], parent)["name"] if parent else ""
     if "email1" in values:
         # The opt-out and invalid flags are those of the address shown as email1: none, none shown.
         for flag in ("email_opt_out", "invalid_email"):
@@ -145,8 +150,9 @@ def _apply(module: Module, record_id: str, stored: dict, attributes: dict, patch
                 if address:
                     sandbox.store.link_email(record_id, address)
             continue
-        converted = convert(module, name, value)
-        stored[name] = "" if converted is None else converted
+        if value is None and patching:
+            continue  # a null is not written (DBManager::updateParams skips it): the stored value stays
+        stored[name] = convert(module, name, value)
     return stored
 
 
@@ -182,7 +188,9 @@ def update():
     attributes = _checked_attributes(module, data.get("attributes") or {})
     with sandbox.write_slot():
         # A saved bean shows its unset booleans as "0", where a fresh one showed false.
-        stored = {name: "0" for name, empty in module.attributes.items() if empty is False} | record.fields
+        stored = {name: "0" for name, empty in module.attributes.items() if empty is False} | {
+            name: resaved(module, name, value) if name not in attributes else value
+            for name, value in record.fields.items()}
         stored = _apply(module, record_id, stored, attributes, patching=True)
         sandbox.store.update(record_id, stored, sandbox.now())
     # PATCH answers 201 on SuiteCRM 7.14.6, like a create.
@@ -227,7 +235,8 @@ def _filters(module: Module) -> tuple[list[tuple[str, str, str]], str]:
         if module.field_meta.get(field_name, {}).get("type") == "link" and field_name in module.relate_ids:
             # A relate-id field is not a column: the real server's SQL fails here.
             raise ApiError("Database failure. Please refer to suitecrm.log for details.")
-        filters.append((field_name, op, value))
+        # The value is quoted with DBManager::quote, whose from_html decodes HTML entities first.
+        filters.append((field_name, op, purify.entity_decode(value)))
     return filters, operator
 
 
@@ -282,16 +291,23 @@ def _filtered_by_email(module: Module, records: list, filters: list, operator: s
 
 
 def _page_links(module: Module, number: int, pages: int) -> dict:
-    def link(page: int) -> str:
-        args = list(request.args.items(multi=True))
-        if "page[number]" in request.args:
-            args = [(k, page if k == "page[number]" else v) for k, v in args]
-        else:
-            args.append(("page[number]", page))
-        return f"V8/module/{module.name}?" + "&".join(f"{k}={v}" for k, v in args)
+    """PaginationObjectHelper: PHP's parsed query (parameters grouped by their name before `[`, in the
+    order each name first came), with page[number] set, rebuilt by http_build_query and urldecoded."""
+    groups: dict[str, dict[str, str]] = {}
+    for key, value in request.args.items(multi=True):
+        name, bracket, rest = key.partition("[")
+        groups.setdefault(name, {})[bracket + rest] = value
 
+    def link(page: int) -> str:
+        query = {name: dict(entries) for name, entries in groups.items()}
+        query.setdefault("page", {})["[number]"] = str(page)
+        return f"V8/module/{module.name}?" + "&".join(f"{name}{sub}={value}" for name, entries in query.items()
+                                                      for sub, value in entries.items())
+
+    # Without page[number] the page is 0, so page 1 is the next one.
     return {"first": link(1) if number > 1 else None, "prev": link(number - 1) if number > 1 else None,
-            "next": link(number + 1) if number < pages else None, "last": link(pages)}
+            "next": link(number + 1) if number + 1 <= pages else None,
+            "last": link(pages) if number + 1 <= pages else None}
 
 
 @blueprint.get("/module/<module_name>")

@@ -19,6 +19,8 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
 @click.option("--bind", default=None, help="HOST:PORT (default SANDBOX_BIND).")
 @click.option("--database", default=None, help="SQLite file, or :memory: (default SANDBOX_DATABASE).")
 @click.option("--bare", is_flag=True, help="Serve SuiteCRM as recorded, without this product's package installed.")
+@click.option("--package-version", default=None, metavar="VERSION",
+              help="Serve an earlier release of the package (default: the version in crm_schema.yaml).")
 @click.option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True, help="OAuth2 client id.")
 @click.option("--client-secret", default=None, envvar="SANDBOX_CLIENT_SECRET",
               help="OAuth2 client secret, or SANDBOX_CLIENT_SECRET (default: generated and printed).")
@@ -35,9 +37,10 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
               help="Without --bare: ignore email1 in a PATCH of a Contact that has an address, as a CRM whose "
                    "package lacks the e-mail hook does.")
 @click.pass_context
-def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, username, password, token_ttl, seed,
+def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret, client_grants, username, password, token_ttl, seed,
             email1_patch_works, email1_patch_ignored):
     """Run the bundled SuiteCRM 7.14 V8 API sandbox."""
+    from suitecrm_sandbox.modules import package_schema
     from suitecrm_sandbox.server import serve
     from suitecrm_sandbox.state import Options, SandboxState
     from suitecrm_sandbox.store import Store
@@ -48,6 +51,12 @@ def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, 
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
+    if bare and package_version:
+        raise click.UsageError("--package-version names the package, which --bare leaves out")
+    try:
+        package = None if bare else package_schema(package_version)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--package-version") from error
     shown = "(as given)" if client_secret else None
     client_secret = client_secret or secrets.token_urlsafe(24)
     shown = shown or client_secret
@@ -55,12 +64,14 @@ def sandbox(ctx, bind, database, bare, client_id, client_secret, client_grants, 
     clients = Clients({client_id: Client(client_id, client_secret, frozenset(client_grants.split(",")))},
                       username, password)
     state = SandboxState(Store(database or settings.sandbox_database),
-                         Options(bare=bare, token_ttl=token_ttl, email1_patch_ignored=(
-                             False if email1_patch_works else True if email1_patch_ignored else None)),
+                         Options(bare=bare, package_version=package_version, token_ttl=token_ttl,
+                                 email1_patch_ignored=(False if email1_patch_works else True if email1_patch_ignored
+                                                       else None)),
                          clients)
     if seed is not None:
         state.faults.configure({"seed": seed})
-    click.echo(f"SuiteCRM sandbox on http://{bind}  ({'bare' if bare else 'with the Moodle sync package'})")
+    served = f"with the Moodle sync package {package.package['version']}" if package else "bare"
+    click.echo(f"SuiteCRM sandbox on http://{bind}  ({served})")
     click.echo(f"  OAuth2 client id: {client_id}  secret: {shown}  user: {username}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -2,7 +2,8 @@
 
 Standard modules come from data/standard.json (derived from the recorded SuiteCRM 7.14.6); the
 product's custom fields and modules come from crm_connector/crm_schema.yaml, the same definition
-the SuiteCRM package is built from.
+the SuiteCRM package is built from, or from the frozen definition of an earlier package release
+(data/packages/<version>.yaml), for a CRM that still has that release installed.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 
+from crm_connector import crm_schema
 from crm_connector.crm_schema import CrmSchema
 from crm_connector.crm_schema import Field as SchemaField
+from suitecrm_sandbox import purify
 
 STANDARD = Path(__file__).with_name("data") / "standard.json"
+RELEASED_PACKAGES = Path(__file__).with_name("data") / "packages"
 COMMON_ATTRIBUTES = ("name", "date_entered", "date_modified", "modified_user_id", "modified_by_name", "created_by",
                      "created_by_name", "description", "deleted", "created_by_link", "modified_user_link",
                      "assigned_user_id", "assigned_user_name", "assigned_user_link", "SecurityGroups")
@@ -75,7 +79,9 @@ def _empty_value(f: SchemaField) -> object:
 
 def _custom_module(name: str, fields: tuple[SchemaField, ...]) -> Module:
     attributes: dict[str, object] = {a: "" for a in COMMON_ATTRIBUTES}
-    attributes.update(modified_user_id="", created_by="", deleted="0")
+    # Written by the API's user (client_credentials acts as admin), as on the standard modules.
+    attributes.update(modified_user_id="1", modified_by_name="Administrator", created_by="1",
+                      created_by_name="Administrator", deleted="0")
     meta = {"id": {"type": "id", "required": True, "dbType": "id"},
             "name": {"type": "name", "dbType": "varchar", "len": 255, "required": True}}
     for f in fields:
@@ -105,6 +111,18 @@ def _leads(contacts: Module) -> Module:
     meta = {name: contacts.field_meta.get(name, {"type": "varchar"}) for name in attributes}
     return Module(name="Leads", type_name="Lead", attributes=attributes, field_meta=meta,
                   relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
+
+
+def package_schema(version: str | None = None) -> CrmSchema:
+    """What the package installs at a released version (None: the current crm_schema.yaml)."""
+    current = crm_schema.load()
+    if version is None or version == current.package["version"]:
+        return current
+    frozen = RELEASED_PACKAGES / f"{version}.yaml"
+    if not frozen.is_file():
+        known = sorted({current.package["version"], *(path.stem for path in RELEASED_PACKAGES.glob("*.yaml"))})
+        raise ValueError(f"no package version {version!r} is known (known: {', '.join(known)})")
+    return crm_schema.load(frozen)
 
 
 def meta_modules(custom: CrmSchema | None) -> dict:
@@ -159,9 +177,10 @@ def build(custom: CrmSchema | None) -> dict[str, Module]:
     return modules
 
 
-def convert(module: Module, attribute: str, value: object) -> str | None:
-    """A written value as the real server stores it (None: silently stored as NULL)."""
+def convert(module: Module, attribute: str, value: object) -> str:
+    """A written value as the real server keeps it in its database ("" for NULL)."""
     kind = module.field_type(attribute)
+    meta = module.field_meta.get(attribute, {})
     if value is None:
         return ""
     if kind == "bool":
@@ -170,20 +189,58 @@ def convert(module: Module, attribute: str, value: object) -> str | None:
         return "1" if str(value).strip().lower() in {"1", "true", "on", "yes"} else "0"
     text = str(value)
     if kind in {"datetimecombo", "datetime"}:
-        return text if _is_db_datetime(text) else None
+        return text if _is_db_datetime(text) else ""  # an ISO datetime is silently stored as NULL
+    if kind in {"int", "decimal", "float", "currency", "double"} and text == "":
+        # DBManager::massageValue writes NULL for "" (a required int gets its default or 0).
+        return str(meta.get("default") or "0") if kind == "int" and meta.get("required") else ""
     if kind == "int":
         try:
             return str(int(float(text)))
         except ValueError:
             return "0"
-    if kind in {"decimal", "float", "currency"}:
-        precision = int(module.field_meta.get(attribute, {}).get("precision", 2))
+    if kind in {"decimal", "float", "currency", "double"}:
+        precision = int(meta.get("precision", 2))
         try:
             number = Decimal(text)
         except InvalidOperation:
             number = Decimal(0)
         return str(number.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_UP))
+    if is_cleaned_text(module, attribute):
+        return cleaned_text(module, attribute, text)
     return text
+
+
+def is_cleaned_text(module: Module, attribute: str) -> bool:
+    """SugarBean::cleanBean purifies a field whose type and dbType, joined, name a char or text
+    column, or whose type is enum."""
+    meta = module.field_meta.get(attribute, {})
+    joined = str(meta.get("type", "varchar")) + str(meta.get("dbType", ""))
+    return "char" in joined or "text" in joined or meta.get("type") == "enum"
+
+
+def cleaned_text(module: Module, attribute: str, text: str) -> str:
+    """What the database keeps of a saved text (suitecrm_sandbox/purify.py): purify_html() after
+    cleanBean's trim of name/varchar fields, then from_html()-decoded once by the query's quoting
+    and, for a column of the module's own table, once more by DBManager::insertParams/updateParams;
+    custom fields (contacts_cstm) are written by DynamicField::save, which decodes only once."""
+    meta = module.field_meta.get(attribute, {})
+    if meta.get("type") in {"name", "varchar"}:
+        text = text.strip()
+    kept = purify.saved(text)
+    return kept if meta.get("source") == "custom_fields" else purify.entity_decode(kept)
+
+
+def resaved(module: Module, attribute: str, stored: str) -> str:
+    """A field a PATCH does not name, after SuiteCRM reloads the record and saves it again: texts are
+    cleaned again from the form the read gave them, and datetimes lose their seconds (the bean holds
+    them in the user's display format, which has none, and fixUpFormatting writes that back)."""
+    if not stored or module.field_meta.get(attribute, {}).get("source") == "non-db":
+        return stored  # email1 lives in email_addresses, untouched by the record's save
+    if module.field_type(attribute) in {"datetimecombo", "datetime"} and _is_db_datetime(stored):
+        return stored[:-2] + "00"
+    if is_cleaned_text(module, attribute):
+        return cleaned_text(module, attribute, purify.to_html(stored))
+    return stored
 
 
 def _is_db_datetime(text: str) -> bool:

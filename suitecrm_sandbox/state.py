@@ -8,7 +8,6 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from crm_connector import crm_schema
 from suitecrm_sandbox import modules as module_defs
 from suitecrm_sandbox.email import HOOK_MODULES
 from suitecrm_sandbox.faults import Faults
@@ -22,6 +21,7 @@ CALL_LOG_LIMIT = 100_000
 @dataclass
 class Options:
     bare: bool = False  # the recorded SuiteCRM without this product's package
+    package_version: str | None = None  # the package release installed (None: crm_schema.yaml's)
     # SuiteCRM 7.14.6 ignores email1 in a PATCH of a record that has an address; the package's
     # before_save hook on Contacts makes it take effect. None: as the mode says (ignored when bare).
     email1_patch_ignored: bool | None = None
@@ -43,7 +43,7 @@ class SandboxState:
     calls: deque = field(default_factory=lambda: deque(maxlen=CALL_LOG_LIMIT))
 
     def __post_init__(self):
-        custom = None if self.options.bare else crm_schema.load()
+        custom = None if self.options.bare else module_defs.package_schema(self.options.package_version)
         self.modules = module_defs.build(custom)
         self.meta_modules = module_defs.meta_modules(custom)
         self.tokens = Tokens(self.store, self.clients, self.options, self.now)

@@ -24,6 +24,7 @@ class SandboxProcess:
     """A `crmsync sandbox` child process on a free loopback port."""
 
     bare: bool = False
+    package_version: str | None = None  # an earlier package release (None: crm_schema.yaml's)
     database: str = ":memory:"
     client_id: str = "crmsync-sandbox"
     client_secret: str = "sandbox-secret"
@@ -41,7 +42,8 @@ class SandboxProcess:
         args = [sys.executable, "-m", "crmsync", "sandbox", "--bind", f"127.0.0.1:{self.port}",
                 "--database", self.database, "--client-id", self.client_id, "--client-secret", self.client_secret,
                 "--client-grants", self.grants, "--username", self.username, "--password", self.password,
-                *(["--bare"] if self.bare else []), *self.extra_args]
+                *(["--bare"] if self.bare else []),
+                *(["--package-version", self.package_version] if self.package_version else []), *self.extra_args]
         self._process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20

@@ -31,4 +31,12 @@ $capabilities = [
         'contextlevel' => CONTEXT_SYSTEM,
         'archetypes' => ['manager' => CAP_ALLOW],
     ],
+    // Only for the CRM sync's own web-service user: the 'CRM sync' service (db/services.php) requires it.
+    // No archetype holds it: an admin gives it to that user's role.
+    'local/crmsync:webservice' => [
+        'riskbitmask' => RISK_PERSONAL | RISK_DATALOSS,
+        'captype' => 'write',
+        'contextlevel' => CONTEXT_SYSTEM,
+        'archetypes' => [],
+    ],
 ];

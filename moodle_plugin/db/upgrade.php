@@ -55,5 +55,23 @@ function xmldb_local_crmsync_upgrade($oldversion) {
         }
         upgrade_plugin_savepoint(true, 2026112700, 'local', 'crmsync');
     }
+
+    if ($oldversion < 2026120200) {
+        // An attendance row is about no learner, yet kept the event, which names the student who marked
+        // themselves: a privacy deletion of that student (by userid) missed it. Such rows keep only their
+        // course now (what a deletion message needs), waiting and delivered ones alike.
+        $rows = $DB->get_recordset('local_crmsync_outbox', ['type' => 'attendance.recorded'], '', 'id, eventdata');
+        foreach ($rows as $row) {
+            $event = json_decode((string) $row->eventdata, true);
+            if (!is_array($event)) {
+                continue;
+            }
+            $snapshot = isset($event['courseid']) ? json_encode(['courseid' => (int) $event['courseid']]) : null;
+            $DB->update_record('local_crmsync_outbox', (object) ['id' => $row->id, 'eventdata' => null,
+                'snapshot' => $snapshot]);
+        }
+        $rows->close();
+        upgrade_plugin_savepoint(true, 2026120200, 'local', 'crmsync');
+    }
     return true;
 }

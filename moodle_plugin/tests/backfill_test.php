@@ -128,7 +128,8 @@ final class backfill_test extends \advanced_testcase {
         $counts = $this->backfill();
         $subjects = $DB->get_fieldset_select('local_crmsync_outbox', $DB->sql_concat('type', "' '", 'subject'),
             "status = 'pending'");
-        foreach (["course.updated course:{$course->id}", "user.updated user:{$student->id}",
+        foreach (["course.updated course:{$course->id}", "course_summary.updated course_summary:{$course->id}",
+                "user.updated user:{$student->id}",
                 "enrolment.updated enrolment:{$student->id}:{$course->id}", "grade.updated grade:{$student->id}:{$item->id}",
                 "module_completion.updated module_completion:{$student->id}:{$page->cmid}",
                 "course_completion.updated course_completion:{$student->id}:{$course->id}",
@@ -174,7 +175,8 @@ final class backfill_test extends \advanced_testcase {
         set_config('eventgroups', 'users,enrolments', 'local_crmsync');
         $counts = $this->backfill();
         $this->assertGreaterThan(0, $counts['user']);
-        $this->assertSame(0, $counts['course'] + $counts['grade'] + $counts['attendance'] + $counts['consent']);
+        $this->assertSame(0, $counts['course'] + $counts['course_summary'] + $counts['grade'] + $counts['attendance']
+            + $counts['consent']);
         $this->assertSame(['enrolment.updated', 'user.updated'], array_values($DB->get_fieldset_sql(
             'SELECT DISTINCT type FROM {local_crmsync_outbox} ORDER BY type')));
     }

@@ -52,6 +52,9 @@ final class enrolment_windows_test extends \advanced_testcase {
         $rows = $DB->get_records('local_crmsync_outbox', ['type' => 'enrolment.updated'], 'subject');
         $this->assertEqualsCanonicalizing(["enrolment:{$ending->id}:{$course->id}", "enrolment:{$starting->id}:{$course->id}"],
             array_column($rows, 'subject'));
+        // The course's learner count changed with them: its summary is sent again, once.
+        $this->assertSame(["course_summary:{$course->id}"], array_values($DB->get_fieldset_select('local_crmsync_outbox',
+            'subject', "type = 'course_summary.updated'")));
         $statuses = [];
         foreach ($rows as $row) {
             $message = local\state_reader::message($row, 1, new class($now + 300) extends local\moodle_state_source {
@@ -69,8 +72,10 @@ final class enrolment_windows_test extends \advanced_testcase {
         $this->assertSame('suspended', $statuses[$ending->id]);
         $this->assertSame('active', $statuses[$starting->id]);
 
-        // The next period: no date in it.
+        // The next period: no date in it, nothing about the course either.
+        $DB->delete_records('local_crmsync_outbox');
         $this->assertSame(0, task\enrolment_windows::record($now + 300, $now + 600));
+        $this->assertSame(0, $DB->count_records('local_crmsync_outbox'));
     }
 
     public function test_a_date_already_passed_when_the_enrolment_was_written_is_not_sent_again(): void {

@@ -47,4 +47,37 @@ final class privacy_provider_test extends \core_privacy\tests\provider_testcase 
         $this->assertSame(0, $DB->count_records('local_crmsync_outbox', ['userid' => $user->id]));
         $this->assertSame(1, $DB->count_records('local_crmsync_outbox', ['userid' => $other->id]));
     }
+
+    public function test_deleting_a_student_leaves_no_row_that_names_them_after_they_took_their_own_attendance(): void {
+        global $DB;
+        $this->resetAfterTest();
+        $this->preventResetByRollback();
+        $generator = $this->getDataGenerator();
+        $course = $generator->create_course();
+        $student = $generator->create_user();
+        $generator->enrol_user($student->id, $course->id, 'student');
+        $attendance = $generator->create_module('attendance', ['course' => $course->id]);
+        $session = $DB->insert_record('attendance_sessions', ['attendanceid' => $attendance->id, 'sessdate' => time(),
+            'duration' => 3600, 'lasttaken' => time(), 'lasttakenby' => $student->id, 'timemodified' => time(),
+            'description' => '', 'descriptionformat' => FORMAT_HTML, 'studentscanmark' => 1]);
+        $DB->delete_records('local_crmsync_outbox');
+        // As mod_attendance's structure::take_from_student() fires it: the event's userid is the student.
+        $this->setUser($student);
+        \mod_attendance\event\attendance_taken_by_student::create(['objectid' => $attendance->id,
+            'context' => \context_module::instance($attendance->cmid),
+            'other' => ['sessionid' => $session, 'grouptype' => 0]])->trigger();
+        $this->setAdminUser();
+        $this->assertTrue($DB->record_exists('local_crmsync_outbox', ['subject' => "attendance:$session"]));
+
+        $system = \context_system::instance();
+        provider::delete_data_for_user(new approved_contextlist($student, 'local_crmsync', [$system->id]));
+        foreach ($DB->get_records('local_crmsync_outbox') as $row) {
+            $event = json_decode((string) $row->eventdata, true);
+            $this->assertNotEquals($student->id, $event['userid'] ?? null, "$row->subject names the deleted student");
+            $this->assertNotEquals($student->id, $event['relateduserid'] ?? null, "$row->subject names the deleted student");
+        }
+        // The session's message still goes out, with the course it belongs to.
+        $row = $DB->get_record('local_crmsync_outbox', ['subject' => "attendance:$session"]);
+        $this->assertSame(['courseid' => (int) $course->id], json_decode($row->snapshot, true));
+    }
 }

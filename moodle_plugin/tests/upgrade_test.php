@@ -77,4 +77,25 @@ final class upgrade_test extends \advanced_testcase {
         $this->assertSame('0', get_config('local_crmsync', 'secretoverlapdays'));
         $this->assertSame('900', get_config('local_crmsync', 'maxbatchkb'));
     }
+
+    /**
+     * @covers ::xmldb_local_crmsync_upgrade
+     */
+    public function test_attendance_rows_recorded_before_keep_their_course_but_no_longer_the_event(): void {
+        global $DB;
+        $this->resetAfterTest();
+        $event = ['eventname' => '\\mod_attendance\\event\\attendance_taken_by_student', 'userid' => 42,
+            'courseid' => 7, 'other' => ['sessionid' => 3]];
+        $row = ['messageid' => 'id', 'subject' => 'attendance:3', 'userid' => null, 'snapshot' => null, 'status' => 'pending',
+            'attempts' => 0, 'nextattempt' => 0, 'timecreated' => time()];
+        $attendance = $DB->insert_record('local_crmsync_outbox', $row + ['type' => 'attendance.recorded',
+            'eventdata' => json_encode($event)]);
+        $other = $DB->insert_record('local_crmsync_outbox', ['messageid' => 'id2', 'type' => 'user.updated',
+            'subject' => 'user:42', 'userid' => 42, 'eventdata' => json_encode(['userid' => 42])] + $row);
+        $this->upgrade_from(2026120101);
+        $upgraded = $DB->get_record('local_crmsync_outbox', ['id' => $attendance]);
+        $this->assertNull($upgraded->eventdata);
+        $this->assertSame(['courseid' => 7], json_decode($upgraded->snapshot, true));
+        $this->assertSame(json_encode(['userid' => 42]), $DB->get_field('local_crmsync_outbox', 'eventdata', ['id' => $other]));
+    }
 }

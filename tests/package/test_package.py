@@ -1,5 +1,5 @@
 """The SuiteCRM package: valid PHP, vardefs equal to crm_schema.yaml, a manifest Module Loader accepts,
-and a logic hook whose signed notification the Python standardwebhooks library verifies."""
+and a CRM → Moodle channel whose signed batches the Python standardwebhooks library verifies."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from crm_connector.crm_schema import load
 from suitecrm_package.build import build
@@ -74,7 +75,7 @@ def test_every_installdefs_path_is_in_the_zip(package):
             assert (root / source).exists(), f"installdefs[{key}] names {source}, missing from the zip"
     hooks = installdefs["logic_hooks"]
     assert {(h["module"], h["hook"]) for h in hooks} == {
-        ("Contacts", "after_save"), ("mdl_Enrolments", "after_save"), ("Contacts", "before_save")}
+        ("Contacts", "after_save"), ("Contacts", "after_delete"), ("Contacts", "after_retrieve"), ("Contacts", "before_save")}
     for hook in hooks:
         # Module Loader writes these into custom/modules/<module>/logic_hooks.php between single quotes,
         # unescaped (seen on SuiteCRM 7.14.6): a quote there breaks every save of the module.
@@ -144,62 +145,135 @@ def test_relationship_metadata_uses_module_builder_names(package):
             rel.join_table, rel.lhs_column, rel.rhs_column)
 
 
-HOOK_SCRIPT = """
-require '{root}/SugarModules/custom/crmsync/CrmSyncNotifier.php';
-$logged = [];
-$notifier = new CrmSyncNotifier(['receiver_url' => '{url}', 'secret' => '{secret}', 'api_user_id' => 'api-user',
-                                 'timeout' => 2], function ($level, $message) use (&$logged) {{ $logged[] = $message; }});
-$bean = new stdClass();
-$bean->id = 'c0ffee00-0000-4000-8000-000000000042';
-$bean->first_name = 'Ada'; $bean->last_name = 'Lovelace'; $bean->moodle_user_id_c = '42';
-$bean->fetched_row = ['first_name' => 'Augusta', 'last_name' => 'Lovelace', 'moodle_user_id_c' => '42'];
-$payload = $notifier->payload('Contacts', $bean, 'https://crm.example.org', 'evt-1', {now});
-$status = $notifier->send($payload, {now});
-echo json_encode(['configured' => $notifier->isConfigured(), 'own' => $notifier->isOwnWrite('api-user'),
-                  'other' => $notifier->isOwnWrite('1'), 'status' => $status, 'logged' => $logged]);
+DELIVERY_SCRIPT = """
+require '{root}/SugarModules/custom/crmsync/CrmSyncDelivery.php';
+require '{root}/SugarModules/custom/crmsync/CrmSyncFields.php';
+// One outbox row of a Contact, as CrmSyncOutbox::due gives it, and the Contact's row in the database.
+$group = ['module' => 'Contacts', 'record_id' => 'c0ffee00-0000-4000-8000-000000000042', 'rows' => [
+    ['id' => '7', 'uuid' => '0b6c5d1e-0000-4000-8000-000000000007', 'created' => '2026-12-01 10:00:00',
+     'changed' => '["last_name"]', 'attempts' => '0']]];
+$record = ['last_name' => 'O&#039;Neil &amp;amp; Co', 'first_name' => 'Zoë', 'moodle_site_id_c' => 'site-1',
+           'moodle_user_id_c' => '42', 'date_modified' => '2026-12-01 10:00:00', 'deleted' => '0'];
+$state = CrmSyncDelivery::state(CrmSyncFields::MODULES['Contacts'], $record);
+$delivery = new CrmSyncDelivery(new CrmSyncOutbox(null), function () use ($state) {{ return $state; }},
+    ['receiver_url' => 'http://127.0.0.1/', 'secret' => '{secret}', 'previous_secret' => '{previous}'],
+    ['unique_key' => 'k', 'site_url' => 'https://crm.example.org'], CrmSyncFields::MODULES);
+$message = $delivery->message($group);
+$body = json_encode(['events' => [$message]], CrmSyncDelivery::JSON_FLAGS);
+echo json_encode(['body' => $body, 'headers' => $delivery->headers('batch-1', {now}, $body)]);
 """
 
 
-def _run_hook(root, url: str, secret: str, now: int) -> dict:
-    return php_json(HOOK_SCRIPT.format(root=root, url=url, secret=secret, now=now), root)
-
-
-def test_hook_posts_a_signed_payload_the_python_library_verifies(package):
-    received = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            received["body"] = self.rfile.read(int(self.headers["Content-Length"]))
-            received["headers"] = {k.lower(): v for k, v in self.headers.items()}
-            self.send_response(202)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+def _signed_batch(root, secret: str, previous: str = "") -> dict:
     import time
 
-    now = int(time.time())
-    try:
-        result = _run_hook(package[0], f"http://127.0.0.1:{server.server_port}/webhooks/crm", secret, now)
-    finally:
-        server.shutdown()
-    assert result == {"configured": True, "own": True, "other": False, "status": 202, "logged": []}
-    payload = Webhook(secret).verify(received["body"], received["headers"])
-    assert payload["type"] == "crm.contact.updated"
-    assert payload["record"] == {"module": "Contacts", "id": "c0ffee00-0000-4000-8000-000000000042"}
-    assert payload["changed"] == ["first_name", "email1", "phone_work", "phone_mobile", "department",
-                                  "primary_address_city", "primary_address_country"]
+    return php_json(DELIVERY_SCRIPT.format(root=root, secret=secret, previous=previous, now=int(time.time())), root)
 
 
-def test_hook_failure_is_logged_not_thrown(package):
-    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-    result = _run_hook(package[0], f"http://127.0.0.1:{free_port()}/webhooks/crm", secret, 1795344000)
-    assert result["status"] == 0
-    assert result["logged"] and "receiver answered 0" in result["logged"][0]
+def _secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def test_the_packages_signed_batch_verifies_with_the_python_standardwebhooks_library(package):
+    secret = _secret()
+    signed = _signed_batch(package[0], secret)
+    batch = Webhook(secret).verify(signed["body"].encode(), signed["headers"])
+    [message] = batch["events"]
+    assert (message["type"], message["subject"], message["sequence"]) == (
+        "contact.updated", "contact:c0ffee00-0000-4000-8000-000000000042", 7)
+    assert message["data"]["fields"]["last_name"] == "O'Neil & Co"  # plain text, never HTML-encoded
+    assert message["data"]["fields"]["first_name"] == "Zoë"
+    assert message["data"]["moodle"] == {"site_id": "site-1", "user_id": 42}
+
+
+def test_during_a_rotation_the_new_and_the_old_secret_both_verify(package):
+    new, old = _secret(), _secret()
+    signed = _signed_batch(package[0], new, old)
+    assert len(signed["headers"]["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):
+        Webhook(secret).verify(signed["body"].encode(), signed["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(_secret()).verify(signed["body"].encode(), signed["headers"])
+
+
+def test_the_package_sends_exactly_the_contact_fields_of_the_field_mapping(package):
+    from crm_connector.mapping import DEFAULT_MAPPING, _load_mapping
+
+    modules = php_json("require 'SugarModules/custom/crmsync/CrmSyncFields.php'; echo json_encode(CrmSyncFields::MODULES);",
+                       package[0])
+    assert modules == {"Contacts": {"subject": "contact", "fields": list(_load_mapping(str(DEFAULT_MAPPING))["contact"]),
+                                    "moodle": {"site_id": "moodle_site_id_c", "user_id": "moodle_user_id_c"}}}
+
+
+def test_a_sites_own_field_mapping_decides_which_contact_fields_are_sent(tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("contact:\n  first_name: firstname\n  title: profile.jobtitle\n")
+    path = build(tmp_path / "dist", mapping_file=mapping)
+    with zipfile.ZipFile(path) as archive:
+        text = archive.read("SugarModules/custom/crmsync/CrmSyncFields.php").decode()
+    assert "'first_name',\n                'title',\n            )" in text
+
+
+def test_manifest_registers_the_outbox_hooks_scheduler_job_admin_page_and_table(package):
+    """What Module Loader installs for the CRM → Moodle channel (ModuleInstaller::installExt and
+    install_copy, SuiteCRM 7.14.6), and that each file is in the zip and valid PHP."""
+    root, names, _ = package
+    installdefs = manifest(root)["installdefs"]
+    hooks = {(h["hook"], h["function"]) for h in installdefs["logic_hooks"] if h["class"] == "CrmSyncHook"}
+    assert hooks == {("after_save", "afterSave"), ("after_delete", "afterDelete"), ("after_retrieve", "afterRetrieve")}
+    assert {h["module"] for h in installdefs["logic_hooks"]} == {"Contacts"}
+    [scheduler] = installdefs["scheduledefs"]
+    [admin] = installdefs["administration"]
+    assert (scheduler["to_module"], admin["to_module"]) == ("Schedulers", "Administration")
+    copied = {entry["to"]: entry["from"].replace("<basepath>/", "") for entry in installdefs["copy"]}
+    for target in ("custom/metadata/crmsync_outboxMetaData.php",
+                   "custom/Extension/application/Ext/TableDictionary/crmsync_outbox.php",
+                   "custom/modules/Administration/CrmSyncStatus.php"):
+        assert copied[target] in names, target
+    for source in (scheduler["from"], admin["from"], *copied.values()):
+        path = root / source.replace("<basepath>/", "")
+        for php in ([path] if path.is_file() else sorted(path.rglob("*.php"))):
+            lint = subprocess.run(["php", "-l", str(php)], capture_output=True, text=True)
+            assert lint.returncode == 0, lint.stdout
+
+    # The scheduled task: its function, listed in $job_strings, named by a Schedulers label.
+    job = php_json(f"$job_strings = []; include '{scheduler['from'].replace('<basepath>/', '')}';"
+                   "echo json_encode(['jobs' => $job_strings, 'defined' => function_exists('crmsync_deliver_outbox')]);",
+                   root)
+    assert job == {"jobs": ["crmsync_deliver_outbox"], "defined": True}
+    # The table, as the table dictionary extension includes it (from SuiteCRM's root).
+    site = root / "site"
+    (site / "custom/metadata").mkdir(parents=True)
+    (site / "custom/metadata/crmsync_outboxMetaData.php").write_bytes(
+        (root / copied["custom/metadata/crmsync_outboxMetaData.php"]).read_bytes())
+    table = php_json("$dictionary = []; include '" + str(root / copied[
+        "custom/Extension/application/Ext/TableDictionary/crmsync_outbox.php"]) + "'; echo json_encode($dictionary);", site)
+    definition = table["crmsync_outbox"]
+    assert definition["table"] == "crmsync_outbox" and definition["fields"]["id"]["auto_increment"] is True
+    assert {"uuid", "module", "record_id", "action", "changed", "created", "attempts", "next_attempt", "status",
+            "last_error", "delivered"} <= set(definition["fields"])
+    # The Administration page section links to the page the package copies.
+    panel = php_json(f"$admin_group_header = []; include '{admin['from'].replace('<basepath>/', '')}';"
+                     "echo json_encode($admin_group_header);", root)
+    [[header, _, _, options, _]] = panel
+    assert header == "LBL_CRMSYNC_ADMIN_HEADER"
+    assert options["Administration"]["crmsync_status"][3] == "./index.php?module=Administration&action=CrmSyncStatus"
+    # Install adds the job's Schedulers row, uninstall removes it.
+    assert "CrmSyncScheduler::add(" in (root / "scripts/post_install.php").read_text()
+    assert "CrmSyncScheduler::remove(" in (root / "scripts/post_uninstall.php").read_text()
+
+
+def test_the_channels_labels_are_defined_for_administration_and_schedulers(package):
+    root = package[0]
+    installdefs = manifest(root)["installdefs"]
+    targets = _installed_language_files(installdefs)
+    admin = _strings(root, targets[f"custom/Extension/modules/Administration/Ext/Language/en_us.{installdefs['id']}.php"])
+    schedulers = _strings(root, targets[f"custom/Extension/modules/Schedulers/Ext/Language/en_us.{installdefs['id']}.php"])
+    assert schedulers == {"LBL_CRMSYNC_DELIVER_OUTBOX": "Moodle sync: deliver CRM changes"}
+    used = set(re.findall(r"LBL_CRMSYNC_[A-Z_]+", (root / "SugarModules/administration/CrmSyncStatus.php").read_text()
+                          + (root / "SugarModules/administration/crmsync.php").read_text()))
+    assert used and used <= set(admin), sorted(used - set(admin))
+    assert admin["LBL_CRMSYNC_STATUS_TITLE"] == "Moodle sync"
 
 
 def _installed_language_files(installdefs: dict) -> dict[str, list[str]]:
@@ -286,6 +360,12 @@ def test_every_custom_module_has_its_views_and_a_subpanel_where_the_schema_says(
     assert ("Contacts", "mdl_consents_contacts.php") in layouts
 
 
+# schedulers as SuiteCRM 7.14.6 creates it (modules/Schedulers/vardefs.php).
+SCHEDULERS_TABLE = """CREATE TABLE schedulers (id char(36) NOT NULL PRIMARY KEY, deleted tinyint(1) DEFAULT 0,
+    date_entered datetime, date_modified datetime, created_by char(36), modified_user_id char(36), name varchar(255),
+    job varchar(255), date_time_start datetime, date_time_end datetime, job_interval varchar(100), time_from time,
+    time_to time, last_run datetime, status varchar(100), catch_up tinyint(1) DEFAULT 1)"""
+
 SCRIPT_DRIVER = """
 require '{repo}/tests/php/package/support/suitecrm_functions.php';
 require '{repo}/tests/php/package/support/MysqlIndexDb.php';
@@ -300,7 +380,10 @@ foreach (['DetailView' => 'detailviewdefs.php', 'EditView' => 'editviewdefs.php'
     $views[$view] = $viewdefs['Contacts'][$view];
 }}
 echo json_encode(['views' => $views, 'indices' => $GLOBALS['db']->get_indices('contacts_cstm'),
-                  'cleared' => TemplateHandler::$cleared]);
+                  'cleared' => TemplateHandler::$cleared,
+                  'repaired' => $GLOBALS['db']->repaired, 'removed_hooks' => $GLOBALS['removed_logic_hooks'] ?? [],
+                  'schedulers' => $GLOBALS['db']->link->query('SELECT job, job_interval, status, deleted FROM schedulers')
+                                                      ->fetch_all(MYSQLI_ASSOC)]);
 """
 
 
@@ -323,6 +406,8 @@ def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_co
         conn.execute(text("DROP TABLE IF EXISTS contacts_cstm"))
         conn.execute(text("CREATE TABLE contacts_cstm (id_c char(36) NOT NULL PRIMARY KEY, "
                           + ", ".join(f"{f.name} varchar(255)" for f in SCHEMA.contact_fields) + ")"))
+        conn.execute(text("DROP TABLE IF EXISTS schedulers"))
+        conn.execute(text(SCHEDULERS_TABLE))
     env = {**os.environ, "TEST_MARIADB_URL": mariadb_database}
 
     def run(code: str) -> dict:
@@ -346,13 +431,28 @@ def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_co
         assert [index["fields"]] == [list(fields) for fields in SCHEMA.contact_indices]
         assert installed["cleared"] == ["Contacts"], "the compiled views that predate the panel are dropped"
 
+        # The job runs every minute once installed: a scheduled task without a Schedulers row never runs.
+        assert installed["schedulers"] == [{"job": "function::crmsync_deliver_outbox", "job_interval": "*::*::*::*::*",
+                                            "status": "Active", "deleted": "0"}]
+        # The outbox table is created (Module Loader's repair leaves it out), and an upgrade takes away the hook
+        # an earlier version registered, which would record every change a second time.
+        [[fields, indices]] = [installed["repaired"]["crmsync_outbox"]]
+        assert fields["id"]["auto_increment"] is True and {i["type"] for i in indices} == {"primary", "index"}
+        assert [(m, e, h[1]) for m, e, h in installed["removed_hooks"]] == [
+            (m, "after_save", "Moodle sync: tell the receiver about a change made in the CRM")
+            for m in ("Contacts", "mdl_Enrolments")]
+        again = run(f"require '{root}/scripts/post_install.php'; post_install();")
+        assert len(again["schedulers"]) == 1, "an upgrade adds no second row"
+
         removed = run(f"require '{root}/scripts/post_uninstall.php';")
         assert all("LBL_CRMSYNC_PANEL" not in v["panels"] for v in removed["views"].values())
         assert list(removed["indices"]) == ["primary"]
+        assert [row["deleted"] for row in removed["schedulers"]] == ["1"]
         assert not (site / "custom").exists() or not any((site / "custom").rglob("*.php"))
     finally:
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS contacts_cstm"))
+            conn.execute(text("DROP TABLE IF EXISTS schedulers"))
         engine.dispose()
 
 

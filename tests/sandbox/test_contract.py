@@ -71,6 +71,10 @@ class Replayer:
         if number == 60:
             for n in range(20):
                 self.create_unrecorded(f"Bulk{n:02d}", "Filler", None, str(1000 + n), RECORDED_MINUTE)
+        self.expect_generated_id(transcript)
+
+    def expect_generated_id(self, transcript: dict) -> None:
+        """Where the real server chose a record's id, the sandbox is told to choose the same."""
         response = transcript["response"]
         request = transcript["request"]
         if request["method"] == "POST" and response["status"] == 201 and isinstance(response["body"], dict):

@@ -20,7 +20,7 @@ namespace local_crmsync\local;
  * Backfill: queue every subject the observers would have recorded for Moodle's current state, so that
  * a CRM that missed messages (first installation, a CRM reset) ends up equal to Moodle.
  *
- * What is queued: every course; for every synced user (not deleted, not the guest, not a site admin)
+ * What is queued: every course and its summary; for every synced user (not deleted, not the guest, not a site admin)
  * the profile, every enrolment and course access, every policy acceptance, and, in the courses where
  * the user holds a learner role (the learnerroles setting), the grades, activity completions and the
  * course completion Moodle holds; last, every attendance session that was taken. The settings'
@@ -37,8 +37,8 @@ namespace local_crmsync\local;
  */
 class backfill {
     /** The subject types, in the order they are queued and counted. */
-    const TYPES = ['course', 'user', 'enrolment', 'course_access', 'consent', 'grade', 'module_completion',
-        'course_completion', 'attendance'];
+    const TYPES = ['course', 'course_summary', 'user', 'enrolment', 'course_access', 'consent', 'grade',
+        'module_completion', 'course_completion', 'attendance'];
 
     /**
      * The roles whose holders are learners: the learnerroles setting, the student archetype's roles when
@@ -55,7 +55,8 @@ class backfill {
     }
 
     /**
-     * Queue every course (but the site), or one.
+     * Queue every course (but the site), or one, and its summary (a course that existed before the plugin
+     * has had no event that would have queued one).
      *
      * @param int $courseid only this course (0: all)
      * @param int $since only courses changed since (0: all)
@@ -71,6 +72,7 @@ class backfill {
         $entries = [];
         foreach ($DB->get_fieldset_sql("SELECT c.id FROM {course} c WHERE $where ORDER BY c.id", $params) as $id) {
             $entries[] = ['type' => 'course.updated', 'subject' => "course:$id", 'userid' => null];
+            $entries[] = ['type' => 'course_summary.updated', 'subject' => "course_summary:$id", 'userid' => null];
         }
         return self::queue($entries);
     }

@@ -138,8 +138,13 @@ class event_map {
                 return $summary;
             case 'mod_attendance\event\attendance_taken':
             case 'mod_attendance\event\attendance_taken_by_student':
+                // The row is about a session, no learner (the statuses are read from attendance_log when
+                // sent), yet the event names who took it: the student, when taken by the student. The
+                // privacy API finds a person's rows by userid, so this row keeps no event, only the course
+                // that a deletion message names if the session is gone by then.
                 $session = (int) ($other['sessionid'] ?? 0);
-                return $session ? array_merge([$entry('attendance.recorded', "attendance:$session", null)], $summary) : [];
+                return $session ? array_merge([['type' => 'attendance.recorded', 'subject' => "attendance:$session",
+                    'userid' => null, 'snapshot' => ['courseid' => $course], 'eventdata' => null]], $summary) : [];
             case 'tool_policy\event\acceptance_created':
             case 'tool_policy\event\acceptance_updated':
                 $version = (int) ($other['policyversionid'] ?? 0);

@@ -21,8 +21,9 @@ namespace local_crmsync\task;
  *
  * Moodle fires no event when an enrolment's start or end date passes, yet the enrolment's status
  * changes then (suspended before its start, after its end). This task records an enrolment.updated
- * row for every user_enrolments row whose timestart or timeend fell in (last run, now]; the message
- * is built when it is sent, so it carries the status of that moment.
+ * row for every user_enrolments row whose timestart or timeend fell in (last run, now], and a
+ * course_summary.updated row for each of their courses (the summary counts the active learners); the
+ * messages are built when they are sent, so they carry the state of that moment.
  *
  * The first run records nothing and starts from then: windows that passed before it are carried by
  * a backfill (cli/backfill.php), which sends every enrolment's current status.
@@ -51,14 +52,14 @@ class enrolment_windows extends \core\task\scheduled_task {
 
     /**
      * Record an enrolment.updated row for every learner and course with an enrolment whose start or end
-     * date is in ($from, $to].
+     * date is in ($from, $to], and a course_summary.updated row for each of those courses.
      *
      * A date that had already passed when the enrolment was last written (timemodified) changed
      * nothing since: the event of that write carried the status.
      *
      * @param int $from
      * @param int $to
-     * @return int rows recorded
+     * @return int enrolment rows recorded
      */
     public static function record(int $from, int $to): int {
         global $DB;
@@ -72,14 +73,23 @@ class enrolment_windows extends \core\task\scheduled_task {
                  OR (ue.timeend > :from2 AND ue.timeend <= :to2 AND ue.timeend > ue.timemodified)",
             ['from1' => $from, 'to1' => $to, 'from2' => $from, 'to2' => $to]);
         $count = 0;
+        $courses = [];
         foreach ($rows as $row) {
             $userid = (int) $row->userid;
+            if ((int) $row->courseid !== (int) SITEID) {
+                $courses[(int) $row->courseid] = true;
+            }
             $count += (int) \local_crmsync\local\moodle_outbox::add(['type' => 'enrolment.updated',
                 'subject' => "enrolment:$userid:{$row->courseid}", 'userid' => $userid, 'snapshot' => null,
                 'eventdata' => null]);
         }
         $rows->close();
-        if ($count) {
+        $summaries = 0;
+        foreach (array_keys($courses) as $courseid) {
+            $summaries += (int) \local_crmsync\local\moodle_outbox::add(['type' => 'course_summary.updated',
+                'subject' => "course_summary:$courseid", 'userid' => null, 'snapshot' => null, 'eventdata' => null]);
+        }
+        if ($count + $summaries) {
             \core\task\manager::queue_adhoc_task(new deliver_adhoc(), true);
         }
         return $count;

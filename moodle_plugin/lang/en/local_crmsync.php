@@ -28,6 +28,7 @@ $string['pluginname'] = 'CRM sync';
 $string['status'] = 'CRM sync delivery status';
 $string['statuspage_desc'] = 'Waiting and failed messages, Test connection, Backfill and new signing secrets are on the <a href="{$a}">CRM sync delivery status</a> page (Site administration > Reports), which users with the capability local/crmsync:manage can open too.';
 $string['crmsync:manage'] = 'See the CRM sync delivery status and manage its delivery (resend, test, backfill, new signing secret)';
+$string['crmsync:webservice'] = 'Use the CRM sync web service (for the CRM sync\'s own web-service user only)';
 $string['receiverurl'] = 'Receiver URL';
 $string['receiverurl_desc'] = 'The webhook URL of the sync receiver, e.g. https://sync.example.org/webhooks/moodle. Moodle\'s cURL security settings apply: a blocked host is refused.';
 $string['secret'] = 'Signing secret';
@@ -90,7 +91,7 @@ $string['newsecretconfirm'] = 'Generate a new signing secret? The receiver must 
 $string['previoussecretvalid'] = 'Messages are also signed with the replaced signing secret until {$a}: the receiver\'s WEBHOOK_SECRETS must have the new one before then. Test connection signs with the new one only.';
 $string['previoussecretuntil'] = 'Replaced signing secret valid until';
 $string['previoussecretnone'] = 'none (only the current secret signs)';
-$string['backfillqueued'] = 'The backfill is queued: cron sends the current state of every course, user (not site admins), enrolment, course access, consent, learner\'s grade and completion, and taken attendance session, 500 users per run.';
+$string['backfillqueued'] = 'The backfill is queued: cron sends the current state of every course and its summary, user (not site admins), enrolment, course access, consent, learner\'s grade and completion, and taken attendance session, 500 users per run.';
 $string['privacy:metadata:outbox'] = 'Messages about users waiting to be delivered to the CRM sync receiver, kept for a few days after delivery.';
 $string['privacy:metadata:outbox:userid'] = 'The user the message is about.';
 $string['privacy:metadata:outbox:type'] = 'What happened (e.g. enrolment updated).';

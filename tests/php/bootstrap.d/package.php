@@ -15,11 +15,16 @@ if (!defined('sugarEntry')) {
             rmdir($root);
         });
     }
-    set_include_path($root . PATH_SEPARATOR . get_include_path());
+    // The generated custom/crmsync/CrmSyncFields.php is not a template: the tests' own stands in for it.
+    set_include_path($root . PATH_SEPARATOR . CRMSYNC_REPO . '/tests/php/package/support/site' . PATH_SEPARATOR
+                     . get_include_path());
 })();
 require_once 'custom/crmsync/CrmSyncEmailAddresses.php';
 require_once 'custom/crmsync/CrmSyncEmailHook.php';
+require_once 'custom/crmsync/CrmSyncHook.php';
+require_once 'custom/crmsync/CrmSyncDelivery.php';
 
 require_once CRMSYNC_REPO . '/tests/php/package/support/suitecrm_functions.php';
 require_once CRMSYNC_REPO . '/suitecrm_package/templates/CrmSyncContactLayout.php';
 require_once CRMSYNC_REPO . '/suitecrm_package/templates/CrmSyncIndices.php';
+require_once CRMSYNC_REPO . '/suitecrm_package/templates/CrmSyncScheduler.php';

@@ -50,6 +50,19 @@ final class EventMapTest extends TestCase {
         $this->assertSame(5, $entry['userid']);
     }
 
+    public function test_an_attendance_row_keeps_no_event_that_names_the_student_who_took_it(): void {
+        $taken = $this->dumps()['00264_mod_attendance_event_attendance_taken.json']['data'];
+        // attendance_taken_by_student is the same event, fired by the student marking themselves.
+        $bystudent = ['eventname' => '\\mod_attendance\\event\\attendance_taken_by_student', 'userid' => 4] + $taken;
+        foreach ([$taken, $bystudent] as $data) {
+            $entry = event_map::entries($data)[0];
+            $this->assertSame('attendance:' . $data['other']['sessionid'], $entry['subject']);
+            $this->assertNull($entry['userid']);
+            $this->assertNull($entry['eventdata']);
+            $this->assertSame(['courseid' => (int) $data['courseid']], $entry['snapshot']);
+        }
+    }
+
     public function test_groups_cover_every_message_type(): void {
         $this->assertSame('enrolments', event_map::group('enrolment.deleted'));
         $this->assertSame('completions', event_map::group('course_completion.updated'));

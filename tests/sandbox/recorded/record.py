@@ -25,6 +25,10 @@ from pathlib import Path
 
 import requests
 
+from crm_connector.crm_schema import load as load_schema
+
+PACKAGE_VERSION = load_schema(Path(__file__).resolve().parents[3] / "crm_connector" / "crm_schema.yaml").package["version"]
+
 JSON_API = "application/vnd.api+json"
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 
@@ -120,7 +124,8 @@ def main(mode: str, out: Path, scenario: str = "email1") -> None:
     out.mkdir(parents=True, exist_ok=True)
     minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:00+00:00")
     token = None
-    index = [f"# recorded {minute} against {mode}"]
+    # The package installed is the one built from this tree's crm_schema.yaml; the replay serves that release.
+    index = [f"# recorded {minute} against {mode}" + (f" {PACKAGE_VERSION}" if mode == "package" else "")]
     ids = [str(uuid.uuid4()) for _ in range(3)]
     made = encoding_calls(*ids) if scenario == "encoding" else calls(*ids)
     for number, (name, method, path, query, body, note) in enumerate(made, start=1):

@@ -36,6 +36,10 @@ from pathlib import Path
 
 import requests
 
+from crm_connector.crm_schema import load as load_schema
+
+PACKAGE_VERSION = load_schema(Path(__file__).resolve().parents[3] / "crm_connector" / "crm_schema.yaml").package["version"]
+
 JSON_API = "application/vnd.api+json"
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 SENT_DATES = ("2026-11-20T", "2026-12-20T")
@@ -231,7 +235,8 @@ def main(out: Path) -> None:
     minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:00+00:00")
     marker = "text-" + uuid.uuid4().hex[:8]
     token = None
-    index = [f"# recorded {minute} against package (run marker {marker})"]
+    # The package installed is the one built from this tree's crm_schema.yaml; the replay serves that release.
+    index = [f"# recorded {minute} against package {PACKAGE_VERSION} (run marker {marker})"]
     made, b_records = calls(marker)
     for number, (name, method, path, query, body, note) in enumerate(made, start=1):
         if path.endswith("access_token"):

@@ -1,12 +1,14 @@
 <?php
 /**
- * The part of SuiteCRM's DBManager the package's index script uses, on a real MariaDB/MySQL: the SQL is
+ * The part of SuiteCRM's DBManager the package's install scripts use, on a real MariaDB/MySQL: the SQL is
  * that of MysqlManager::get_indices, add_drop_constraint and tableExists in SuiteCRM 7.14.6.
  */
 final class MysqlIndexDb
 {
     /** @var mysqli */
     public $link;
+    /** @var array the tables repairTableParams was asked to create or change: name => [fields, indices] */
+    public $repaired = [];
 
     public function __construct(mysqli $link)
     {
@@ -19,6 +21,28 @@ final class MysqlIndexDb
         $url = parse_url(getenv('TEST_MARIADB_URL') ?: 'mysql+pymysql://root@127.0.0.1:3306/test');
         return new self(new mysqli($url['host'], $url['user'] ?? 'root', $url['pass'] ?? '',
                                    ltrim($url['path'], '/'), $url['port'] ?? 3306));
+    }
+
+    public function query($sql)
+    {
+        return $this->link->query($sql);
+    }
+
+    public function fetchByAssoc($result, $encode = true)
+    {
+        $row = $result instanceof mysqli_result ? $result->fetch_assoc() : null;
+        return $row ?: false;
+    }
+
+    public function quote($string)
+    {
+        return $this->link->real_escape_string((string) $string);
+    }
+
+    public function repairTableParams($table, $fielddefs, $indices, $execute = true, $engine = null)
+    {
+        $this->repaired[$table] = [$fielddefs, $indices];
+        return '';
     }
 
     public function tableExists($table): bool

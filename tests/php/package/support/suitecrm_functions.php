@@ -19,6 +19,30 @@ if (!function_exists('write_array_to_file')) {
         return is_file($path) ? unlink($path) : rmdir($path);
     }
 }
+if (!function_exists('remove_logic_hook')) {
+    // include/utils.php, which rewrites custom/modules/<module>/logic_hooks.php: here the calls are kept.
+    function remove_logic_hook($module_name, $event, $action_array) {
+        $GLOBALS['removed_logic_hooks'][] = [$module_name, $event, $action_array];
+    }
+}
+if (!function_exists('create_guid')) {
+    // include/utils.php
+    function create_guid() {
+        $microTime = microtime();
+        list($a_dec, $a_sec) = explode(' ', $microTime);
+        $dec_hex = str_pad(substr(dechex((int) ($a_dec * 1000000)), 0, 5), 5, '0');
+        $sec_hex = str_pad(substr(dechex((int) $a_sec), 0, 6), 6, '0');
+        $section = function ($characters) {
+            $return = '';
+            for ($i = 0; $i < $characters; ++$i) {
+                $return .= dechex(mt_rand(0, 15));
+            }
+            return $return;
+        };
+        return $dec_hex . $section(3) . '-' . $section(4) . '-' . $section(4) . '-' . $section(4) . '-' . $sec_hex
+            . $section(6);
+    }
+}
 if (!class_exists('EmailAddress')) {
     // Core's Contacts detail layout computes its opt-in e-mail button (SugarEmailAddress, opt-in off).
     class EmailAddress {
