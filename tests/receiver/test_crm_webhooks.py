@@ -19,6 +19,7 @@ from crmsync.models import InboxEvent
 from tests.receiver.conftest import CONTACT_ID, CRM_ID, Receiver, crm_message, message, new_secret, signed
 from tests.receiver.test_http import CRM_SECRET, gunicorn, nginx  # noqa: F401 - the real gunicorn and nginx
 from tests.receiver.test_ingest import metric
+from tests.support import REPO
 
 CRM_SITE = f"crm:{CRM_ID}"
 OTHER_CONTACT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -36,7 +37,9 @@ def rows(database_url: str) -> list[InboxEvent]:
 def test_a_signed_batch_is_stored_under_the_crm_site_and_waits_for_its_job(receiver, database_url, redis_client):
     first, second = crm_message(1), crm_message(2, contact_id=OTHER_CONTACT, type="contact.deleted",
                                                 subject=f"contact:{OTHER_CONTACT}")
-    second["data"] = {**second["data"], "id": OTHER_CONTACT, "moodle": None, "changed": [], "deleted": True}
+    # A Contact gone from the CRM's database altogether: nothing left to say but its id.
+    second["data"] = {"id": OTHER_CONTACT, "moodle": None, "changed": ["deleted"], "fields": {},
+                      "date_modified": None, "deleted": True}
     response = receiver.post_crm([first, second])
     assert response.status_code == 202, response.json
     assert response.json == {"accepted": 2, "duplicates": 0, "duplicate_ids": []}
@@ -102,6 +105,7 @@ def test_a_message_that_breaks_the_contract_refuses_the_whole_batch_naming_it(re
     (lambda m: m["data"]["fields"].update(last_name=None), "events.0.data.fields.last_name"),
     (lambda m: m["data"]["fields"].update(description="x" * 65536), "events.0.data.fields.description"),
     (lambda m: m["data"].update(date_modified="2026-12-01 09:30:00"), "events.0.data.date_modified"),
+    (lambda m: m["data"].update(date_modified=None), "events.0.data.date_modified"),  # only a deletion may lack it
 ])
 def test_each_contract_rule_is_a_422_naming_the_field(sqlite_receiver, change, field):
     bad = crm_message()
@@ -299,3 +303,12 @@ def test_a_signed_batch_passes_nginx_and_gunicorn(nginx):  # noqa: F811
     response = connection.getresponse()
     assert response.status == 202, response.read()
     assert json.loads(response.read())["accepted"] == 2
+
+
+def test_the_contract_page_documents_every_crm_type_and_its_example_is_accepted(sqlite_receiver):
+    section = (REPO / "docs" / "event-contract.md").read_text().split("## CRM → receiver", 1)[1]
+    for message_type in contract.message_types(contract.CRM):
+        assert f"### `{message_type}`" in section
+    example = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    response = sqlite_receiver.post_crm(example)
+    assert response.status_code == 202, response.json
