@@ -1,4 +1,5 @@
-"""The RQ job: bring one subject (e.g. `enrolment:3:2`) of SuiteCRM up to the newest state waiting for it.
+"""The RQ job: bring one subject up to the newest state waiting for it: a Moodle subject (e.g.
+`enrolment:3:2`) in SuiteCRM, a CRM subject (`contact:<id>`) in Moodle (to_moodle.py).
 
 Order is decided by the database alone (crm_connector/ordering.py): the job claims the subject,
 applies the newest waiting event (older ones are coalesced into it, stale ones skipped), records the
@@ -6,10 +7,12 @@ applied sequence under its claim and releases it; a job that finds the subject c
 once, because the holder looks for newer events before it lets go. What can go wrong is sorted by
 whose fault it is:
 
-- the CRM or the database is away, or the CRM refuses our credentials: pause; the event keeps its
-  retries and stays queued until the sweeper hands it out again;
-- the CRM failed this request (500, database failure): retried with backoff by RQ, then dead-lettered;
-- the CRM or the mapping rejects the message, or anything unexpected happens: dead-lettered once,
+- the system written (SuiteCRM or Moodle) or the database is away, or the system refuses our
+  credentials: pause work on that system only (crmsync/pause.py); the event keeps its retries and stays
+  queued until the sweeper hands it out again;
+- the system failed this request (500, database failure, timeout): retried with backoff by RQ, then
+  dead-lettered;
+- the system or the mapping rejects the message, or anything unexpected happens: dead-lettered once,
   with the reason, replayable;
 - the learner's Contact is not in the CRM yet: the event waits, and applying the Contact releases it.
 """
@@ -18,15 +21,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
 
-from crm_connector import cascade, metrics, ordering, runtime
+from crm_connector import cascade, metrics, moodle, ordering, ownership, runtime, suitecrm, to_moodle
 from crm_connector.mapping import MappingError, writes_for
-from crm_connector.suitecrm import AuthError, PermanentError, TransientError, Unavailable
 from crm_connector.writer import CrmWriter, ParentGone, ParentMissing
-from crmsync import pause, queue
+from crmsync import contract, pause, queue
 from crmsync.models import CrmRecord, EventStatus, EventTransition, InboxEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -36,8 +39,34 @@ RETRY_AFTER_CAP_SECONDS = 30
 MAX_ROUNDS = 20  # a subject that keeps changing is handed to a fresh job after this many applies
 
 
+# The two clients' errors sort alike (crm_connector/moodle/errors.py): one handling for both directions.
+REFUSED = (suitecrm.AuthError, moodle.AuthError)
+UNAVAILABLE = (suitecrm.Unavailable, moodle.Unavailable, *REFUSED)
+TRANSIENT = (suitecrm.TransientError, moodle.TransientError)
+PERMANENT = (suitecrm.PermanentError, moodle.PermanentError, MappingError)
+
+
 class ClaimLost(Exception):
     """The subject's lease ran out and another worker took it: stop writing."""
+
+
+@dataclass
+class Applied:
+    status: str
+    detail: str
+    written_keys: list[str] = field(default_factory=list)  # records whose waiting children it releases
+    rewrite: list[tuple[str, str]] = field(default_factory=list)  # (site id, subject) to write again
+    crm_writes: int = 0
+    moodle_writes: int = 0
+
+
+def written_system(site_id: str) -> str:
+    """The system an event's job writes (its pause target): Moodle for a CRM message, SuiteCRM for Moodle's."""
+    return pause.MOODLE if contract.origin_of(site_id) == contract.CRM else pause.CRM
+
+
+def _pause_seconds(config, target: str) -> int:
+    return config.moodle_pause_seconds if target == pause.MOODLE else config.crm_pause_seconds
 
 
 def _finish(session, events: list[InboxEvent], status: str, detail: str | None, error: str | None = None) -> None:
@@ -78,6 +107,11 @@ def apply_event(event_id: str) -> str:
         session.close()
 
 
+def apply_crm_event(event_id: str) -> str:
+    """Entry point RQ calls for a CRM message (crmsync.queue.JOB_FUNCTIONS): written to Moodle."""
+    return apply_event(event_id)
+
+
 def rewrite_subject(site_id: str, subject: str) -> str:
     """Entry point RQ calls (crmsync.queue.REWRITE_FUNCTION) once a timed-out write can have landed."""
     config = runtime.settings()
@@ -93,7 +127,7 @@ def rewrite_subject(site_id: str, subject: str) -> str:
 
 
 def _apply_subject(session, config, site_id: str, subject: str) -> str:
-    why = pause.reason(runtime.redis_connection())
+    why = pause.reason(runtime.redis_connection(), written_system(site_id))
     if why is not None:
         return f"paused: {why}"
     outcome = "busy: another worker holds the subject and applies its newest state"
@@ -160,17 +194,21 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
 
     redis = runtime.redis_connection()
     started = time.monotonic()
+    again = target.status not in WAITING
     try:
-        writes = writes_for(target.payload, config) + cascade.no_longer_listed(session, site_id, target.payload)
-        before = cascade.incarnations(session, site_id, [w.key for w in writes])
-        writer = CrmWriter(session, runtime.crm_client(), config, site_id, before_write=fence, force=force)
-        writer.apply(writes)
-        rewrite = cascade.facets_to_rewrite(session, site_id, before)
-    except ClaimLost:
+        if contract.origin_of(site_id) == contract.CRM:
+            applied = _to_moodle(session, config, site_id, target, fence, force, again)
+        else:
+            applied = _to_crm(session, config, site_id, target, fence, force, again)
+    except (ClaimLost, ownership.StateMoved, IntegrityError) as exc:
+        # Another worker holds the subject now, or the other direction recorded the learner's newer state
+        # (or created their id-map row) while this one wrote: the next holder writes the newest state again.
         session.rollback()
         ordering.mark_rewrite(session, site_id, subject)
-        log.warning("lost the claim on %s mid-write; its next holder writes the newest state again", subject)
-        return "claim lost"
+        lost = isinstance(exc, ClaimLost)
+        log.warning("%s on %s mid-write; its next holder writes the newest state again",
+                    "lost the claim" if lost else "the learner's state moved", subject)
+        return "claim lost" if lost else "state moved"
     except ParentMissing as exc:
         session.rollback()
         return _wait_for_parent(session, site_id, target, older, exc.parent_key)
@@ -178,16 +216,18 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
         session.rollback()
         return _conclude(session, site_id, subject, token, target, older, EventStatus.SKIPPED, str(exc), [],
                          force)
-    except (Unavailable, AuthError) as exc:
+    except UNAVAILABLE as exc:
         session.rollback()
         if counted:
             _undo_attempt(session, target, exc.detail)
-        pause.start(redis, exc.detail, config.crm_pause_seconds, getattr(exc, "retry_after", None) or 0)
+        system = written_system(site_id)
+        pause.start(redis, exc.detail, _pause_seconds(config, system), getattr(exc, "retry_after", None) or 0,
+                    target=system, immediately=isinstance(exc, REFUSED))
         return f"paused: {exc.detail}"
-    except TransientError as exc:
+    except TRANSIENT as exc:
         session.rollback()
         return _transient(session, config, target, exc)
-    except (PermanentError, MappingError) as exc:
+    except PERMANENT as exc:
         session.rollback()
         return _dead_letter(session, target, older, exc.detail if hasattr(exc, "detail") else str(exc))
     except DATABASE_AWAY:
@@ -199,19 +239,47 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
     finally:
         metrics.CRM_LATENCY.observe(time.monotonic() - started)
 
-    detail = f"{writer.crm_writes} CRM writes" + (" (written again: the CRM may have shown an older state)"
-                                                 if force else "")
-    outcome = _conclude(session, site_id, subject, token, target, older, EventStatus.APPLIED, detail,
-                        [w.key for w in writes], force)
-    if outcome == "applied":
-        for facet_subject in rewrite:
-            ordering.mark_rewrite(session, site_id, facet_subject)
-            queue.schedule_rewrite(redis, config, site_id, facet_subject, 0)
-        metrics.CRM_WRITES.inc(writer.crm_writes)
-        pause.resolved(redis)
-        log.info("applied event %s (%s %s): %d CRM writes, %d coalesced", target.id, target.type, subject,
-                 writer.crm_writes, len(older))
+    if force:
+        applied.detail += " (written again: the system may have shown an older state)"
+    outcome = _conclude(session, site_id, subject, token, target, older, applied.status, applied.detail,
+                        applied.written_keys, force)
+    if outcome in ("applied", "skipped"):
+        for rewrite_site, rewrite_subject_key in applied.rewrite:
+            ordering.mark_rewrite(session, rewrite_site, rewrite_subject_key)
+            queue.schedule_rewrite(redis, config, rewrite_site, rewrite_subject_key, 0)
+        metrics.CRM_WRITES.inc(applied.crm_writes)
+        metrics.MOODLE_WRITES.inc(applied.moodle_writes)
+        if outcome == "applied":
+            pause.resolved(redis, written_system(site_id))
+        log.info("%s event %s (%s %s): %s, %d coalesced", outcome, target.id, target.type, subject,
+                 applied.detail, len(older))
     return outcome
+
+
+def _to_crm(session, config, site_id: str, target: InboxEvent, fence, force: bool, again: bool) -> Applied:
+    """A Moodle message, written to SuiteCRM."""
+    writes = writes_for(target.payload, config) + cascade.no_longer_listed(session, site_id, target.payload)
+    writes, decision = ownership.from_moodle(session, config, site_id, target.payload, writes, again)
+    before = cascade.incarnations(session, site_id, [w.key for w in writes])
+    writer = CrmWriter(session, runtime.crm_client(), config, site_id, before_write=fence, force=force)
+    writer.apply(writes)
+    rewrite = [(site_id, facet) for facet in cascade.facets_to_rewrite(session, site_id, before)]
+    detail = f"{writer.crm_writes} CRM writes"
+    if decision is not None:
+        ownership.settle_from_moodle(session, decision)
+        if decision.losses:
+            detail += f"; superseded: {', '.join(loss.field.crm for loss in decision.losses)} (GET /api/v1/conflicts)"
+        crm_site = decision.state.get("crm_site_id")
+        if decision.rewrite_other and crm_site and decision.crm_id:
+            rewrite.append((crm_site, f"contact:{decision.crm_id}"))  # Moodle holds a value that lost
+    return Applied(EventStatus.APPLIED, detail, [w.key for w in writes], rewrite, crm_writes=writer.crm_writes)
+
+
+def _to_moodle(session, config, site_id: str, target: InboxEvent, fence, force: bool, again: bool) -> Applied:
+    """A CRM message, written to Moodle."""
+    outcome = to_moodle.apply(session, config, runtime.moodle_client, site_id, target.payload, fence, again, force)
+    status = EventStatus.SKIPPED if outcome.skipped else EventStatus.APPLIED
+    return Applied(status, outcome.detail, [], outcome.rewrite, moodle_writes=outcome.moodle_writes)
 
 
 def _conclude(session, site_id: str, subject: str, token: str, target: InboxEvent, older: list[InboxEvent],
@@ -293,14 +361,15 @@ def _dead_letter(session, target: InboxEvent, older: list[InboxEvent], reason: s
     return "failed"
 
 
-def _transient(session, config, event: InboxEvent, exc: TransientError) -> str:
+def _transient(session, config, event: InboxEvent, exc) -> str:
     reason = exc.detail
     if exc.may_have_landed:
-        # The CRM may carry the request out after anything written later: write the newest state
+        # The system may carry the request out after anything written later: write the newest state
         # again once it cannot be running any more.
         ordering.mark_rewrite(session, event.site_id, event.subject)
-        queue.schedule_rewrite(runtime.redis_connection(), config, event.site_id, event.subject,
-                               config.crm_late_write_seconds)
+        late = (config.moodle_late_write_seconds if written_system(event.site_id) == pause.MOODLE
+                else config.crm_late_write_seconds)
+        queue.schedule_rewrite(runtime.redis_connection(), config, event.site_id, event.subject, late)
     if event.attempts > config.job_max_retries:
         return _dead_letter(session, event, [], f"after {event.attempts} attempts: {reason}")
     session.execute(update(InboxEvent).where(InboxEvent.id == event.id).values(last_error=reason)

@@ -47,6 +47,9 @@ class Write:
     only_if_exists: bool = False  # a change to a record the CRM holds; nothing to do when it holds none
     tombstone: str | None = None  # after a delete (or an anonymising write): why the record is gone or frozen
     ends_link: bool = False  # the learner is gone from this site: a Contact another site owns is let go
+    # Attributes the CRM holds already (ownership.py): part of the content hash, left out of an update, so a
+    # CRM user's edit made while this write is on its way is not overwritten with the value before it.
+    keep: frozenset[str] = frozenset()
 
     @property
     def hash_key(self) -> str:
@@ -88,6 +91,56 @@ def _number(value) -> str:
     return "" if value is None else f"{float(value):.2f}"
 
 
+def moodle_text(value: str) -> str:
+    """The reverse of crm_text: what a CRM value says, as Moodle (and a comparison) must see it."""
+    return value.replace("<" + WORD_JOINER, "<").replace("&" + WORD_JOINER, "&")
+
+
+class Owner:
+    """Who may change a mapped field (docs/crm-mapping.md "Who owns a field")."""
+
+    MOODLE = "moodle"  # Moodle's value always wins; CRM edits are not written to Moodle (superseded)
+    CRM = "crm"  # written to Moodle; never written to the CRM again after the Contact was created
+    SHARED = "shared"  # either side; the newer change wins, by the time each system recorded it
+    ALL = (MOODLE, CRM, SHARED)
+
+
+# The user fields core_user_update_users changes (user/externallib.php), and custom profile fields.
+MOODLE_WRITABLE = {"firstname", "lastname", "email", "phone1", "phone2", "institution", "department", "address",
+                   "city", "country", "idnumber", "username", "middlename", "alternatename", "firstnamephonetic",
+                   "lastnamephonetic", "description", "interests"}
+# Moodle refuses an account without these (core_user_create_users): a CRM user cannot blank them in Moodle.
+MOODLE_REQUIRED = {"firstname", "lastname", "email", "username"}
+
+
+@dataclass(frozen=True)
+class Mapped:
+    crm: str  # the Contact field
+    moodle: str  # a user field, or profile.<shortname>
+    owner: str
+
+    @property
+    def profile_field(self) -> str | None:
+        return self.moodle.removeprefix("profile.") if self.moodle.startswith("profile.") else None
+
+
+def _entry(path: str, crm_field: str, entry) -> Mapped:
+    """`crm_field: moodle_field` (Moodle-owned, as before ownership existed) or {moodle: …, owner: …}."""
+    if isinstance(entry, str):
+        return Mapped(crm_field, entry, Owner.MOODLE)
+    if not isinstance(entry, dict) or not isinstance(entry.get("moodle"), str) or set(entry) - {"moodle", "owner"}:
+        raise MappingError(f"field mapping {path}: {crm_field} must be a Moodle field name or "
+                           "{moodle: <field>, owner: moodle|crm|shared}")
+    owner = entry.get("owner", Owner.MOODLE)
+    if owner not in Owner.ALL:
+        raise MappingError(f"field mapping {path}: {crm_field} has owner {owner!r}; give moodle, crm or shared")
+    moodle = entry["moodle"]
+    if owner != Owner.MOODLE and not (moodle.startswith("profile.") or moodle in MOODLE_WRITABLE):
+        raise MappingError(f"field mapping {path}: {crm_field} cannot be owned by {owner}: the CRM cannot "
+                           f"write Moodle's {moodle} (writable: {', '.join(sorted(MOODLE_WRITABLE))}, profile.*)")
+    return Mapped(crm_field, moodle, owner)
+
+
 @cache
 def _load_mapping(path: str) -> dict:
     try:
@@ -99,8 +152,14 @@ def _load_mapping(path: str) -> dict:
     return mapping
 
 
-def contact_mapping(config: Config) -> dict[str, str]:
-    return _load_mapping(config.field_mapping_file or str(DEFAULT_MAPPING))["contact"]
+@cache
+def _contact_fields(path: str) -> tuple[Mapped, ...]:
+    return tuple(_entry(path, crm_field, entry) for crm_field, entry in _load_mapping(path)["contact"].items())
+
+
+def contact_mapping(config: Config) -> tuple[Mapped, ...]:
+    """The Contact's mapped fields, read in both directions (Moodle → CRM and CRM → Moodle)."""
+    return _contact_fields(config.field_mapping_file or str(DEFAULT_MAPPING))
 
 
 def _contact_parent(user_id: int) -> tuple[str, str]:
@@ -115,17 +174,22 @@ def _parent(child: str, parent_module: str, parent_key: str) -> tuple[str, str]:
 def _user(message: dict, config: Config) -> list[Write]:
     data = message["data"]
     attributes = {}
-    for crm_field, source in contact_mapping(config).items():
-        if source.startswith("profile."):
-            value = (data.get("profile") or {}).get(source.removeprefix("profile."), "")
-        else:
-            value = data.get(source, "")
-        attributes[crm_field] = "" if value is None else str(value)
+    for mapped in contact_mapping(config):
+        attributes[mapped.crm] = moodle_value(data, mapped)
     attributes.update(moodle_user_id_c=str(data["id"]), moodle_site_c=message["site"]["url"],
                       moodle_status_c="suspended" if data.get("suspended") else "active")
     if data.get("lastaccess"):
         attributes["moodle_last_access_c"] = crm_datetime(data["lastaccess"])
     return [Write("Contacts", f"user:{data['id']}", attributes)]
+
+
+def moodle_value(data: dict, field: Mapped) -> str:
+    """A mapped field's value in a user.* message's state, as text."""
+    if field.profile_field is not None:
+        value = (data.get("profile") or {}).get(field.profile_field, "")
+    else:
+        value = data.get(field.moodle, "")
+    return "" if value is None else str(value)
 
 
 def _user_gone(user_id: int, policy: str, tombstone: str = Tombstone.DELETED) -> list[Write]:

@@ -6,3 +6,4 @@ EVENTS = Counter("crmsync_events_total", "Inbox events finished by the connector
 CRM_WRITES = Counter("crmsync_crm_writes_total", "Create, update and delete calls sent to SuiteCRM")
 CRM_LATENCY = Histogram("crmsync_apply_seconds", "Time to apply one event's writes to SuiteCRM")
 RETRIES = Counter("crmsync_retries_total", "Events that failed transiently and will be retried")
+MOODLE_WRITES = Counter("crmsync_moodle_writes_total", "Update calls sent to Moodle (CRM → Moodle)")

@@ -1,4 +1,4 @@
-"""Per-process resources of a worker: settings, database sessions, Redis and the CRM client."""
+"""Per-process resources of a worker: settings, database sessions, Redis, the CRM and Moodle clients."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def crm_client() -> SuiteCrmClient:
     return SuiteCrmClient(cfg.suitecrm_url, cfg.suitecrm_client_id, cfg.suitecrm_client_secret,
                           cfg.suitecrm_username, cfg.suitecrm_password, cfg.suitecrm_timeout_seconds,
                           redis=redis_connection())
+
+
+@cache
+def moodle_client():
+    from crm_connector import to_moodle
+
+    return to_moodle.client(settings())
 
 
 def session():

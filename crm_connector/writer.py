@@ -39,7 +39,13 @@ def _epoch(name: str, crm_time: str) -> int | None:
 
 
 def _content_hash(write: Write, parent_ids: dict[str, str]) -> str:
-    content = json.dumps([write.module, write.attributes, parent_ids], sort_keys=True)
+    return content_hash(write.module, write.attributes, parent_ids)
+
+
+def content_hash(module: str, attributes: dict, parent_ids: dict[str, str] | None = None) -> str:
+    """What a record's write is compared by: the CRM → Moodle direction recomputes a Contact's after it wrote
+    the CRM's values to Moodle, so Moodle's echo of them finds the CRM showing them already (no CRM write)."""
+    content = json.dumps([module, attributes, parent_ids or {}], sort_keys=True)
     return hashlib.sha256(content.encode()).hexdigest()
 
 
@@ -106,6 +112,8 @@ class CrmWriter:
             self.session.add(row)
         row.crm_id, row.crm_module, row.content_hash = crm_id, module, content_hash
         row.incarnation, row.tombstone, row.linked = incarnation, tombstone, linked
+        if module == "Contacts" and not write.facet:
+            row.attributes = write.attributes if content_hash else None
         for name, value in write.scope:
             setattr(row, name, value)
         self.session.flush()
@@ -137,8 +145,9 @@ class CrmWriter:
         attributes = {**write.attributes, **parent_ids}
         if live:
             crm_id, incarnation = record.crm_id, record.incarnation
+            sent = attributes if self.force else {k: v for k, v in attributes.items() if k not in write.keep}
             try:
-                self._write(self.crm.update, write.module, crm_id, attributes)
+                self._write(self.crm.update, write.module, crm_id, sent)
             except NotFound:
                 crm_id, incarnation = self._recreate(write, attributes, incarnation + 1)  # deleted by a CRM user
         elif record is not None:

@@ -167,6 +167,24 @@ SETTINGS: tuple[Setting, ...] = (
             "API user for the password grant; empty uses the client_credentials grant.", "Connector"),
     Setting("SUITECRM_PASSWORD", _str, "", "Password of SUITECRM_USERNAME.", "Connector", secret=True),
     Setting("SUITECRM_TIMEOUT_SECONDS", _positive(_float), "10", "Timeout of one call to SuiteCRM.", "Connector"),
+    Setting("MOODLE_URL", _url("http", "https"), "",
+            "Base URL of the Moodle that CRM users' profile edits are written to (e.g. https://moodle.example.org), "
+            "through the plugin's *CRM sync* web service (docs/moodle-admin-guide.md). Empty: CRM changes are "
+            "stored and wait, the connector says so in `crmsync status`.", "Connector"),
+    Setting("MOODLE_TOKEN", _str, "",
+            "Web-service token of that Moodle's CRM sync user (sent in request bodies only, never logged).",
+            "Connector", secret=True),
+    Setting("MOODLE_SITE_ID", _str, "",
+            "The site id of the Moodle at MOODLE_URL, as its messages carry it (`site_id` of its events in "
+            "`GET /api/v1/events`): only Contacts linked to a user of this site are written to it. Empty: the "
+            "one Moodle site whose messages the connector has applied (two or more: set it).", "Connector"),
+    Setting("MOODLE_TIMEOUT_SECONDS", _positive(_float), "10", "Timeout of one call to Moodle.", "Connector"),
+    Setting("MOODLE_PAUSE_SECONDS", _positive(_int), "30",
+            "As CRM_PAUSE_SECONDS, for Moodle: CRM → Moodle work pauses while Moodle is unreachable or refuses "
+            "the token; Moodle → CRM work goes on.", "Connector"),
+    Setting("MOODLE_LATE_WRITE_SECONDS", _positive(_int), "120",
+            "Longest time Moodle may take to carry out a call whose answer timed out; the learner is written "
+            "to Moodle again after it.", "Connector"),
     Setting("CONTACT_MATCH_BY_EMAIL", _bool, "false",
             "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one: "
             "one with no Moodle identity becomes the learner's; another Moodle site's learner's is only linked to "
@@ -184,7 +202,8 @@ SETTINGS: tuple[Setting, ...] = (
             "written. Every policy's answers are listed under the Contact's Moodle Consents either way.",
             "Connector"),
     Setting("FIELD_MAPPING_FILE", _str, "",
-            "YAML file overriding the shipped Moodle→CRM field mapping (empty: the defaults).", "Connector"),
+            "YAML file overriding the shipped field mapping, read in both directions, with each field's owner "
+            "(docs/crm-mapping.md; empty: the defaults).", "Connector"),
     Setting("JOB_MAX_RETRIES", _non_negative(_int), "8", "Retries of a job that failed transiently.", "Connector"),
     Setting("JOB_RETRY_BASE_SECONDS", _positive(_float), "2",
             "First retry delay; doubles each attempt, with jitter.", "Connector"),

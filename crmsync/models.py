@@ -150,8 +150,40 @@ class CrmRecord(Base):
     item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     linked: Mapped[bool] = mapped_column(Boolean, default=False)
     high_water: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A learner's Contact only (crm_connector/ownership.py): `attributes`, what the CRM holds of the
+    # fields this site writes (its content hash is over them); `fields`, per mapped field the value both
+    # sides should hold and when each side last changed it; `version`, the compare-and-set that keeps the
+    # two directions, each writing its own system, from deciding on a state the other has moved on.
+    attributes: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    fields: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_crm_records_site_course", "site_id", "course_id"),
                       Index("ix_crm_records_site_cm", "site_id", "cm_id"),
                       Index("ix_crm_records_site_item", "site_id", "item_id"))
+
+
+class FieldConflict(Base):
+    """A change one side made that did not reach the other (docs/crm-mapping.md "Who owns a field").
+
+    Field names, ids and times only: never the values (personal data).
+    """
+
+    __tablename__ = "field_conflicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    site_id: Mapped[str] = mapped_column(String(64))  # the Moodle site
+    moodle_user_id: Mapped[int] = mapped_column(BigInteger)
+    crm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the Contact
+    crm_field: Mapped[str] = mapped_column(String(64))
+    moodle_field: Mapped[str] = mapped_column(String(191))
+    owner: Mapped[str] = mapped_column(String(16))
+    loser: Mapped[str] = mapped_column(String(16))  # "crm" | "moodle": whose change was superseded
+    lost_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # when the loser recorded it
+    won_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # when the winner recorded its own
+    reason: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_field_conflicts_site_user", "site_id", "moodle_user_id"),)

@@ -4,10 +4,8 @@ The inbox row in the database is the source of truth; Redis only carries work. A
 `pending` (Redis was down) or `queued` without a live job (Redis restarted, or a worker died) is
 found here and enqueued again, so a lost queue never loses an event.
 
-Each origin's events have their own job (`JOB_FUNCTIONS`). An origin without one yet (the CRM, until
-the connector applies CRM → Moodle changes) has its events stored, listed and replayable, but left
-`pending`: nothing is put on the queue that no worker could run, and the sweeper hands them out as
-soon as a job function is named here.
+Each origin's events have their own job (`JOB_FUNCTIONS`): Moodle's are written to SuiteCRM, the CRM's
+to Moodle (crm_connector/to_moodle.py).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
-from sqlalchemy import select, true, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmsync import contract
@@ -31,7 +29,7 @@ from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectStat
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "crm_connector.jobs.apply_event"
-JOB_FUNCTIONS: dict[str, str | None] = {contract.MOODLE: JOB_FUNCTION, contract.CRM: None}
+JOB_FUNCTIONS: dict[str, str] = {contract.MOODLE: JOB_FUNCTION, contract.CRM: "crm_connector.jobs.apply_crm_event"}
 REWRITE_FUNCTION = "crm_connector.jobs.rewrite_subject"
 SWEEP_BATCH = 1000
 LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -55,19 +53,12 @@ def retry_policy(config: Config) -> Retry | None:
 
 
 def _runnable(session: Session, event_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """(event id, job function) of the events whose origin has a job; the others stay pending."""
+    """(event id, job function) of each event, by its origin."""
     if not event_ids:
         return []
     rows = session.execute(select(InboxEvent.id, InboxEvent.site_id).where(InboxEvent.id.in_(event_ids))).all()
     functions = {event_id: JOB_FUNCTIONS[contract.origin_of(site_id)] for event_id, site_id in rows}
-    return [(event_id, functions[event_id]) for event_id in event_ids if functions.get(event_id)]
-
-
-def _has_a_job():
-    """The inbox rows whose origin has a job function: what the sweeper may hand out."""
-    if JOB_FUNCTIONS[contract.CRM] is None:
-        return InboxEvent.site_id.not_like(contract.CRM_SITE_PREFIX + "%")
-    return true()
+    return [(event_id, functions[event_id]) for event_id in event_ids if event_id in functions]
 
 
 def enqueue_events(redis_conn: Redis, config: Config, jobs: Sequence[tuple[str, str]]) -> None:
@@ -116,10 +107,7 @@ def mark_queued(session: Session, event_ids: Sequence[str], detail: str = "enque
 
 def enqueue_and_mark(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str],
                      detail: str = "enqueued") -> bool:
-    """Enqueue and record it; on a Redis failure the rows stay pending for the sweeper. Returns success.
-
-    Events whose origin has no job yet stay pending (see the module's docstring); that is no failure.
-    """
+    """Enqueue and record it; on a Redis failure the rows stay pending for the sweeper. Returns success."""
     if not event_ids:
         return True
     jobs = _runnable(session, event_ids)
@@ -166,7 +154,7 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
     grace = timedelta(seconds=config.sweep_grace_seconds)
     pending = session.scalars(
         select(InboxEvent.id)
-        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - grace, _has_a_job())
+        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - grace)
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     queued = session.scalars(
