@@ -260,6 +260,8 @@ def _to_crm(session, config, site_id: str, target: InboxEvent, fence, force: boo
     """A Moodle message, written to SuiteCRM."""
     writes = writes_for(target.payload, config) + cascade.no_longer_listed(session, site_id, target.payload)
     writes, decision = ownership.from_moodle(session, config, site_id, target.payload, writes, again)
+    if decision is not None and force and not again:
+        decision.rewrite_other = True  # the other direction moved while this one wrote: Moodle is written again
     before = cascade.incarnations(session, site_id, [w.key for w in writes])
     writer = CrmWriter(session, runtime.crm_client(), config, site_id, before_write=fence, force=force)
     writer.apply(writes)

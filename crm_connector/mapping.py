@@ -113,6 +113,9 @@ MOODLE_WRITABLE = {"firstname", "lastname", "email", "phone1", "phone2", "instit
 MOODLE_REQUIRED = {"firstname", "lastname", "email", "username"}
 
 
+COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
+
+
 @dataclass(frozen=True)
 class Mapped:
     crm: str  # the Contact field
@@ -122,6 +125,19 @@ class Mapped:
     @property
     def profile_field(self) -> str | None:
         return self.moodle.removeprefix("profile.") if self.moodle.startswith("profile.") else None
+
+
+def moodle_form(mapped: Mapped, crm_value: str) -> str:
+    """A CRM value (plain text) as Moodle keeps it; MappingError for one Moodle cannot keep."""
+    value = moodle_text(crm_value)
+    if mapped.moodle in MOODLE_REQUIRED and not value.strip():
+        raise MappingError(f"{mapped.crm} is empty: Moodle requires a {mapped.moodle} (fix it in the CRM)")
+    if mapped.moodle == "country" and value:
+        if not COUNTRY_CODE.match(value):
+            raise MappingError(f"{mapped.crm} must be a two-letter ISO 3166 country code, as Moodle keeps "
+                               "countries (e.g. GB, DE), not a country name")
+        value = value.upper()
+    return value
 
 
 def _entry(path: str, crm_field: str, entry) -> Mapped:

@@ -31,7 +31,16 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import update
 
-from crm_connector.mapping import Mapped, Owner, Write, contact_mapping, crm_text, moodle_value
+from crm_connector.mapping import (
+    Mapped,
+    Owner,
+    Write,
+    contact_mapping,
+    crm_text,
+    moodle_form,
+    moodle_text,
+    moodle_value,
+)
 from crmsync.models import CrmRecord, FieldConflict, Tombstone
 
 log = logging.getLogger(__name__)
@@ -170,12 +179,19 @@ def from_crm(row: CrmRecord | None, config, crm_site_id: str, data: dict, event_
             _crm_value(decision, mapped, known, values[mapped.crm], mapped.crm in changed, when)
         if mapped.owner != Owner.MOODLE and known["v"] is not None and (write_all or known["v"] != known["m"]):
             to_write[mapped] = known["v"]
+    # Written again because the other direction moved while this one wrote: the CRM may show a value it
+    # wrote on the state before, so the CRM is written again too.
+    decision.rewrite_other = decision.rewrite_other or (write_all and not again)
     return to_write, decision
 
 
 def _crm_value(decision: Decision, mapped: Mapped, known: dict, value: str, changed: bool, when: int | None) -> None:
     """A CRM value (plain text, as the receiver stores it) and whether a CRM user changed it."""
-    known["c"] = value  # what the CRM shows (changed by its user, or a value this sync wrote there)
+    known["c"] = moodle_text(value)  # what the CRM shows (changed by its user, or a value this sync wrote)
+    if changed and mapped.owner != Owner.MOODLE:
+        value = moodle_form(mapped, value)
+    else:
+        value = known["c"]
     if not changed:
         if known["v"] is None and mapped.owner == Owner.CRM:
             known["v"] = value  # a CRM-owned value learnt: Moodle follows it

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from crm_connector import ownership
-from crm_connector.mapping import MOODLE_REQUIRED, Mapped, MappingError
-from crm_connector.moodle import AuthError, MoodleClient, PermanentError
+from crm_connector.mapping import Mapped
+from crm_connector.moodle import AuthError, InvalidParameter, MoodleClient, PermanentError
 from crmsync import contract
 from crmsync.config import Config
 from crmsync.models import CrmRecord, SubjectState
 
-COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 # Moodle's warning codes in core_user_update_users' answer (user/externallib.php), for an operator.
 WARNINGS = {
     "invaliduserid": "Moodle has no user {user} (deleted in Moodle, or the Contact's Moodle user id is wrong)",
@@ -31,6 +30,10 @@ WARNINGS = {
     "useremailduplicate": "Moodle refused the e-mail address of user {user}: another Moodle user has it",
     "usernotupdatedexists": "Moodle refused the username of user {user}: another Moodle user has it",
 }
+
+
+# Moodle's invalid_parameter_exception quotes the refused value: a dead letter's reason is logged, so it is not.
+QUOTED_VALUE = re.compile(r'the value is ".*?", the server was expecting', re.S)
 
 
 class MoodleRefused(PermanentError):
@@ -98,7 +101,11 @@ def apply(session, config: Config, client_factory, crm_site_id: str, message: di
     if to_write:
         update = _user_update(user_id, to_write)
         before_write()
-        warnings = client_factory().update_users([update])
+        try:
+            warnings = client_factory().update_users([update])
+        except InvalidParameter as exc:
+            raise MoodleRefused(QUOTED_VALUE.sub("the value (not shown) is not what the server was expecting",
+                                                 exc.detail) + " (fix the value in the CRM)") from None
         outcome.moodle_writes = 1
         if warnings:
             raise MoodleRefused("; ".join(_explain(w, user_id) for w in warnings))
@@ -111,19 +118,9 @@ def apply(session, config: Config, client_factory, crm_site_id: str, message: di
 
 def _user_update(user_id: int, values: dict[Mapped, str]) -> dict:
     update: dict = {"id": user_id}
-    custom = []
-    for mapped, value in values.items():
-        if mapped.moodle in MOODLE_REQUIRED and not value.strip():
-            raise MappingError(f"{mapped.crm} is empty: Moodle requires a {mapped.moodle} (fix it in the CRM)")
-        if mapped.moodle == "country":
-            if value and not COUNTRY.match(value):
-                raise MappingError(f"{mapped.crm} must be a two-letter ISO 3166 country code, as Moodle keeps "
-                                   f"countries (e.g. GB, DE), not a country name")
-            value = value.upper()
-        if mapped.profile_field is not None:
-            custom.append({"type": mapped.profile_field, "value": value})
-        else:
-            update[mapped.moodle] = value
+    custom = [{"type": mapped.profile_field, "value": value} for mapped, value in values.items()
+              if mapped.profile_field is not None]
+    update.update({mapped.moodle: value for mapped, value in values.items() if mapped.profile_field is None})
     if custom:
         update["customfields"] = custom
     return update

@@ -15,7 +15,7 @@ from rq import Queue
 from sqlalchemy import func, select
 
 from crmsync import pause, queue
-from crmsync.models import EventStatus, InboxEvent, utcnow
+from crmsync.models import EventStatus, FieldConflict, InboxEvent, utcnow
 from receiver import resources
 from receiver.errors import InvalidMessages, MalformedRequest
 from receiver.messages import string_problem
@@ -96,7 +96,42 @@ class StatsSchema(Schema):
     received_last_minute = fields.Integer()
     finished_last_minute = fields.Integer()
     connector_paused = fields.String(allow_none=True, metadata={
-        "description": "Why the connector is paused: SuiteCRM unreachable or refusing the credentials since its third failure in a row; null when it answers"})
+        "description": "Why writes to SuiteCRM are paused: SuiteCRM unreachable or refusing the credentials since its third failure in a row; null when it answers"})
+    moodle_paused = fields.String(allow_none=True, metadata={
+        "description": "Why writes to Moodle (CRM → Moodle) are paused: Moodle unreachable since its third failure in a row, or refusing the token (at once); null when it answers"})
+
+
+class ConflictQuerySchema(Schema):
+    site_id = _storable_string(metadata={"description": "the Moodle site"})
+    moodle_user_id = fields.Integer(validate=validate.Range(1, 2**63 - 1))
+    crm_field = _storable_string()
+    loser = fields.String(validate=validate.OneOf(("crm", "moodle")))
+    since = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "recorded at or after"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
+
+
+class ConflictSchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime(metadata={"description": "when the connector recorded it"})
+    site_id = fields.String(metadata={"description": "the Moodle site"})
+    moodle_user_id = fields.Integer()
+    crm_id = fields.String(allow_none=True, metadata={"description": "the Contact's SuiteCRM id"})
+    crm_field = fields.String()
+    moodle_field = fields.String()
+    owner = fields.String(metadata={"description": "moodle, crm or shared (field_mapping.yaml)"})
+    loser = fields.String(metadata={"description": "whose change was superseded: crm or moodle"})
+    lost_at = fields.Integer(allow_none=True, metadata={
+        "description": "when the losing system recorded its change (Unix time: CRM date_modified, Moodle timemodified)"})
+    won_at = fields.Integer(allow_none=True, metadata={
+        "description": "when the winning system recorded its own change of the field, if it did"})
+    reason = fields.String()
+    event_id = fields.String(allow_none=True, metadata={"description": "the inbox event whose change lost or won"})
+
+
+class ConflictPageSchema(Schema):
+    total = fields.Integer()
+    conflicts = fields.List(fields.Nested(ConflictSchema))
 
 
 class ErrorSchema(Schema):
@@ -305,18 +340,54 @@ def stats():
     except Exception:  # noqa: BLE001 - stats stay useful while Redis is down
         depth = None
     paused = pause.outage(resources.redis())
+    moodle_paused = pause.outage(resources.redis(), pause.MOODLE)
     if isinstance(oldest, datetime) and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return jsonify(StatsSchema().dump({"counts": counts, "queue_depth": depth, "oldest_pending": oldest,
                                        "received_last_minute": received, "finished_last_minute": finished,
-                                       "connector_paused": paused}))
+                                       "connector_paused": paused, "moodle_paused": moodle_paused}))
+
+
+@blueprint.get("/conflicts")
+@require_token
+def list_conflicts():
+    """Changes one side made that did not reach the other (superseded by the field's owner or a newer change), newest first.
+    ---
+    get:
+      summary: List superseded field changes
+      description: Field names, ids and times only, never the values. docs/crm-mapping.md explains owners and who wins.
+      security: [{bearer: []}]
+      parameters:
+      - in: query
+        schema: ConflictQuerySchema
+      responses:
+        200: {description: One page of conflicts and the total matching, content: {application/json: {schema: ConflictPageSchema}}}
+        400: {description: 'A NUL or lone surrogate in a path, query or body string', content: {application/json: {schema: ErrorSchema}}}
+        401: {description: No valid bearer token, content: {application/json: {schema: ErrorSchema}}}
+        422: {description: 'Invalid parameters, by field', content: {application/json: {schema: ErrorSchema}}}
+    """
+    criteria = _load(ConflictQuerySchema(), request.args)
+    session = resources.session()
+    try:
+        base = select(FieldConflict)
+        for name in ("site_id", "moodle_user_id", "crm_field", "loser"):
+            if name in criteria:
+                base = base.where(getattr(FieldConflict, name) == criteria[name])
+        if "since" in criteria:
+            base = base.where(FieldConflict.at >= criteria["since"])
+        total = session.scalar(select(func.count()).select_from(base.subquery()))
+        found = session.scalars(base.order_by(FieldConflict.id.desc()).limit(criteria["limit"])
+                                .offset(criteria["offset"])).all()
+        return jsonify(ConflictPageSchema().dump({"total": total, "conflicts": found}))
+    finally:
+        session.close()
 
 
 def openapi_spec() -> APISpec:
     spec = APISpec(title="Moodle ⇄ SuiteCRM sync admin API", version="1", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for view in (list_events, show_event, replay_events, stats):
+    for view in (list_events, show_event, replay_events, stats, list_conflicts):
         rule = next(r for r in current_app.url_map.iter_rules() if r.endpoint == f"admin_api.{view.__name__}")
         path = rule.rule.replace("<", "{").replace(">", "}")
         spec.path(path=path, operations=load_operations_from_docstring(view.__doc__))

@@ -88,6 +88,8 @@ def status(ctx: click.Context) -> None:
         click.echo(f"queue depth: {depth}")
         why = pause.outage(redis_conn)
         click.echo(f"connector: {'paused, SuiteCRM unavailable: ' + why if why else 'running'}")
+        why = pause.outage(redis_conn, pause.MOODLE)
+        click.echo(f"writes to Moodle: {'paused, Moodle unavailable: ' + why if why else 'running'}")
     except Exception as exc:  # noqa: BLE001 - status must work while Redis is down
         click.echo(f"queue depth: unknown (Redis unavailable: {exc.__class__.__name__})")
     click.echo(f"oldest waiting: {oldest.isoformat() if oldest else 'none'}")
