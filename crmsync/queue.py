@@ -181,7 +181,8 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
 
 
 def replay(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> int:
-    """Send finished events (failed, skipped or applied) through the connector again."""
+    """Send finished events (failed, skipped or applied) through the connector again, with all their retries
+    (a dead letter that used them up is replayed once the operator mended the cause)."""
     chosen = session.scalars(
         select(InboxEvent.id).where(InboxEvent.id.in_(event_ids), InboxEvent.status != EventStatus.QUEUED)
     ).all()
@@ -190,7 +191,7 @@ def replay(session: Session, redis_conn: Redis, config: Config, event_ids: Seque
     session.execute(
         update(InboxEvent)
         .where(InboxEvent.id.in_(chosen))
-        .values(status=EventStatus.PENDING, last_error=None, updated_at=utcnow())
+        .values(status=EventStatus.PENDING, last_error=None, attempts=0, updated_at=utcnow())
     )
     session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="replay requested") for i in chosen)
     session.commit()
