@@ -15,7 +15,7 @@ from sqlalchemy import select
 from crm_connector import ordering
 from crmsync import config, contract, db, queue
 from crmsync.config import ConfigError
-from crmsync.models import InboxEvent
+from crmsync.models import InboxEvent, utcnow
 from tests.receiver.conftest import CONTACT_ID, CRM_ID, Receiver, crm_message, message, new_secret, signed
 from tests.receiver.test_http import CRM_SECRET, gunicorn, nginx  # noqa: F401 - the real gunicorn and nginx
 from tests.receiver.test_ingest import metric
@@ -49,10 +49,10 @@ def test_a_signed_batch_is_stored_under_the_crm_site_and_waits_for_its_job(recei
         (first["id"], CRM_SITE, "contact.updated", f"contact:{CONTACT_ID}", 1),
         (second["id"], CRM_SITE, "contact.deleted", f"contact:{OTHER_CONTACT}", 2)]
     assert stored[0].payload == first  # the state as sent, plain text and line breaks kept
-    # No connector job applies CRM events yet: they stay pending, and nothing sits on the queue that no
-    # worker could run.
-    assert {e.status for e in stored} == {"pending"}
-    assert Queue("crmsync", connection=redis_client).job_ids == []
+    # Each on the queue for the connector's CRM → Moodle job.
+    assert {e.status for e in stored} == {"queued"}
+    assert sorted(Queue("crmsync", connection=redis_client).job_ids) == sorted(
+        queue.job_id(m["id"]) for m in (first, second))
 
 
 def test_a_crm_never_shares_a_site_with_a_moodle(receiver, database_url):
@@ -219,43 +219,34 @@ def test_crm_subjects_are_ordered_per_record_like_moodle_subjects(receiver, data
         assert ordering.current(session, CRM_SITE, subject).last_sequence == 7
 
 
-def test_admin_api_lists_shows_and_replays_crm_events(receiver, redis_client):
+def test_admin_api_lists_shows_and_replays_crm_events(receiver, redis_client, database_url):
     body = crm_message()
     receiver.post_crm([body])
     receiver.post(message())
-    listed = receiver.admin("GET", "/events?type=contact.updated&status=pending").json
+    listed = receiver.admin("GET", "/events?type=contact.updated&status=queued").json
     assert listed["total"] == 1 and listed["events"][0]["site_id"] == CRM_SITE
     shown = receiver.admin("GET", f"/events/{body['id']}").json
-    assert shown["payload"] == body and [h["detail"] for h in shown["history"]] == ["received"]
+    assert shown["payload"] == body and [h["detail"] for h in shown["history"]] == ["received", "enqueued"]
 
+    with db.session_scope(database_url) as session:  # as a dead letter leaves it
+        session.get(InboxEvent, body["id"]).status = "failed"
     assert receiver.admin("POST", "/events/replay", json={"ids": [body["id"]]}).json == {"replayed": 1}
     shown = receiver.admin("GET", f"/events/{body['id']}").json
-    assert shown["status"] == "pending" and shown["history"][-1]["detail"] == "replay requested"
-    assert queue.job_id(body["id"]) not in Queue("crmsync", connection=redis_client).job_ids
+    assert shown["status"] == "queued" and shown["history"][-1]["detail"] == "enqueued for replay"
+    assert queue.job_id(body["id"]) in Queue("crmsync", connection=redis_client).job_ids
 
 
-def test_the_sweeper_hands_crm_events_out_once_a_job_is_named(receiver, database_url, redis_client, monkeypatch):
+def test_the_sweeper_hands_out_crm_events_left_pending_to_the_crm_job(receiver, database_url, redis_client):
     body = crm_message()
-    receiver.post_crm([body])
+    with db.session_scope(database_url) as session:  # stored while Redis was away: left pending
+        session.add(InboxEvent(id=body["id"], site_id=CRM_SITE, type=body["type"], subject=body["subject"],
+                               sequence=1, occurred_at=utcnow(), payload=body))
     settings = receiver.settings.replace(sweep_grace_seconds=0)
-    with db.session_scope(database_url) as session:
-        assert queue.sweep(session, redis_client, settings) == 0  # no job yet: left pending, not dead-lettered
-    monkeypatch.setitem(queue.JOB_FUNCTIONS, contract.CRM, "crm_connector.jobs.apply_crm_event")
     with db.session_scope(database_url) as session:
         assert queue.sweep(session, redis_client, settings) == 1
     job = Job.fetch(queue.job_id(body["id"]), connection=redis_client)
     assert (job.func_name, job.args) == ("crm_connector.jobs.apply_crm_event", (body["id"],))
     assert [e.status for e in rows(database_url)] == ["queued"]
-
-
-def test_the_queue_names_the_connectors_crm_job_once_it_exists():
-    """The day crm_connector.jobs grows its CRM → Moodle applier, CRM events must reach it."""
-    from crm_connector import jobs
-
-    if hasattr(jobs, "apply_crm_event"):
-        assert queue.JOB_FUNCTIONS[contract.CRM] == "crm_connector.jobs.apply_crm_event"
-    else:
-        assert queue.JOB_FUNCTIONS[contract.CRM] is None
 
 
 # --- metrics, logs, real HTTP -------------------------------------------------------------------------------------
