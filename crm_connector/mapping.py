@@ -321,8 +321,11 @@ def _consent(message: dict, config: Config) -> list[Write]:
 
 
 def _rate(part: int, whole: int) -> str:
-    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded)."""
-    return f"{part * 100 / whole:.2f}" if whole else ""
+    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded).
+
+    The counts are read in separate queries while marks may change, so a part can exceed its whole by the
+    time both are read: the rate is capped at 100 rather than showing an impossible value."""
+    return f"{min(part, whole) * 100 / whole:.2f}" if whole else ""
 
 
 def activity_key(courseid: int, itemid: int) -> str:
