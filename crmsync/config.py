@@ -138,8 +138,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Days a dead letter stays in the inbox to be replayed before it is purged.", "Storage"),
     # --- receiver ----------------------------------------------------------------------------------
     Setting("WEBHOOK_SECRETS", _secrets, "",
-            "Comma-separated `whsec_…` secrets accepted on incoming webhooks; list the new one first "
+            "Comma-separated `whsec_…` secrets accepted from Moodle on /webhooks/moodle; list the new one first "
             "while rotating. Required by `crmsync serve`.", "Receiver", secret=True),
+    Setting("CRM_WEBHOOK_SECRETS", _secrets, "",
+            "Comma-separated `whsec_…` secrets accepted from SuiteCRM on /webhooks/crm (the package's "
+            "own, never one of WEBHOOK_SECRETS); list the new one first while rotating. Empty: "
+            "/webhooks/crm answers 503 and the CRM keeps its changes until it is set.", "Receiver", secret=True),
     Setting("MAX_BODY_BYTES", _positive(_int), "1048576",
             "Largest webhook body accepted (413 beyond it).", "Receiver"),
     Setting("MAX_BATCH_EVENTS", _positive(_int), "500",
@@ -277,6 +281,9 @@ def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike |
             values[setting.attribute] = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{setting.name}: {exc}") from None
+    if set(values["crm_webhook_secrets"]) & set(values["webhook_secrets"]):
+        # A shared secret would let a Moodle site sign CRM changes (and the reverse).
+        raise ConfigError("CRM_WEBHOOK_SECRETS: a secret is also in WEBHOOK_SECRETS; give the CRM its own")
     return Config(values)
 
 

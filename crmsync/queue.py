@@ -3,6 +3,11 @@
 The inbox row in the database is the source of truth; Redis only carries work. Anything that is
 `pending` (Redis was down) or `queued` without a live job (Redis restarted, or a worker died) is
 found here and enqueued again, so a lost queue never loses an event.
+
+Each origin's events have their own job (`JOB_FUNCTIONS`). An origin without one yet (the CRM, until
+the connector applies CRM → Moodle changes) has its events stored, listed and replayable, but left
+`pending`: nothing is put on the queue that no worker could run, and the sweeper hands them out as
+soon as a job function is named here.
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
+from crmsync import contract
 from crmsync.config import Config
 from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectState, utcnow
 
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "crm_connector.jobs.apply_event"
+JOB_FUNCTIONS: dict[str, str | None] = {contract.MOODLE: JOB_FUNCTION, contract.CRM: None}
 REWRITE_FUNCTION = "crm_connector.jobs.rewrite_subject"
 SWEEP_BATCH = 1000
 LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -47,20 +54,36 @@ def retry_policy(config: Config) -> Retry | None:
     return Retry(max=config.job_max_retries, interval=intervals)
 
 
-def enqueue_events(redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> None:
-    """Put one job per event on the queue in a single round trip. Raises redis errors to the caller."""
+def _runnable(session: Session, event_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(event id, job function) of the events whose origin has a job; the others stay pending."""
     if not event_ids:
+        return []
+    rows = session.execute(select(InboxEvent.id, InboxEvent.site_id).where(InboxEvent.id.in_(event_ids))).all()
+    functions = {event_id: JOB_FUNCTIONS[contract.origin_of(site_id)] for event_id, site_id in rows}
+    return [(event_id, functions[event_id]) for event_id in event_ids if functions.get(event_id)]
+
+
+def _has_a_job():
+    """The inbox rows whose origin has a job function: what the sweeper may hand out."""
+    if JOB_FUNCTIONS[contract.CRM] is None:
+        return InboxEvent.site_id.not_like(contract.CRM_SITE_PREFIX + "%")
+    return true()
+
+
+def enqueue_events(redis_conn: Redis, config: Config, jobs: Sequence[tuple[str, str]]) -> None:
+    """Put one job per (event id, job function) on the queue in a single round trip. Raises redis errors."""
+    if not jobs:
         return
     queue = Queue(config.queue_name, connection=redis_conn)
     retry = retry_policy(config)
-    jobs = [
-        Queue.prepare_data(JOB_FUNCTION, args=(event_id,), job_id=job_id(event_id), retry=retry,
+    prepared = [
+        Queue.prepare_data(function, args=(event_id,), job_id=job_id(event_id), retry=retry,
                            timeout=JOB_TIMEOUT_SECONDS,
                            result_ttl=3600, failure_ttl=7 * 86400, description=f"apply event {event_id}")
-        for event_id in event_ids
+        for event_id, function in jobs
     ]
     with redis_conn.pipeline() as pipe:
-        queue.enqueue_many(jobs, pipeline=pipe)
+        queue.enqueue_many(prepared, pipeline=pipe)
         pipe.execute()
 
 
@@ -93,14 +116,20 @@ def mark_queued(session: Session, event_ids: Sequence[str], detail: str = "enque
 
 def enqueue_and_mark(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str],
                      detail: str = "enqueued") -> bool:
-    """Enqueue and record it; on a Redis failure the rows stay pending for the sweeper. Returns success."""
+    """Enqueue and record it; on a Redis failure the rows stay pending for the sweeper. Returns success.
+
+    Events whose origin has no job yet stay pending (see the module's docstring); that is no failure.
+    """
+    if not event_ids:
+        return True
+    jobs = _runnable(session, event_ids)
     try:
-        enqueue_events(redis_conn, config, event_ids)
+        enqueue_events(redis_conn, config, jobs)
     except Exception as exc:  # noqa: BLE001 - any Redis failure leaves the events safely pending
-        log.warning("could not enqueue %d events, left pending for the sweeper: %s", len(event_ids),
+        log.warning("could not enqueue %d events, left pending for the sweeper: %s", len(jobs),
                     exc.__class__.__name__)
         return False
-    mark_queued(session, event_ids, detail)
+    mark_queued(session, [event_id for event_id, _ in jobs], detail)
     session.commit()
     return True
 
@@ -137,7 +166,7 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
     grace = timedelta(seconds=config.sweep_grace_seconds)
     pending = session.scalars(
         select(InboxEvent.id)
-        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - grace)
+        .where(InboxEvent.status == EventStatus.PENDING, InboxEvent.received_at < utcnow() - grace, _has_a_job())
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     queued = session.scalars(
@@ -154,13 +183,13 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
         session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="job lost; re-enqueued")
                         for i in lost)
         session.commit()
-    todo = [*pending, *lost]
-    if todo:
-        enqueue_events(redis_conn, config, todo)
-        mark_queued(session, todo, "enqueued by sweeper")
+    jobs = _runnable(session, [*pending, *lost])
+    if jobs:
+        enqueue_events(redis_conn, config, jobs)
+        mark_queued(session, [event_id for event_id, _ in jobs], "enqueued by sweeper")
         session.commit()
-        log.info("sweeper enqueued %d events (%d pending, %d with a lost job)", len(todo), len(pending), len(lost))
-    return len(todo)
+        log.info("sweeper enqueued %d events (%d pending, %d with a lost job)", len(jobs), len(pending), len(lost))
+    return len(jobs)
 
 
 def replay(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> int:

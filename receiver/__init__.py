@@ -1,4 +1,4 @@
-"""Flask receiver: verifies, stores and enqueues Moodle webhooks; admin API, health and metrics."""
+"""Flask receiver: verifies, stores and enqueues Moodle and CRM webhooks; admin API, health and metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from crmsync.config import Config
 def create_app(config: Config | None = None) -> Flask:
     """App factory: one Flask app per process, configured from crmsync.config."""
     from crmsync import logs
-    from receiver import admin_api, errors, metrics, ops, resources, webhooks
+    from receiver import admin_api, crm_webhooks, errors, metrics, ops, resources, webhooks
 
     config = config or configuration.load()
     logs.configure(config)
@@ -25,6 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(crm_webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(admin_api.blueprint)
     return app

@@ -35,16 +35,16 @@ class Message:
     payload: dict
 
 
-def _contract_errors(message: object) -> dict[str, list[str]]:
+def _contract_errors(message: object, origin: str) -> dict[str, list[str]]:
     if not isinstance(message, dict):
         return {"": ["a message must be a JSON object"]}
     message_type = message.get("type")
-    if message_type not in contract.message_types():
+    if message_type not in contract.message_types(origin):
         errors = {"type": [f"unknown message type {message_type!r}"]}
-        validator = contract.envelope_validator()
+        validator = contract.envelope_validator(origin)
     else:
         errors = {}
-        validator = contract.validator_for(message_type)
+        validator = contract.validator_for(message_type, origin)
     for error in validator.iter_errors(message):
         path = ".".join(str(part) for part in error.absolute_path)
         if error.validator == "pattern" and error.validator_value in contract.control_character_patterns():
@@ -56,6 +56,9 @@ def _contract_errors(message: object) -> dict[str, list[str]]:
     if "occurred_at" not in errors and isinstance(message.get("occurred_at"), str) \
             and _occurred_at(message["occurred_at"]) is None:
         errors["occurred_at"] = [f"{message['occurred_at']!r} is not a UTC date and time from 1970 to 9999"]
+    if origin == contract.CRM and not errors and message["subject"].partition(":")[2] != message["data"]["id"]:
+        # The record a CRM message is ordered by (its subject) must be the one whose state it carries.
+        errors["subject"] = [f"must name the record data.id ({message['data']['id']})"]
     return errors
 
 
@@ -104,10 +107,10 @@ def _occurred_at(text: str) -> datetime | None:
     return occurred
 
 
-def _message(raw: dict) -> Message:
+def _message(raw: dict, origin: str) -> Message:
     occurred = _occurred_at(raw["occurred_at"])
     return Message(id=raw["id"], type=raw["type"], subject=raw["subject"], sequence=raw["sequence"],
-                   site_id=raw["site"]["id"], occurred_at=occurred, payload=raw)
+                   site_id=contract.site_id(origin, raw), occurred_at=occurred, payload=raw)
 
 
 class _NonFiniteNumber(ValueError):
@@ -126,8 +129,9 @@ def _finite_float(literal: str) -> float:
     return number
 
 
-def parse(body: bytes, webhook_id: str, max_events: int) -> list[Message]:
-    """Validate a single message or a batch; all-or-nothing, so a batch is never half stored."""
+def parse(body: bytes, webhook_id: str, max_events: int, origin: str = contract.MOODLE) -> list[Message]:
+    """Validate a batch (or, from Moodle, a single message) against the origin's contract; all-or-nothing,
+    so a batch is never half stored."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -139,7 +143,7 @@ def parse(body: bytes, webhook_id: str, max_events: int) -> list[Message]:
     except (ValueError, RecursionError):
         raise MalformedJson("body is not valid JSON") from None
 
-    if isinstance(document, dict) and "events" in document and "type" not in document:
+    if origin == contract.CRM or (isinstance(document, dict) and "events" in document and "type" not in document):
         try:
             raw_messages = BatchSchema().load(document)["events"]
         except ValidationError as exc:
@@ -153,10 +157,10 @@ def parse(body: bytes, webhook_id: str, max_events: int) -> list[Message]:
 
     errors: dict[str, list[str]] = {}
     for index, raw in enumerate(raw_messages):
-        for path, messages in _contract_errors(raw).items():
+        for path, messages in _contract_errors(raw, origin).items():
             errors[(prefix.format(index) + path).rstrip(".") or "body"] = messages
     if not prefix and not errors and raw_messages[0]["id"] != webhook_id:
         errors["id"] = ["must equal the webhook-id header"]
     if errors:
         raise InvalidMessages("invalid messages", errors)
-    return [_message(raw) for raw in raw_messages]
+    return [_message(raw, origin) for raw in raw_messages]

@@ -20,13 +20,16 @@ from prometheus_client import (
     multiprocess,
 )
 
+from crmsync import contract
 from receiver import resources
 
 REQUESTS = Counter("crmsync_http_requests_total", "HTTP requests answered", ["endpoint", "status"])
-SIGNATURE_FAILURES = Counter("crmsync_signature_failures_total", "Webhooks rejected for their signature")
-EVENTS = Counter("crmsync_webhook_events_total", "Events received", ["outcome"])
+# `origin`: who sent the webhook, moodle or crm (crmsync.contract.ORIGINS).
+SIGNATURE_FAILURES = Counter("crmsync_signature_failures_total", "Webhooks rejected for their signature", ["origin"])
+EVENTS = Counter("crmsync_webhook_events_total", "Events received", ["origin", "outcome"])
 ENQUEUE_SECONDS = Histogram("crmsync_enqueue_seconds", "Time to enqueue a request's events in Redis")
-REQUEST_SECONDS = Histogram("crmsync_request_seconds", "Time to answer a webhook POST")
+REQUEST_SECONDS = Histogram("crmsync_request_seconds", "Time to answer a webhook POST", ["origin"])
+WEBHOOK_ENDPOINTS = {"webhooks.receive": contract.MOODLE, "crm_webhooks.receive": contract.CRM}
 QUEUE_DEPTH = Gauge("crmsync_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="mostrecent")
 
 blueprint = Blueprint("metrics", __name__)
@@ -40,8 +43,9 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def count(response):
         REQUESTS.labels(request.endpoint or "unknown", str(response.status_code)).inc()
-        if request.endpoint == "webhooks.receive":
-            REQUEST_SECONDS.observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        if request.endpoint in WEBHOOK_ENDPOINTS:
+            REQUEST_SECONDS.labels(WEBHOOK_ENDPOINTS[request.endpoint]).observe(
+                time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
     app.register_blueprint(blueprint)

@@ -1,4 +1,8 @@
-"""POST /webhooks/moodle: verify, validate, store, enqueue, then acknowledge."""
+"""POST /webhooks/moodle: verify, validate, store, enqueue, then acknowledge.
+
+`accept` is the whole path for every origin: /webhooks/crm (receiver/crm_webhooks.py) differs only in
+its secrets and its contract.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crmsync import queue
+from crmsync import contract, queue
 from receiver import inbox, messages, metrics, resources
 from receiver.errors import InvalidSignature, MalformedRequest, UnsupportedMediaType
 from receiver.signatures import SignatureVerifier
@@ -20,11 +24,15 @@ blueprint = Blueprint("webhooks", __name__)
 # limit_request_field_size is far larger, so an over-long id gets this JSON answer, not gunicorn's page.
 MAX_WEBHOOK_ID = 64
 
+# The setting holding each origin's secrets (crmsync/config.py).
+SECRETS = {contract.MOODLE: "webhook_secrets", contract.CRM: "crm_webhook_secrets"}
 
-def _verifier() -> SignatureVerifier:
-    verifier = current_app.extensions.get("crmsync.verifier")
+
+def _verifier(origin: str) -> SignatureVerifier:
+    key = f"crmsync.verifier.{origin}"
+    verifier = current_app.extensions.get(key)
     if verifier is None:
-        verifier = current_app.extensions["crmsync.verifier"] = SignatureVerifier(resources.config().webhook_secrets)
+        verifier = current_app.extensions[key] = SignatureVerifier(getattr(resources.config(), SECRETS[origin]))
     return verifier
 
 
@@ -38,8 +46,8 @@ def _read_body(limit: int) -> bytes:
     return body
 
 
-@blueprint.post("/webhooks/moodle")
-def receive():
+def accept(origin: str):
+    """Verify, validate, store and enqueue one POST from `origin`; the 202 says what was new."""
     config = resources.config()
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
@@ -53,12 +61,12 @@ def receive():
         raise MalformedRequest("webhook-id must be printable ASCII without spaces")
     body = _read_body(config.max_body_bytes)
     try:
-        _verifier().verify(body, request.headers)
+        _verifier(origin).verify(body, request.headers)
     except InvalidSignature as exc:
-        metrics.SIGNATURE_FAILURES.inc()
-        log.warning("rejected webhook %s from %s: %s", webhook_id or "?", request.remote_addr, exc.cause)
+        metrics.SIGNATURE_FAILURES.labels(origin).inc()
+        log.warning("rejected webhook %s (%s) from %s: %s", webhook_id or "?", origin, request.remote_addr, exc.cause)
         raise
-    parsed = messages.parse(body, webhook_id, config.max_batch_events)
+    parsed = messages.parse(body, webhook_id, config.max_batch_events, origin)
 
     session = resources.session()
     try:
@@ -67,10 +75,19 @@ def receive():
             queued = queue.enqueue_and_mark(session, resources.redis(), config, new_ids)
     finally:
         session.close()
-    metrics.EVENTS.labels("accepted").inc(len(new_ids))
-    metrics.EVENTS.labels("duplicate").inc(len(duplicate_ids))
-    log.info("accepted webhook %s: %d new, %d duplicate, %s", webhook_id, len(new_ids),
-             len(duplicate_ids), "queued" if queued else "left pending (Redis unavailable)",
+    metrics.EVENTS.labels(origin, "accepted").inc(len(new_ids))
+    metrics.EVENTS.labels(origin, "duplicate").inc(len(duplicate_ids))
+    if queue.JOB_FUNCTIONS[origin] is None:
+        state = "left pending (no job applies them yet)"
+    else:
+        state = "queued" if queued else "left pending (Redis unavailable)"
+    log.info("accepted webhook %s (%s): %d new, %d duplicate, %s", webhook_id, origin, len(new_ids),
+             len(duplicate_ids), state,
              extra={"event_ids": new_ids, "client": request.remote_addr, "scheme": request.scheme,
                     "host": request.host})
     return jsonify({"accepted": len(new_ids), "duplicates": len(duplicate_ids), "duplicate_ids": duplicate_ids}), 202
+
+
+@blueprint.post("/webhooks/moodle")
+def receive():
+    return accept(contract.MOODLE)

@@ -1,8 +1,9 @@
-"""The event contract shared by the Moodle plugin, the receiver and the connector.
+"""The event contracts shared by the senders (the Moodle plugin, the SuiteCRM package), the receiver
+and the connector.
 
 The JSON Schemas under ``schemas/`` are the single source: one file per message ``type`` (each an
-envelope plus a ``data`` definition from ``schemas/defs/``).  The plugin's PHP tests and the
-Python side read the same files.
+envelope plus a ``data`` definition from ``schemas/defs/``) for Moodle's messages, and the same
+under ``schemas/crm/`` for the CRM's.  The PHP tests and the Python side read the same files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,25 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
+
+# Who sent a message: each origin has its own schemas, its own webhook secrets and its own job.
+MOODLE = "moodle"
+CRM = "crm"
+ORIGINS = (MOODLE, CRM)
+_DIRS = {MOODLE: SCHEMA_DIR, CRM: SCHEMA_DIR / "crm"}
+
+# A CRM's messages are stored under the site id "crm:<its id>", and the Moodle envelope refuses a site
+# id with this prefix: the two can never meet in a table keyed by site (inbox, subject states, id map).
+CRM_SITE_PREFIX = "crm:"
+
+
+def site_id(origin: str, message: dict) -> str:
+    """The site a valid message of this origin is stored under."""
+    return CRM_SITE_PREFIX + message["crm"]["id"] if origin == CRM else message["site"]["id"]
+
+
+def origin_of(stored_site_id: str) -> str:
+    return CRM if stored_site_id.startswith(CRM_SITE_PREFIX) else MOODLE
 
 
 def _load(path: Path) -> dict:
@@ -35,15 +55,15 @@ def registry() -> Registry:
 
 
 @cache
-def message_types() -> tuple[str, ...]:
-    """Every message type the contract defines, e.g. ``user.updated``."""
-    return tuple(sorted(p.stem for p in SCHEMA_DIR.glob("*.json") if p.stem != "envelope"))
+def message_types(origin: str = MOODLE) -> tuple[str, ...]:
+    """Every message type an origin's contract defines, e.g. ``user.updated``, ``contact.updated``."""
+    return tuple(sorted(p.stem for p in _DIRS[origin].glob("*.json") if p.stem != "envelope"))
 
 
-def schema_for(message_type: str) -> dict:
-    if message_type not in message_types():
+def schema_for(message_type: str, origin: str = MOODLE) -> dict:
+    if message_type not in message_types(origin):
         raise KeyError(message_type)
-    return _load(SCHEMA_DIR / f"{message_type}.json")
+    return _load(_DIRS[origin] / f"{message_type}.json")
 
 
 def _whole_number(_checker, instance) -> bool:
@@ -57,14 +77,14 @@ ContractValidator = validators.extend(
 
 
 @cache
-def validator_for(message_type: str) -> Draft202012Validator:
-    return ContractValidator(schema_for(message_type), registry=registry(),
+def validator_for(message_type: str, origin: str = MOODLE) -> Draft202012Validator:
+    return ContractValidator(schema_for(message_type, origin), registry=registry(),
                              format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @cache
-def envelope_validator() -> Draft202012Validator:
-    return ContractValidator(_load(SCHEMA_DIR / "envelope.json"), registry=registry(),
+def envelope_validator(origin: str = MOODLE) -> Draft202012Validator:
+    return ContractValidator(_load(_DIRS[origin] / "envelope.json"), registry=registry(),
                              format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 

@@ -1,4 +1,4 @@
-"""The webhook endpoint described as an OpenAPI 3.1 document whose request body is the event contract.
+"""The webhook endpoints described as an OpenAPI 3.1 document whose request bodies are the event contracts.
 
 schemathesis generates from it: messages valid under the contract's JSON Schemas (every type, all
 their limits and patterns) and messages that break them. The schemas are bundled as they are:
@@ -43,12 +43,17 @@ def document() -> dict:
         schemas[_component(schema["$id"])] = _bundled(schema, schema["$id"])
     messages = {"anyOf": [{"$ref": f"#/components/schemas/{_component(t + '.json')}"}
                           for t in contract.message_types()]}
+    # The CRM sends batches only (docs/event-contract.md, "CRM → receiver").
+    crm_batch = {"type": "object", "required": ["events"], "additionalProperties": False, "properties": {
+        "events": {"type": "array", "minItems": 1, "maxItems": 5, "items": {"anyOf": [
+            {"$ref": f"#/components/schemas/{_component('crm/' + t + '.json')}"}
+            for t in contract.message_types(contract.CRM)]}}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Moodle webhooks (the event contract)", "version": "1"},
-        "paths": {"/webhooks/moodle": {"post": {
-            "requestBody": {"required": True, "content": {"application/json": {"schema": messages}}},
+        "info": {"title": "Moodle and CRM webhooks (the event contracts)", "version": "1"},
+        "paths": {path: {"post": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
             "responses": {"202": {"description": "stored and queued"}},
-        }}},
+        }} for path, schema in (("/webhooks/moodle", messages), ("/webhooks/crm", crm_batch))},
         "components": {"schemas": schemas},
     }

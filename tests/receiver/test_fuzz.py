@@ -113,10 +113,19 @@ def _storable(value) -> bool:
     return True
 
 
+def _operation(path: str):
+    schema = schemathesis.openapi.from_dict(contract_openapi.document())
+    return next(op.ok() for op in schema.get_all_operations() if op.ok().path == path)
+
+
 @pytest.fixture(scope="module")
 def webhook_operation():
-    schema = schemathesis.openapi.from_dict(contract_openapi.document())
-    return next(iter(schema.get_all_operations())).ok()
+    return _operation("/webhooks/moodle")
+
+
+@pytest.fixture(scope="module")
+def crm_webhook_operation():
+    return _operation("/webhooks/crm")
 
 
 def test_every_message_the_contract_allows_is_accepted_and_fits_the_crm(database_url, redis_url, webhook_operation):
@@ -160,6 +169,43 @@ def test_every_message_the_contract_refuses_is_refused(sqlite_url, redis_url, we
     check()
 
 
+def _one_record_per_subject(batch: dict) -> dict:
+    """The one rule of the CRM contract no JSON Schema states: a message's subject names its data.id."""
+    for event in batch["events"]:
+        event["subject"] = event["subject"].split(":")[0] + ":" + event["data"]["id"]
+    return batch
+
+
+def test_every_batch_the_crm_contract_allows_is_accepted(database_url, redis_url, crm_webhook_operation):
+    receiver = Receiver(database_url, redis_url)
+
+    @fuzz(40)  # on each engine: 120 in all
+    @given(case=crm_webhook_operation.as_strategy(GenerationMode.POSITIVE))
+    def check(case):
+        batch = _one_record_per_subject(_whole_numbers_as_integers(case.body))
+        body = json.dumps(batch, ensure_ascii=False)
+        response = receiver.client.post("/webhooks/crm", data=body.encode(),
+                                        headers=signed(body, receiver.crm_secret, "batch"))
+        assert response.status_code == 202, response.get_data(as_text=True)
+
+    check()
+
+
+def test_every_batch_the_crm_contract_refuses_is_refused(sqlite_url, redis_url, crm_webhook_operation):
+    receiver = Receiver(sqlite_url, redis_url)
+
+    @fuzz(150)
+    @given(case=crm_webhook_operation.as_strategy(GenerationMode.NEGATIVE))
+    def check(case):
+        document = case.body
+        body = document if isinstance(document, bytes) else json.dumps(document, ensure_ascii=False).encode(
+            "utf-8", "surrogatepass")
+        response = receiver.client.post("/webhooks/crm", data=body, headers=signed(body, receiver.crm_secret, "batch"))
+        assert response.status_code in (400, 422), response.get_data(as_text=True)
+
+    check()
+
+
 def test_admin_api_follows_its_openapi_document_on_every_engine(database_url, redis_url):
     """schemathesis, valid and invalid requests from the document: every answer is one the document
     promises, with the body it promises, and none is a 5xx."""
@@ -186,7 +232,7 @@ def _follows_the_document(operation, mode: GenerationMode) -> None:
     check()
 
 
-ROUTES = ["/webhooks/moodle", "/healthz", "/readyz", "/metrics", "/api/v1/events", "/api/v1/events/x",
+ROUTES = ["/webhooks/moodle", "/webhooks/crm", "/healthz", "/readyz", "/metrics", "/api/v1/events", "/api/v1/events/x",
           "/api/v1/events/replay", "/api/v1/stats", "/api/v1/openapi.json", "/", "/api/v1/nope"]
 
 

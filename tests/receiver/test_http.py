@@ -15,13 +15,15 @@ from tests.receiver.conftest import message, new_secret, signed
 from tests.support import REPO, background_process, free_port, wait_for_http
 
 NGINX_SITE = REPO / "docs" / "deploy" / "nginx-crmsync.conf"
+CRM_SECRET = new_secret()  # the served receiver's CRM_WEBHOOK_SECRETS
 
 
 @pytest.fixture
 def gunicorn(sqlite_url, redis_url, tmp_path):
     port = free_port()
     secret = new_secret()
-    env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": secret, "BIND": f"127.0.0.1:{port}",
+    env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": secret,
+           "CRM_WEBHOOK_SECRETS": CRM_SECRET, "BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": "1", "MAX_BODY_BYTES": "4096", "TRUSTED_PROXIES": "1", "LOG_FORMAT": "json"}
     with background_process([sys.executable, "-m", "crmsync", "serve"], env=env, cwd=tmp_path) as process:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)

@@ -130,12 +130,12 @@ def metric(receiver: Receiver, name: str, **labels: str) -> float:
 def test_metrics_count_accepted_and_rejected(receiver):
     """The registry is the process's, shared by every test: what counts is how much each series moves."""
     def snapshot():
-        return (metric(receiver, "crmsync_webhook_events_total", outcome="accepted"),
-                metric(receiver, "crmsync_webhook_events_total", outcome="duplicate"),
-                metric(receiver, "crmsync_signature_failures_total"),
+        return (metric(receiver, "crmsync_webhook_events_total", origin="moodle", outcome="accepted"),
+                metric(receiver, "crmsync_webhook_events_total", origin="moodle", outcome="duplicate"),
+                metric(receiver, "crmsync_signature_failures_total", origin="moodle"),
                 metric(receiver, "crmsync_http_requests_total", endpoint="webhooks.receive", status="202"),
                 metric(receiver, "crmsync_http_requests_total", endpoint="webhooks.receive", status="401"),
-                metric(receiver, "crmsync_request_seconds_count"))
+                metric(receiver, "crmsync_request_seconds_count", origin="moodle"))
 
     before = snapshot()
     seen = message(1)

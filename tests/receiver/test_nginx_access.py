@@ -22,7 +22,8 @@ def test_operator_endpoints_answer_only_this_host(nginx, path):  # noqa: F811
     assert _status(port, path, "127.0.0.1") in (200, 401)  # reaches the receiver (the admin API wants a token)
 
 
-def test_moodle_still_reaches_the_webhook_and_health_paths(nginx):  # noqa: F811
+@pytest.mark.parametrize("path", ["/webhooks/moodle", "/webhooks/crm"])
+def test_moodle_and_the_crm_still_reach_the_webhook_and_health_paths(nginx, path):  # noqa: F811
     port, _ = nginx
     assert _status(port, "/healthz", "127.0.0.2") == 200
-    assert _status(port, "/webhooks/moodle", "127.0.0.2") in (400, 401, 405)  # the receiver's answer, not nginx's
+    assert _status(port, path, "127.0.0.2") in (400, 401, 405)  # the receiver's answer, not nginx's
