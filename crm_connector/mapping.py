@@ -24,6 +24,11 @@ DEFAULT_MAPPING = Path(__file__).with_name("field_mapping.yaml")
 NAMESPACE = uuid.UUID("6d0b6a4e-8f52-4f7e-9d1c-6f1f2c7a9b10")
 ANONYMISED = {"first_name": "Deleted", "last_name": "learner", "email1": "", "phone_work": "", "phone_mobile": "",
               "primary_address_street": "", "primary_address_city": "", "moodle_username_c": "", "moodle_idnumber_c": ""}
+# Contact fields that several subjects write, each from its own Moodle time (a user row's lastaccess and a
+# course view; two versions of the marketing policy): keyed by the datetime field that orders each group, whose
+# fields land only with a time not older than the newest already written (writer.py's high-water marks).
+NEWEST_WINS = {"moodle_last_access_c": ("moodle_last_access_c",),
+               "moodle_consent_date_c": ("moodle_consent_c", "moodle_consent_date_c")}
 
 
 class MappingError(ValueError):
@@ -41,6 +46,7 @@ class Write:
     scope: tuple[tuple[str, int], ...] = ()  # ("course_id" | "cm_id" | "item_id", id): what deletes it with them
     only_if_exists: bool = False  # a change to a record the CRM holds; nothing to do when it holds none
     tombstone: str | None = None  # after a delete (or an anonymising write): why the record is gone or frozen
+    ends_link: bool = False  # the learner is gone from this site: a Contact another site owns is let go
 
     @property
     def hash_key(self) -> str:
@@ -125,13 +131,13 @@ def _user(message: dict, config: Config) -> list[Write]:
 def _user_gone(user_id: int, policy: str, tombstone: str = Tombstone.DELETED) -> list[Write]:
     key = f"user:{user_id}"
     if policy == "delete":
-        return [Write("Contacts", key, delete=True, tombstone=tombstone)]
+        return [Write("Contacts", key, delete=True, tombstone=tombstone, ends_link=True)]
     attributes = {"moodle_status_c": "deleted", "moodle_user_id_c": str(user_id)}
     if policy == "anonymise":
         attributes.update(ANONYMISED)
         return [Write("Contacts", key, attributes, facet="deletion", only_if_exists=True,
-                      tombstone=Tombstone.ANONYMISED)]
-    return [Write("Contacts", key, attributes, facet="deletion")]
+                      tombstone=Tombstone.ANONYMISED, ends_link=True)]
+    return [Write("Contacts", key, attributes, facet="deletion", ends_link=True)]
 
 
 def _course(message: dict, _config: Config) -> list[Write]:
@@ -287,21 +293,39 @@ def _attendance(message: dict, _config: Config) -> list[Write]:
 
 
 def _consent(message: dict, config: Config) -> list[Write]:
+    """One mdl_Consents record per learner and policy version; the Contact's marketing consent follows only
+    the policy MARKETING_CONSENT_POLICY names, and only a compulsory policy's withdrawal ends the learner."""
     data = message["data"]
-    writes = [Write("Contacts", f"user:{data['userid']}", {
-        "moodle_consent_c": data["status"], "moodle_consent_date_c": crm_datetime(data["timemodified"])},
-        facet="consent")]
-    if data["status"] == "withdrawn" and config.consent_withdrawal_policy == "delete":
-        return _user_gone(data["userid"], "delete", Tombstone.WITHDRAWN)
-    if data["status"] == "withdrawn" and config.consent_withdrawal_policy == "anonymise":
-        writes.append(Write("Contacts", f"user:{data['userid']}", ANONYMISED, facet="anonymised",
-                            tombstone=Tombstone.ANONYMISED))
+    uid, version, status = data["userid"], data["policyversionid"], data["status"]
+    optional = bool(data.get("optional", False))  # messages before the plugin sent it: compulsory
+    policy_id = data.get("policyid")
+    answered = crm_datetime(data["timemodified"])
+    writes = [Write("mdl_Consents", f"consent:{uid}:{version}", {
+        "name": data.get("policyname") or f"Policy version {version}",
+        "moodle_user_id": str(uid), "moodle_policy_id": "" if policy_id is None else str(policy_id),
+        "moodle_policy_version_id": str(version), "policy_version": data.get("version") or "",
+        "optional": "1" if optional else "0", "status": status, "on_behalf": "1" if data.get("onbehalfof") else "0",
+        "time_answered": answered}, parents=(_parent("mdl_Consents", "Contacts", f"user:{uid}"),))]
+    marketing = config.marketing_consent_policy
+    if marketing and marketing in (str(policy_id), data.get("policyname")):
+        writes.append(Write("Contacts", f"user:{uid}", {"moodle_consent_c": status, "moodle_consent_date_c": answered},
+                            facet="consent"))
+    if status != "withdrawn" or optional:
+        return writes
+    if config.consent_withdrawal_policy == "delete":
+        return _user_gone(uid, "delete", Tombstone.WITHDRAWN)
+    if config.consent_withdrawal_policy == "anonymise":
+        writes.append(Write("Contacts", f"user:{uid}", ANONYMISED, facet="anonymised",
+                            tombstone=Tombstone.ANONYMISED, ends_link=True))
     return writes
 
 
 def _rate(part: int, whole: int) -> str:
-    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded)."""
-    return f"{part * 100 / whole:.2f}" if whole else ""
+    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded).
+
+    The counts are read in separate queries while marks may change, so a part can exceed its whole by the
+    time both are read: the rate is capped at 100 rather than showing an impossible value."""
+    return f"{min(part, whole) * 100 / whole:.2f}" if whole else ""
 
 
 def activity_key(courseid: int, itemid: int) -> str:

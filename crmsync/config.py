@@ -175,12 +175,21 @@ SETTINGS: tuple[Setting, ...] = (
             "Web-service token of that Moodle's CRM sync user (sent in request bodies only, never logged).",
             "Connector", secret=True),
     Setting("CONTACT_MATCH_BY_EMAIL", _bool, "false",
-            "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one.",
+            "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one: "
+            "one with no Moodle identity becomes the learner's; another Moodle site's learner's is only linked to "
+            "(the learner's records attach to it; only that site writes the Contact).",
             "Connector"),
     Setting("USER_DELETION_POLICY", _choice("mark", "anonymise", "delete"), "mark",
             "What a Moodle user deletion does to the Contact.", "Connector"),
     Setting("CONSENT_WITHDRAWAL_POLICY", _choice("mark", "anonymise", "delete"), "mark",
-            "What a withdrawn data-protection consent does to the Contact.", "Connector"),
+            "What withdrawing a compulsory (not optional) Moodle policy does to the Contact: `mark` only records "
+            "it; `anonymise` and `delete` as `USER_DELETION_POLICY`. Withdrawing an optional policy only records it.",
+            "Connector"),
+    Setting("MARKETING_CONSENT_POLICY", _str, "",
+            "The Moodle policy (tool_policy) whose answer the Contact's *Marketing consent* fields show, the ones "
+            "CRM users filter campaigns by: its policy id or its exact name. Empty: those fields are not "
+            "written. Every policy's answers are listed under the Contact's Moodle Consents either way.",
+            "Connector"),
     Setting("FIELD_MAPPING_FILE", _str, "",
             "YAML file overriding the shipped Moodle→CRM field mapping (empty: the defaults).", "Connector"),
     Setting("JOB_MAX_RETRIES", _non_negative(_int), "8", "Retries of a job that failed transiently.", "Connector"),

@@ -130,6 +130,10 @@ class CrmRecord(Base):
     `incarnation` counts re-creations: SuiteCRM never reuses a deleted id, so the n-th incarnation
     of an entity gets its own deterministic id. `course_id`, `cm_id` and `item_id` say which Moodle
     course, activity and grade item the record belongs to, so their deletion can cascade.
+
+    `linked`: the record belongs to another site's learner (matched by e-mail); this site's records
+    attach to it, but this site never writes it. `high_water` (on a `<key>#newest:<field group>` row):
+    the newest Moodle time written to those fields, so an older value arriving later never replaces it.
     """
 
     __tablename__ = "crm_records"
@@ -144,6 +148,8 @@ class CrmRecord(Base):
     course_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     cm_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    linked: Mapped[bool] = mapped_column(Boolean, default=False)
+    high_water: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_crm_records_site_course", "site_id", "course_id"),

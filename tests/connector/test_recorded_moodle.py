@@ -18,7 +18,7 @@ def test_recorded_site_lands_in_the_crm(pipeline, sandbox):
     messages = recorded_messages()
     for start in range(0, len(messages), 50):
         pipeline.send(*messages[start:start + 50])
-    pipeline.drain(timeout=180)
+    pipeline.drain(timeout=180, env={"MARKETING_CONSENT_POLICY": "Marketing communications consent"})
 
     events = pipeline.events()
     assert {e.status for e in events} <= {"applied", "skipped"}, [(e.type, e.subject, e.status, e.last_error,
@@ -34,7 +34,9 @@ def test_recorded_site_lands_in_the_crm(pipeline, sandbox):
     assert enrolments["6"]["status"] == "unenrolled"
     statuses = {(r["moodle_user_id"], r["status_acronym"]) for r in sandbox.records("mdl_Attendance")}
     assert len(statuses) >= 2
-    assert any(r["moodle_consent_c"] for r in contacts.values())
+    # student1 accepted, then withdrew the marketing consent; student2 declined it.
+    assert (contacts["3"]["moodle_consent_c"], contacts["4"]["moodle_consent_c"]) == ("withdrawn", "declined")
+    assert len(sandbox.records("mdl_Consents")) == 5  # one per learner and policy version
 
 
 def test_deletion_policy_anonymise(pipeline, sandbox):

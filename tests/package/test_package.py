@@ -395,7 +395,7 @@ def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_co
     repo = REPO
     site = tmp_path / "suitecrm"
     (site / "modules/Contacts").mkdir(parents=True)
-    subprocess.run(["cp", "-R", str(repo / "tests/php/package/fixtures/suitecrm-7.14.6/modules/Contacts/metadata"),
+    subprocess.run(["cp", "-R", str(repo / "tests/php/package/fixtures/core-layout/modules/Contacts/metadata"),
                     str(site / "modules/Contacts/")], check=True)
     (site / "include/TemplateHandler").mkdir(parents=True)
     (site / "include/TemplateHandler/TemplateHandler.php").write_text(
