@@ -54,10 +54,10 @@ def test_the_demo_prints_the_records_of_its_own_site_through_the_v8_api(pipeline
 def test_the_demo_shows_a_crm_users_edit_arriving_in_moodle(sqlite_url, redis_url, tmp_path):
     """`crmsync demo` against what `crmsync run` starts: the SuiteCRM sandbox sending CRM users' edits to the
     receiver's /webhooks/crm, the Moodle sandbox, a worker; the demo finds them through var/."""
-    moodle_secret, crm_secret = new_secret(), new_secret()
+    moodle_secret, crm_secret, queue = new_secret(), new_secret(), f"demo-{uuid.uuid4().hex[:12]}"
     settings = config.load(environ={"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": moodle_secret,
                                     "CRM_WEBHOOK_SECRETS": crm_secret, "ADMIN_API_TOKENS": "demo-admin-token",
-                                    "LOG_LEVEL": "WARNING"}, env_file=None)
+                                    "QUEUE_NAME": queue, "LOG_LEVEL": "WARNING"}, env_file=None)
     server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     receiver = f"127.0.0.1:{server.server_port}"
@@ -70,7 +70,7 @@ def test_the_demo_shows_a_crm_users_edit_arriving_in_moodle(sqlite_url, redis_ur
                             ("moodle-sandbox-token", moodle.token), ("admin-token", "demo-admin-token")):
             (state / name).write_text(value + "\n")
         common = {**os.environ, "DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": moodle_secret,
-                  "CRM_WEBHOOK_SECRETS": crm_secret, "QUEUE_NAME": f"demo-{uuid.uuid4().hex[:12]}",
+                  "CRM_WEBHOOK_SECRETS": crm_secret, "QUEUE_NAME": queue,
                   "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)}
         for name in ("SUITECRM_URL", "MOODLE_URL", "MOODLE_TOKEN", "ADMIN_API_TOKENS"):
             common.pop(name, None)
@@ -81,17 +81,19 @@ def test_the_demo_shows_a_crm_users_edit_arriving_in_moodle(sqlite_url, redis_ur
         # As `crmsync run` leaves it: no CRM nor Moodle configured, the sandboxes found at their binds and in var/.
         demo_env = {**common, "BIND": receiver, "SANDBOX_BIND": crm.url.removeprefix("http://"),
                     "MOODLE_SANDBOX_BIND": moodle.url.removeprefix("http://")}
+        worker_log = (tmp_path / "worker.log").open("w")
         worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env=worker_env, cwd=tmp_path,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdout=worker_log, stderr=subprocess.STDOUT)
         try:
             demo = subprocess.run([sys.executable, "-m", "crmsync", "demo", "--wait", "90" if job_present else "15"],
                                   env=demo_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         finally:
             worker.terminate()
             worker.wait(timeout=30)
+            worker_log.close()
             server.shutdown()
         out = demo.stdout
-        assert "\nContacts: 3 records" in out, demo.stdout + demo.stderr[-3000:]
+        assert "\nContacts: 3 records" in out, out + demo.stderr[-3000:] + (tmp_path / "worker.log").read_text()[-3000:]
         edited = re.search(r"admin, a CRM user, set Alice Anders's department to '([^']+)' in the CRM", out)
         assert edited, out
         assert "waiting for it to reach Moodle" in out
