@@ -167,6 +167,13 @@ SETTINGS: tuple[Setting, ...] = (
             "API user for the password grant; empty uses the client_credentials grant.", "Connector"),
     Setting("SUITECRM_PASSWORD", _str, "", "Password of SUITECRM_USERNAME.", "Connector", secret=True),
     Setting("SUITECRM_TIMEOUT_SECONDS", _positive(_float), "10", "Timeout of one call to SuiteCRM.", "Connector"),
+    Setting("MOODLE_URL", _url("http", "https"), "",
+            "Base URL of the Moodle that CRM users' profile edits are written to (e.g. https://moodle.example.org), "
+            "through the plugin's *CRM sync* web service (docs/moodle-admin-guide.md). Empty: CRM changes are "
+            "stored and wait, the connector says so in `crmsync status`.", "Connector"),
+    Setting("MOODLE_TOKEN", _str, "",
+            "Web-service token of that Moodle's CRM sync user (sent in request bodies only, never logged).",
+            "Connector", secret=True),
     Setting("CONTACT_MATCH_BY_EMAIL", _bool, "false",
             "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one: "
             "one with no Moodle identity becomes the learner's; another Moodle site's learner's is only linked to "
@@ -213,6 +220,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SANDBOX_BIND", _str, "127.0.0.1:8090", "Address the bundled SuiteCRM sandbox listens on.", "Sandbox"),
     Setting("SANDBOX_DATABASE", _str, "var/sandbox.db",
             "SQLite file of the sandbox (`:memory:` keeps nothing across restarts).", "Sandbox"),
+    Setting("MOODLE_SANDBOX_BIND", _str, "127.0.0.1:8093",
+            "Address the bundled Moodle web-service sandbox listens on (`make run` starts it when MOODLE_URL "
+            "is empty).", "Sandbox"),
+    Setting("MOODLE_SANDBOX_DATABASE", _str, "var/moodle-sandbox.db",
+            "SQLite file of the Moodle sandbox `make run` starts (`:memory:` keeps nothing across restarts).",
+            "Sandbox"),
     # --- logging -----------------------------------------------------------------------------------
     Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level.", "Logging"),
     Setting("LOG_FORMAT", _choice("json", "text"), "json", "Log line format.", "Logging"),

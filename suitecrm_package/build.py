@@ -351,9 +351,10 @@ def contact_index_defs(schema: CrmSchema) -> list[dict]:
     return [index_def(CONTACTS_CUSTOM_TABLE, fields) for fields in schema.contact_indices]
 
 
-def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
-    """custom/crmsync/CrmSyncFields.php: the synced modules and the CRM fields a change of which goes to
-    Moodle, those of the field mapping (the connector reads the same file the other way)."""
+def outbox_modules(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, dict]:
+    """The synced modules and the CRM fields a change of which goes to Moodle, those of the field mapping
+    (the connector reads the same file the other way): module => {subject, fields, moodle}. The package
+    embeds them (outbox_fields); the sandbox's emulation of the package reads them too."""
     mapping = _load_mapping(str(mapping_file))
     contact_fields = {f.name for f in schema.contact_fields}
     if set(CONTACT_IDENTITY.values()) - contact_fields:
@@ -363,6 +364,12 @@ def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> st
         if not isinstance(mapping.get(section), dict) or not mapping[section]:
             raise ValueError(f"field mapping {mapping_file} has no `{section}:` section for {module}")
         modules[module] = {"subject": section, "fields": list(mapping[section]), "moodle": CONTACT_IDENTITY}
+    return modules
+
+
+def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
+    """custom/crmsync/CrmSyncFields.php: outbox_modules() for the package's PHP."""
+    modules = outbox_modules(schema, mapping_file)
     return (HEADER + "// Which changes of CRM users the outbox records (CrmSyncHook) and what their messages carry.\n"
             + "class CrmSyncFields\n{\n    const MODULES = " + literal(modules, 1) + ";\n}\n")
 

@@ -32,6 +32,9 @@ class SandboxProcess:
     username: str = "admin"
     password: str = "sandbox-password"
     extra_args: list[str] = field(default_factory=list)
+    # The package's CRM → receiver channel: where CRM users' Contact changes go, signed with crm_secret.
+    crm_receiver_url: str | None = None
+    crm_secret: str | None = None
     port: int = field(default_factory=_free_port)
 
     @property
@@ -43,9 +46,12 @@ class SandboxProcess:
                 "--database", self.database, "--client-id", self.client_id, "--client-secret", self.client_secret,
                 "--client-grants", self.grants, "--username", self.username, "--password", self.password,
                 *(["--bare"] if self.bare else []),
-                *(["--package-version", self.package_version] if self.package_version else []), *self.extra_args]
+                *(["--package-version", self.package_version] if self.package_version else []),
+                *(["--crm-receiver-url", self.crm_receiver_url] if self.crm_receiver_url else []), *self.extra_args]
+        # The channel's secret goes through the environment: a command line is visible to every local user.
+        env = {**os.environ, **({"SANDBOX_CRM_SECRET": self.crm_secret} if self.crm_secret else {})}
         self._process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True)
+                                         stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -120,3 +126,14 @@ class SandboxProcess:
 
     def token(self, state: str = "valid") -> str:
         return self._admin("POST", "tokens", json={"state": state})["access_token"]
+
+    def crm_channel(self) -> dict:
+        """The outbox as the package's Moodle sync page shows it (waiting, failed, last delivery, rows)."""
+        return self._admin("GET", "crm-channel")
+
+    def deliver_now(self) -> dict:
+        """"Send now": deliver everything waiting, also what waits for a retry."""
+        return self._admin("POST", "crm-channel/deliver")
+
+    def retry_failed(self) -> dict:
+        return self._admin("POST", "crm-channel/retry-failed")
