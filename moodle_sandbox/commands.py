@@ -23,9 +23,10 @@ from crmsync.cli import load_config
 @click.pass_context
 def moodle_sandbox(ctx, bind, database, site, token, seed):
     """Run the bundled Moodle 4.3 web-service sandbox (REST, /webservice/rest/server.php)."""
-    from moodle_sandbox.server import serve
+    from moodle_sandbox.app import create_app
     from moodle_sandbox.state import SandboxState, empty_site, recorded_site
     from moodle_sandbox.store import Store
+    from sandbox_kit.server import serve
 
     bind = bind or load_config(ctx).moodle_sandbox_bind
     host, _, port = bind.rpartition(":")
@@ -42,7 +43,7 @@ def moodle_sandbox(ctx, bind, database, site, token, seed):
     click.echo(f"  crm_sync token (user admin): {shown or token}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    serve(state, host, int(port))
+    serve(create_app(state), host, int(port))
 
 
 COMMANDS = [moodle_sandbox]

@@ -46,9 +46,10 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
 def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret, client_grants, username, password, token_ttl, seed,
             email1_patch_works, email1_patch_ignored, crm_receiver_url):
     """Run the bundled SuiteCRM 7.14 V8 API sandbox."""
+    from sandbox_kit.server import serve
+    from suitecrm_sandbox.app import create_app
     from suitecrm_sandbox.channel import ChannelSettings
     from suitecrm_sandbox.modules import package_schema
-    from suitecrm_sandbox.server import serve
     from suitecrm_sandbox.state import Options, SandboxState
     from suitecrm_sandbox.store import Store
     from suitecrm_sandbox.tokens import Client, Clients
@@ -92,7 +93,7 @@ def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     state.channel.start()
-    serve(state, host, int(port))
+    serve(create_app(state), host, int(port))
 
 
 def _receiver_url(url: str) -> str:

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox_kit.gate import Gate
 from suitecrm_sandbox import modules as module_defs
 from suitecrm_sandbox.channel import Channel, ChannelSettings
 from suitecrm_sandbox.email import HOOK_MODULES
 from suitecrm_sandbox.faults import Faults
-from suitecrm_sandbox.gate import Gate
 from suitecrm_sandbox.store import Store
 from suitecrm_sandbox.tokens import Clients, Tokens
 
