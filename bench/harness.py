@@ -15,7 +15,8 @@ from pathlib import Path
 import requests
 
 from crmsync import db
-from suitecrm_sandbox.testing import SandboxProcess, _free_port
+from sandbox_kit.child import free_port
+from suitecrm_sandbox.testing import SandboxProcess
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -79,7 +80,7 @@ class Stack:
     def _start_stack(self) -> None:
         faults = {"latency_ms": self.sandbox_latency_ms, "write_rate": self.write_rate}
         self.sandbox.set_faults(**faults)
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": BENCH_REDIS,
                     "WEBHOOK_SECRETS": self.secret, "BIND": f"127.0.0.1:{self.port}",
                     "WEB_CONCURRENCY": str(GUNICORN_WORKERS), "SUITECRM_URL": self.sandbox.url,
@@ -122,7 +123,7 @@ class Stack:
 
 def start_baseline() -> tuple[subprocess.Popen, str]:
     """The bare Flask app under the same gunicorn settings as the receiver."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "python:receiver.gunicorn_config", "--bind", f"127.0.0.1:{port}",
          "--workers", str(GUNICORN_WORKERS), "bench.baseline_app:app"],

@@ -145,10 +145,12 @@ def replay(ctx: click.Context, status: str, message_type: str | None, subject: s
 @click.command("demo")
 @click.option("--url", default=None, help="Receiver webhook URL (default http://BIND/webhooks/moodle).")
 @click.option("--secret", default=None, help="Signing secret (default: WEBHOOK_SECRETS, else var/webhook-secret).")
-@click.option("--wait", "wait_seconds", default=30.0, show_default=True, help="Seconds to wait for the CRM writes.")
+@click.option("--wait", "wait_seconds", default=30.0, show_default=True,
+              help="Seconds to wait for the CRM writes, then for the CRM edit to reach Moodle.")
 @click.pass_context
 def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: float) -> None:
-    """Send the sample Moodle event stream to a running receiver and show what the CRM now holds."""
+    """Send the sample Moodle event stream to a running receiver and show what the CRM now holds; then edit a
+    learner's Contact as a CRM user and show the edit arriving in Moodle."""
     from crm_connector import demo as sample
 
     settings = load_config(ctx)
@@ -168,6 +170,7 @@ def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: 
         click.echo(f"\n{module}: {len(rows)} records")
         for row in rows:
             click.echo(f"  {row}")
+    sample.crm_to_moodle(settings, wait_seconds, click.echo)
 
 
 COMMANDS = [worker, replay, demo]

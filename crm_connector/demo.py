@@ -1,22 +1,35 @@
 """`crmsync demo`: a small, realistic Moodle event stream (the learners and course of the recorded
-Moodle 4.3 site) sent signed to a running receiver, and a summary of the CRM records it produced.
+Moodle 4.3 site) sent signed to a running receiver, and a summary of the CRM records it produced;
+then a CRM user's edit of one of those Contacts, followed until Moodle shows it.
 
 The summary is read through SuiteCRM's V8 API, as the connector reads it, so it is the same against
-a real SuiteCRM and against the bundled sandbox: the records of the demo's Moodle site, by its id."""
+a real SuiteCRM and against the bundled sandbox: the records of the demo's Moodle site, by its id.
+The edit is made through the V8 API too, as a CRM user (the password grant: the sync's own API user's
+writes are not sent to Moodle), and read back from Moodle through its web services."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import requests
 from standardwebhooks import Webhook
 
+from crm_connector.moodle import MoodleClient, MoodleError
 from crm_connector.suitecrm import CrmError, SuiteCrmClient
 from crmsync.config import Config
-from crmsync.run import SANDBOX_CLIENT_ID, STATE_DIR
+from crmsync.run import (
+    ADMIN_TOKEN_FILE,
+    MOODLE_SANDBOX_TOKEN_FILE,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET_FILE,
+    SANDBOX_PASSWORD_FILE,
+    SANDBOX_USERNAME,
+)
 
 SITE = {"id": "demo-moodle", "url": "http://moodle.example.invalid"}
 COURSE = {"id": 2, "shortname": "CRM101", "fullname": "CRM Sync Test Course", "idnumber": ""}
@@ -35,6 +48,8 @@ SUMMARY_FIELDS = {
     "mdl_Attendance": ["name", "course_name", "moodle_user_id", "status_acronym"],
 }
 BASE_TIME = 1795344000
+EDITED = LEARNERS[0]  # Alice Anders: a learner of the recorded Moodle site, which the Moodle sandbox holds
+EDITED_FIELD = ("department", "department")  # (Contact field, Moodle user field), as the field mapping pairs them
 
 
 def stored_secret() -> str:
@@ -119,10 +134,9 @@ def crm_client(settings: Config) -> SuiteCrmClient:
         return SuiteCrmClient(settings.suitecrm_url, settings.suitecrm_client_id, settings.suitecrm_client_secret,
                               settings.suitecrm_username, settings.suitecrm_password,
                               settings.suitecrm_timeout_seconds)
-    path = STATE_DIR / "sandbox-client-secret"
-    if not path.exists():
+    if not SANDBOX_CLIENT_SECRET_FILE.exists():
         raise SystemExit("no CRM to read: set SUITECRM_URL (and its client) or start the sandbox with `crmsync run`")
-    return SuiteCrmClient(f"http://{settings.sandbox_bind}", SANDBOX_CLIENT_ID, path.read_text().strip())
+    return SuiteCrmClient(f"http://{settings.sandbox_bind}", SANDBOX_CLIENT_ID, _read(SANDBOX_CLIENT_SECRET_FILE))
 
 
 def _site_field(module: str) -> str:
@@ -144,3 +158,97 @@ def arrived(crm: SuiteCrmClient) -> bool:
         return len(list(crm.find("mdl_Attendance", {"moodle_site_id": SITE["id"]}, fields=["name"]))) >= len(GRADES)
     except CrmError:
         return False  # not up yet, or not answering: the demo waits and then shows what there is
+
+
+# --- CRM → Moodle ---------------------------------------------------------------------------------
+def _read(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def crm_user_client(settings: Config) -> SuiteCrmClient | None:
+    """A CRM user's login to the SuiteCRM sandbox `crmsync run` started; None for a configured SuiteCRM,
+    whose CRM users' passwords the demo does not know."""
+    if settings.suitecrm_url or not (SANDBOX_CLIENT_SECRET_FILE.exists() and SANDBOX_PASSWORD_FILE.exists()):
+        return None
+    return SuiteCrmClient(f"http://{settings.sandbox_bind}", SANDBOX_CLIENT_ID, _read(SANDBOX_CLIENT_SECRET_FILE),
+                          SANDBOX_USERNAME, _read(SANDBOX_PASSWORD_FILE))
+
+
+def moodle_client(settings: Config) -> MoodleClient | None:
+    """The configured Moodle, or the Moodle sandbox `crmsync run` started; None when there is neither."""
+    if settings.moodle_url:
+        return MoodleClient(settings.moodle_url, settings.moodle_token)
+    if MOODLE_SANDBOX_TOKEN_FILE.exists():
+        return MoodleClient(f"http://{settings.moodle_sandbox_bind}", _read(MOODLE_SANDBOX_TOKEN_FILE))
+    return None
+
+
+def edit_in_crm(crm_user: SuiteCrmClient) -> tuple[str, str]:
+    """Change the demo learner's department as a CRM user; (Contact id, the new value)."""
+    contact = next(iter(crm_user.find("Contacts", {"moodle_site_id_c": SITE["id"],
+                                                   "moodle_user_id_c": str(EDITED["id"])}, fields=["last_name"])),
+                   None)
+    if contact is None:
+        raise LookupError(f"the Contact of {EDITED['firstname']} {EDITED['lastname']} is not in the CRM")
+    value = f"Sales & Marketing {datetime.now(UTC):%H:%M:%S}"  # differs from the last run's: a change
+    crm_user.update("Contacts", contact["id"], {EDITED_FIELD[0]: value})
+    return contact["id"], value
+
+
+def in_moodle(moodle: MoodleClient) -> str | None:
+    """The demo learner's department as Moodle's web services answer it (None: not reachable)."""
+    try:
+        users = moodle.get_users_by_field("id", [EDITED["id"]])
+    except MoodleError:
+        return None
+    return users[0].get(EDITED_FIELD[1], "") if users else None
+
+
+def received(settings: Config, contact_id: str, since: datetime) -> dict | None:
+    """The receiver's newest stored CRM change of the Contact since `since`, through its admin API (None
+    when there is none yet, or no admin token to ask with)."""
+    token = settings.admin_api_tokens[0] if settings.admin_api_tokens else (
+        _read(ADMIN_TOKEN_FILE) if ADMIN_TOKEN_FILE.exists() else None)
+    if token is None:
+        return None
+    try:
+        response = requests.get(f"http://{settings.bind}/api/v1/events", timeout=10,
+                                headers={"Authorization": f"Bearer {token}"},
+                                params={"subject": f"contact:{contact_id}", "since": since.isoformat()})
+    except requests.RequestException:
+        return None
+    events = response.json().get("events", []) if response.status_code == 200 else []
+    return events[0] if events else None
+
+
+def crm_to_moodle(settings: Config, wait_seconds: float, echo) -> None:
+    """Edit the demo learner in the CRM as a CRM user and follow the change until Moodle shows it."""
+    crm_user, moodle = crm_user_client(settings), moodle_client(settings)
+    if crm_user is None or moodle is None:
+        echo("\nCRM → Moodle: skipped: it edits a Contact as a CRM user of the bundled SuiteCRM sandbox and reads "
+             "the bundled Moodle sandbox (or MOODLE_URL); start them with `crmsync run`")
+        return
+    started = datetime.now(UTC).replace(microsecond=0)
+    try:
+        contact_id, value = edit_in_crm(crm_user)
+    except (LookupError, CrmError) as error:
+        raise click.ClickException(f"CRM → Moodle: the CRM edit could not be made: {error}") from None
+    name = f"{EDITED['firstname']} {EDITED['lastname']}"
+    echo(f"\nCRM → Moodle: {SANDBOX_USERNAME}, a CRM user, set {name}'s {EDITED_FIELD[0]} to {value!r} in the CRM")
+    echo("  waiting for it to reach Moodle (CRM outbox → receiver /webhooks/crm → connector → Moodle web services)…")
+    deadline = time.monotonic() + wait_seconds
+    stored = None
+    while time.monotonic() < deadline:
+        if in_moodle(moodle) == value:
+            echo(f"  Moodle user {EDITED['id']} ({EDITED['username']}) now has {EDITED_FIELD[1]}={value}, "
+                 "read back through Moodle's web services")
+            return
+        if stored is None and (stored := received(settings, contact_id, started)) is not None:
+            echo(f"  the receiver stored the CRM's change (event {stored['id']}); waiting for the connector to "
+                 "write it to Moodle…")
+        time.sleep(1)
+    where = (f"the receiver holds it as event {stored['id']} ({stored['status']})" if stored
+             else "the receiver has not stored it (is the CRM's channel configured and the receiver up?)")
+    raise click.ClickException(
+        f"CRM → Moodle: the edit did not reach Moodle within {wait_seconds:.0f}s: {where}. The connector applies "
+        "CRM changes to Moodle with its CRM → Moodle job; `crmsync status` shows whether it runs and why it waits.")

@@ -45,6 +45,7 @@ class Write:
     parents: tuple[tuple[str, str], ...] = ()  # (relate-id attribute, parent entity key)
     scope: tuple[tuple[str, int], ...] = ()  # ("course_id" | "cm_id" | "item_id", id): what deletes it with them
     only_if_exists: bool = False  # a change to a record the CRM holds; nothing to do when it holds none
+    bury_if_absent: bool = False  # with only_if_exists: when the CRM holds none, remember the entity as gone
     tombstone: str | None = None  # after a delete (or an anonymising write): why the record is gone or frozen
     ends_link: bool = False  # the learner is gone from this site: a Contact another site owns is let go
     # Attributes the CRM holds already (ownership.py): part of the content hash, left out of an update, so a
@@ -217,7 +218,9 @@ def _user_gone(user_id: int, policy: str, tombstone: str = Tombstone.DELETED) ->
         attributes.update(ANONYMISED)
         return [Write("Contacts", key, attributes, facet="deletion", only_if_exists=True,
                       tombstone=Tombstone.ANONYMISED, ends_link=True)]
-    return [Write("Contacts", key, attributes, facet="deletion", ends_link=True)]
+    # A learner the CRM never held gets no Contact for their deletion; their later records are skipped.
+    return [Write("Contacts", key, attributes, facet="deletion", ends_link=True, only_if_exists=True,
+                  bury_if_absent=True)]
 
 
 def _course(message: dict, _config: Config) -> list[Write]:
@@ -281,8 +284,7 @@ def _grade(message: dict, _config: Config) -> list[Write]:
             writes.append(Write("mdl_Enrolments", f"enrolment:{uid}:{cid}", {"final_grade": "", "pass_state": ""},
                                 facet="course-grade", only_if_exists=True))
         return writes
-    passed = data.get("passed")
-    pass_state = "" if passed is None else ("passed" if passed else "failed")
+    pass_state = _pass_state(data.get("finalgrade"), data.get("passed"))
     name = item.get("itemname") or ("Course total" if item["itemtype"] == "course" else f"Grade item {data['itemid']}")
     writes = [Write("mdl_Grades", key, {
         "name": name, "moodle_user_id": str(uid), "moodle_course_id": str(cid), "moodle_item_id": str(data["itemid"]),
@@ -329,8 +331,8 @@ def _course_completion(message: dict, _config: Config) -> list[Write]:
     when = crm_datetime(data.get("timecompleted")) if completed else ""
     return [
         Write("mdl_Completions", f"course_completion:{uid}:{cid}", {
-            "name": f"Course {cid}", "moodle_user_id": str(uid), "moodle_course_id": str(cid), "kind": "course",
-            **_course_name(data),
+            "name": (data.get("course") or {}).get("fullname") or f"Course {cid}", "moodle_user_id": str(uid),
+            "moodle_course_id": str(cid), "kind": "course", **_course_name(data),
             "state": "complete" if completed else "incomplete", "completed": "1" if completed else "0",
             "time_completed": when}, parents=(_parent("mdl_Completions", "Contacts", f"user:{uid}"),),
             scope=_scope(course_id=cid)),
@@ -400,9 +402,22 @@ def _consent(message: dict, config: Config) -> list[Write]:
     return writes
 
 
+def _pass_state(finalgrade, passed) -> str:
+    """Not graded, graded against no pass mark, passed or failed (the plugin says `passed` only when a pass
+    mark is set)."""
+    if finalgrade is None:
+        return ""
+    if passed is None:
+        return "no_pass_mark"
+    return "passed" if passed else "failed"
+
+
 def _rate(part: int, whole: int) -> str:
-    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded)."""
-    return f"{part * 100 / whole:.2f}" if whole else ""
+    """A percentage with 2 decimals; none when there is nothing to count (no marks, nobody graded).
+
+    The counts are read in separate queries while marks may change, so a part can exceed its whole by the
+    time both are read: the rate is capped at 100 rather than showing an impossible value."""
+    return f"{min(part, whole) * 100 / whole:.2f}" if whole else ""
 
 
 def activity_key(courseid: int, itemid: int) -> str:
@@ -429,7 +444,7 @@ def _course_summary(message: dict, _config: Config) -> list[Write]:
             "grade_max": _number(activity["grademax"]), "grade_pass": _number(activity["gradepass"]),
             "graded_count": str(activity["graded"]), "average_grade": _number(activity.get("average")),
             "average_percentage": _number(activity.get("average_percentage")),
-            "passed_count": str(activity["passed"]), "pass_rate": _rate(activity["passed"], activity["graded"]),
+            "passed_count": str(activity["passed"]), "pass_rate": _rate(activity["passed"], activity["graded"]) if activity["gradepass"] else "",
             "summary_updated": when},
             parents=(course_link,), scope=_scope(course_id=cid, cm_id=activity.get("cmid"),
                                                  item_id=activity["itemid"])))

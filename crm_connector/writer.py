@@ -128,8 +128,8 @@ class CrmWriter:
             return  # another site's learner owns the Contact: only it writes it
         if (write.only_if_exists or write.facet) and record is not None and record.tombstone:
             return  # only the record's owner re-creates a deleted record, with its whole state
-        if write.only_if_exists and record is None:
-            if write.tombstone:
+        if write.only_if_exists and record is None and not self._held_without_id_map_row(write):
+            if write.tombstone or write.bury_if_absent:
                 self._bury(write)
             return
         write, newest = self._newest_only(write)
@@ -263,6 +263,11 @@ class CrmWriter:
                     not owner and contact.get("moodle_site_c") != write.attributes.get("moodle_site_c")):
                 return contact["id"], True
         return None
+
+    def _held_without_id_map_row(self, write: Write) -> bool:
+        """A learner's Contact the CRM holds from before this id map knew it (only worth a look for them)."""
+        return (write.bury_if_absent and write.module == "Contacts"
+                and self._existing_contact(write.key, write.attributes.get("moodle_site_c")) is not None)
 
     def _bury(self, write: Write) -> None:
         """A tombstone for an entity the CRM never held (one never to be anonymised is never to be written)."""

@@ -232,6 +232,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SANDBOX_BIND", _str, "127.0.0.1:8090", "Address the bundled SuiteCRM sandbox listens on.", "Sandbox"),
     Setting("SANDBOX_DATABASE", _str, "var/sandbox.db",
             "SQLite file of the sandbox (`:memory:` keeps nothing across restarts).", "Sandbox"),
+    Setting("MOODLE_SANDBOX_BIND", _str, "127.0.0.1:8093",
+            "Address the bundled Moodle web-service sandbox listens on (`make run` starts it when MOODLE_URL "
+            "is empty).", "Sandbox"),
+    Setting("MOODLE_SANDBOX_DATABASE", _str, "var/moodle-sandbox.db",
+            "SQLite file of the Moodle sandbox `make run` starts (`:memory:` keeps nothing across restarts).",
+            "Sandbox"),
     # --- logging -----------------------------------------------------------------------------------
     Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level.", "Logging"),
     Setting("LOG_FORMAT", _choice("json", "text"), "json", "Log line format.", "Logging"),

@@ -67,14 +67,14 @@ def enqueue_events(redis_conn: Redis, config: Config, jobs: Sequence[tuple[str, 
         return
     queue = Queue(config.queue_name, connection=redis_conn)
     retry = retry_policy(config)
-    jobs = [
+    prepared = [
         Queue.prepare_data(function, args=(event_id,), job_id=job_id(event_id), retry=retry,
                            timeout=JOB_TIMEOUT_SECONDS,
                            result_ttl=3600, failure_ttl=7 * 86400, description=f"apply event {event_id}")
         for event_id, function in jobs
     ]
     with redis_conn.pipeline() as pipe:
-        queue.enqueue_many(jobs, pipeline=pipe)
+        queue.enqueue_many(prepared, pipeline=pipe)
         pipe.execute()
 
 

@@ -1,9 +1,12 @@
 """`crmsync run` (what `make run` starts): the whole product on one machine, on embedded defaults.
 
 Starts the receiver under gunicorn, one connector worker and, when no SuiteCRM is configured, the
-bundled SuiteCRM sandbox; finds or starts Redis; creates the webhook secret and admin token on
-first use (kept under ./var/ so the Moodle settings stay valid across restarts); prints what a
-Moodle admin must paste into the plugin; stops every process cleanly on Ctrl-C.
+bundled SuiteCRM sandbox (its package's channel sending CRM users' Contact edits to the receiver's
+/webhooks/crm) and, when no Moodle is configured, the bundled Moodle web-service sandbox that the
+connector writes those edits to; finds or starts Redis; creates the webhook secrets, the sandboxes'
+credentials and the admin token on first use (kept under ./var/ so the Moodle and CRM settings stay
+valid across restarts); prints what a Moodle admin must paste into the plugin; stops every process
+cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from crmsync.config import Config
 
 STATE_DIR = Path("var")
 SANDBOX_CLIENT_ID = "crmsync-sandbox"
+SANDBOX_USERNAME = "admin"  # the sandbox's CRM user (password grant), whose edits its channel sends
+# What `crmsync run` generates on first use and `crmsync demo` reads back.
+SANDBOX_CLIENT_SECRET_FILE = STATE_DIR / "sandbox-client-secret"
+SANDBOX_PASSWORD_FILE = STATE_DIR / "sandbox-password"
+MOODLE_SANDBOX_TOKEN_FILE = STATE_DIR / "moodle-sandbox-token"
+ADMIN_TOKEN_FILE = STATE_DIR / "admin-token"
 STOP_TIMEOUT_SECONDS = 15
 
 
@@ -179,25 +188,43 @@ def run(settings: Config) -> int:
             STATE_DIR / "webhook-secret", _new_webhook_secret)
         env.setdefault("WEBHOOK_SECRETS", secret)
         admin_token = settings.admin_api_tokens[0] if settings.admin_api_tokens else _stored_secret(
-            STATE_DIR / "admin-token", lambda: secrets.token_urlsafe(32))
+            ADMIN_TOKEN_FILE, lambda: secrets.token_urlsafe(32))
         env.setdefault("ADMIN_API_TOKENS", admin_token)
+        crm_secret = settings.crm_webhook_secrets[0] if settings.crm_webhook_secrets else _stored_secret(
+            STATE_DIR / "crm-webhook-secret", _new_webhook_secret)
+        env.setdefault("CRM_WEBHOOK_SECRETS", crm_secret)
+        receiver_url = f"http://{settings.bind}"
 
         crm_url = settings.suitecrm_url
         if not crm_url:
-            sandbox_secret = _stored_secret(STATE_DIR / "sandbox-client-secret", lambda: secrets.token_urlsafe(24))
-            # The secret goes by environment, not argv: `ps` shows every user a process's arguments.
+            sandbox_secret = _stored_secret(SANDBOX_CLIENT_SECRET_FILE, lambda: secrets.token_urlsafe(24))
+            sandbox_password = _stored_secret(SANDBOX_PASSWORD_FILE, lambda: secrets.token_urlsafe(12))
+            # Secrets go by environment, not argv: `ps` shows every user a process's arguments.
             supervisor.start("sandbox", [*crmsync, "sandbox", "--bind", settings.sandbox_bind,
-                                         "--database", settings.sandbox_database, "--client-id", SANDBOX_CLIENT_ID],
-                             {**env, "SANDBOX_CLIENT_SECRET": sandbox_secret})
+                                         "--database", settings.sandbox_database, "--client-id", SANDBOX_CLIENT_ID,
+                                         "--username", SANDBOX_USERNAME,
+                                         "--crm-receiver-url", f"{receiver_url}/webhooks/crm"],
+                             {**env, "SANDBOX_CLIENT_SECRET": sandbox_secret, "SANDBOX_PASSWORD": sandbox_password,
+                              "SANDBOX_CRM_SECRET": crm_secret})
             crm_url = f"http://{settings.sandbox_bind}"
+            # The connector logs in with client_credentials: the sandbox's API user, whose writes it never sends back.
             env.update(SUITECRM_URL=crm_url, SUITECRM_CLIENT_ID=SANDBOX_CLIENT_ID,
                        SUITECRM_CLIENT_SECRET=sandbox_secret, SUITECRM_USERNAME="", SUITECRM_PASSWORD="")
             _wait_until_up(f"{crm_url}/Api/V8/meta/modules", supervisor)
 
+        moodle_url, moodle_token = settings.moodle_url, settings.moodle_token
+        if not moodle_url:
+            moodle_token = _stored_secret(MOODLE_SANDBOX_TOKEN_FILE, lambda: secrets.token_hex(16))
+            supervisor.start("moodle-sandbox", [*crmsync, "moodle-sandbox", "--bind", settings.moodle_sandbox_bind,
+                                                "--database", settings.moodle_sandbox_database, "--site", "recorded"],
+                             {**env, "MOODLE_SANDBOX_TOKEN": moodle_token})
+            moodle_url = f"http://{settings.moodle_sandbox_bind}"
+            env.update(MOODLE_URL=moodle_url, MOODLE_TOKEN=moodle_token)
+            _wait_until_up(f"{moodle_url}/webservice/rest/server.php", supervisor)
+
         if subprocess.run([*crmsync, "migrate"], env=env).returncode != 0:
             raise RunError("database migration failed (see the message above); check DATABASE_URL")
         supervisor.start("receiver", [*crmsync, "serve"], env)
-        receiver_url = f"http://{settings.bind}"
         _wait_until_up(f"{receiver_url}/healthz", supervisor)
         supervisor.start("worker", [*crmsync, "worker"], env)
 
@@ -209,8 +236,15 @@ def run(settings: Config) -> int:
             f"  Signing secret: {secret}",
             "",
             f"Admin API:   {receiver_url}/api/v1/stats  (Authorization: Bearer {admin_token})",
-            f"SuiteCRM:    {crm_url}" + ("  (bundled sandbox; `crmsync sandbox-dump` shows its records)"
+            f"SuiteCRM:    {crm_url}" + ("  (bundled sandbox; `crmsync sandbox-dump` shows its records; CRM user "
+                                          f"{SANDBOX_USERNAME}, password in {SANDBOX_PASSWORD_FILE})"
                                           if not settings.suitecrm_url else ""),
+            f"CRM changes: {receiver_url}/webhooks/crm  secret: {crm_secret}"
+            + ("  (the sandbox's channel sends to it)" if not settings.suitecrm_url else
+               "  (the package's receiver_url and secret)"),
+            f"Moodle:      {moodle_url}" + (f"  token: {moodle_token}  (bundled web-service sandbox, the recorded "
+                                            "Moodle 4.3 site; the connector writes CRM edits to it)"
+                                            if not settings.moodle_url else ""),
             f"Sample data: {_command_path()} demo      Stop: Ctrl-C",
             "",
         ]))

@@ -8,11 +8,11 @@ import sys
 
 import click
 
-DEFAULT_BIND = "127.0.0.1:8093"
+from crmsync.cli import load_config
 
 
 @click.command("moodle-sandbox")
-@click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT to listen on.")
+@click.option("--bind", default=None, help="HOST:PORT to listen on (default MOODLE_SANDBOX_BIND).")
 @click.option("--database", default=":memory:", show_default=True,
               help="SQLite file (kept across restarts), or :memory:.")
 @click.option("--site", type=click.Choice(["recorded", "empty"]), default="recorded", show_default=True,
@@ -20,12 +20,15 @@ DEFAULT_BIND = "127.0.0.1:8093"
 @click.option("--token", default=None, envvar="MOODLE_SANDBOX_TOKEN",
               help="Web-service token of the crm_sync service, or MOODLE_SANDBOX_TOKEN (default: generated and printed).")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible fault injection.")
-def moodle_sandbox(bind, database, site, token, seed):
+@click.pass_context
+def moodle_sandbox(ctx, bind, database, site, token, seed):
     """Run the bundled Moodle 4.3 web-service sandbox (REST, /webservice/rest/server.php)."""
-    from moodle_sandbox.server import serve
+    from moodle_sandbox.app import create_app
     from moodle_sandbox.state import SandboxState, empty_site, recorded_site
     from moodle_sandbox.store import Store
+    from sandbox_kit.server import serve
 
+    bind = bind or load_config(ctx).moodle_sandbox_bind
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
@@ -40,7 +43,7 @@ def moodle_sandbox(bind, database, site, token, seed):
     click.echo(f"  crm_sync token (user admin): {shown or token}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    serve(state, host, int(port))
+    serve(create_app(state), host, int(port))
 
 
 COMMANDS = [moodle_sandbox]

@@ -13,7 +13,7 @@ from pathlib import Path
 from moodle_sandbox import model
 from moodle_sandbox.faults import Faults
 from moodle_sandbox.store import Store
-from suitecrm_sandbox.gate import Gate  # the same barrier: hold chosen calls until a test opens it
+from sandbox_kit.gate import Gate  # the same barrier: hold chosen calls until a test opens it
 
 RECORDED = Path(__file__).parent / "data" / "recorded.json"
 CALL_LOG_LIMIT = 100_000

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from sandbox_kit.child import SandboxChild, free_port
 
 
 @dataclass
-class MoodleSandboxProcess:
+class MoodleSandboxProcess(SandboxChild):
     """A `crmsync moodle-sandbox` child process on a free loopback port."""
 
     token: str = "sandbox-moodle-token"
     database: str = ":memory:"
     site: str = "recorded"
     extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=_free_port)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    port: int = field(default_factory=free_port)
 
     @property
     def endpoint(self) -> str:
@@ -41,47 +29,9 @@ class MoodleSandboxProcess:
         args = [sys.executable, "-m", "crmsync", "moodle-sandbox", "--bind", f"127.0.0.1:{self.port}",
                 "--database", self.database, "--site", self.site, *self.extra_args]
         # The token goes through the environment: a command line is visible to every local user.
-        self._process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True,
-                                         env={**os.environ, "MOODLE_SANDBOX_TOKEN": self.token})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"Moodle sandbox exited: {self._process.stderr.read()}")
-            try:
-                requests.get(f"{self.url}/__sandbox/faults", timeout=1)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise TimeoutError("Moodle sandbox did not start")
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
-
-    def __enter__(self) -> MoodleSandboxProcess:
-        return self.start()
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
+        return self._spawn(args, {**os.environ, "MOODLE_SANDBOX_TOKEN": self.token})
 
     # --- steering ---------------------------------------------------------------------------------
-    def _admin(self, method: str, path: str, **kwargs):
-        response = requests.request(method, f"{self.url}/__sandbox/{path}", timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    def set_faults(self, **settings) -> dict:
-        return self._admin("PUT", "faults", json=settings)
-
-    def clear_faults(self) -> dict:
-        return self._admin("DELETE", "faults")
-
     def records(self, table: str) -> list[dict]:
         return self._admin("GET", f"records/{table}")
 
@@ -90,9 +40,6 @@ class MoodleSandboxProcess:
 
     def reset(self, site: str = "recorded") -> None:
         self._admin("POST", "reset", json={"site": site})
-
-    def calls(self) -> list[dict]:
-        return self._admin("GET", "calls")
 
     def freeze_clock(self, now: float | None) -> None:
         self._admin("PUT", "clock", json={"now": now})

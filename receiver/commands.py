@@ -64,7 +64,8 @@ def sweep(ctx: click.Context, every: float | None) -> None:
 @click.command("status")
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Show events per status, the queue depth, the oldest waiting event and the last dead letters."""
+    """Show events per status, the queue depth, the oldest event not yet applied, what waits for a parent
+    and the last dead letters."""
     from redis import Redis
     from rq import Queue
     from sqlalchemy import func, select
@@ -75,8 +76,12 @@ def status(ctx: click.Context) -> None:
     settings = load_config(ctx)
     with db.session_scope(settings.database_url) as session:
         counts = dict(session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all())
-        oldest = session.scalar(select(func.min(InboxEvent.received_at))
-                                .where(InboxEvent.status.in_([EventStatus.PENDING, EventStatus.QUEUED])))
+        oldest = session.scalar(select(func.min(InboxEvent.received_at)).where(
+            InboxEvent.status.in_([EventStatus.PENDING, EventStatus.QUEUED, EventStatus.WAITING])))
+        parents = session.execute(select(InboxEvent.site_id, InboxEvent.waiting_for, func.count())
+                                  .where(InboxEvent.status == EventStatus.WAITING)
+                                  .group_by(InboxEvent.site_id, InboxEvent.waiting_for)
+                                  .order_by(func.count().desc()).limit(5)).all()
         dead = session.execute(select(InboxEvent.id, InboxEvent.type, InboxEvent.last_error)
                                .where(InboxEvent.status == EventStatus.FAILED)
                                .order_by(InboxEvent.updated_at.desc()).limit(5)).all()
@@ -92,7 +97,9 @@ def status(ctx: click.Context) -> None:
         click.echo(f"writes to Moodle: {'paused, Moodle unavailable: ' + why if why else 'running'}")
     except Exception as exc:  # noqa: BLE001 - status must work while Redis is down
         click.echo(f"queue depth: unknown (Redis unavailable: {exc.__class__.__name__})")
-    click.echo(f"oldest waiting: {oldest.isoformat() if oldest else 'none'}")
+    click.echo(f"oldest not yet applied: {oldest.isoformat() if oldest else 'none'}")
+    for site_id, parent, count in parents:
+        click.echo(f"waiting for {parent} of site {site_id} to reach the CRM: {count}")
     for event_id, event_type, error in dead:
         click.echo(f"dead letter {event_id} ({event_type}): {error}")
     if dead:

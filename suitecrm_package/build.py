@@ -166,14 +166,26 @@ def _column(name: str) -> dict:
     return {"label": label_key(name), "width": "10%", "default": True, **({"link": True} if name == "name" else {})}
 
 
-def module_metadata(module: Module) -> dict[str, str]:
+def module_metadata(module: Module, parents: tuple[Relationship, ...] = ()) -> dict[str, str]:
+    """Views of a module; `parents`: the relationships it is the child of, whose parent (the learner's
+    Contact, the course) the views show as a link, as seen missing on a real SuiteCRM."""
     panel = [[f.name for f in module.fields[i:i + 2]] for i in range(0, len(module.fields), 2)]
+    links = [rel.relate_name_field for rel in parents]
     view = {"templateMeta": {"maxColumns": "2", "widths": [{"label": "10", "field": "30"}] * 2},
-            "panels": {"default": [["name", "assigned_user_name"], *panel, ["description"]]}}
+            "panels": {"default": [["name", "assigned_user_name"],
+                                   *[links[i:i + 2] for i in range(0, len(links), 2)], *panel, ["description"]]}}
     edit = {"EditView": {**view, "templateMeta": {**view["templateMeta"], "form": {"buttons": ["SAVE", "CANCEL"]}}}}
     detail = {"DetailView": {**view, "templateMeta": {**view["templateMeta"], "form": {
         "buttons": ["EDIT", "DUPLICATE", "DELETE", "FIND_DUPLICATES"]}}}}
     list_columns = {name.upper(): _column(name) for name in module.list_fields}
+    if parents:  # the learner (or course) as a link, right after the record's name
+        rel = parents[0]
+        column = {"label": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "id": rel.relate_id_field.upper(),
+                  "module": rel.lhs_module, "link": True, "default": True, "width": "10%",
+                  "related_fields": [rel.relate_id_field]}
+        names = list(list_columns)
+        list_columns = {**{k: list_columns[k] for k in names[:1]}, rel.relate_name_field.upper(): column,
+                        **{k: list_columns[k] for k in names[1:]}}
     search = {"templateMeta": {"maxColumns": "3", "widths": {"label": "10", "field": "30"}},
               "layout": {"basic_search": {n: {"name": n, "default": True} for n in module.search_fields[:3]},
                          "advanced_search": {n: {"name": n, "default": True} for n in module.search_fields}}}
@@ -351,9 +363,10 @@ def contact_index_defs(schema: CrmSchema) -> list[dict]:
     return [index_def(CONTACTS_CUSTOM_TABLE, fields) for fields in schema.contact_indices]
 
 
-def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
-    """custom/crmsync/CrmSyncFields.php: the synced modules and the CRM fields a change of which goes to
-    Moodle, those of the field mapping (the connector reads the same file the other way)."""
+def outbox_modules(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, dict]:
+    """The synced modules and the CRM fields a change of which goes to Moodle, those of the field mapping
+    (the connector reads the same file the other way): module => {subject, fields, moodle}. The package
+    embeds them (outbox_fields); the sandbox's emulation of the package reads them too."""
     mapping = _load_mapping(str(mapping_file))
     contact_fields = {f.name for f in schema.contact_fields}
     if set(CONTACT_IDENTITY.values()) - contact_fields:
@@ -363,6 +376,12 @@ def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> st
         if not isinstance(mapping.get(section), dict) or not mapping[section]:
             raise ValueError(f"field mapping {mapping_file} has no `{section}:` section for {module}")
         modules[module] = {"subject": section, "fields": list(mapping[section]), "moodle": CONTACT_IDENTITY}
+    return modules
+
+
+def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
+    """custom/crmsync/CrmSyncFields.php: outbox_modules() for the package's PHP."""
+    modules = outbox_modules(schema, mapping_file)
     return (HEADER + "// Which changes of CRM users the outbox records (CrmSyncHook) and what their messages carry.\n"
             + "class CrmSyncFields\n{\n    const MODULES = " + literal(modules, 1) + ";\n}\n")
 
@@ -459,7 +478,8 @@ def files(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, 
                                    f"$mod_strings['LNK_LIST'], 'List', '{module.name}');\n}}\n")
         for name, text in bean_classes(module).items():
             out[f"{base}/{name}"] = text
-        for name, text in module_metadata(module).items():
+        parents = tuple(rel for rel in schema.relationships if rel.rhs_module == module.name)
+        for name, text in module_metadata(module, parents).items():
             out[f"{base}/metadata/{name}"] = text
         out[f"icons/default/images/{module.name}.gif"] = (TEMPLATES / "icon.gif").read_bytes()
     for rel in schema.relationships:

@@ -121,3 +121,25 @@ def next_ids():
     ids = (request.get_json(force=True) or {}).get("ids", [])
     _state().queue_ids([str(i) for i in ids])
     return jsonify({"queued": len(ids)})
+
+
+@blueprint.get("/crm-channel")
+def crm_channel():
+    """The package's outbox as its Administration → Moodle sync page shows it: waiting, failed, last delivery."""
+    return jsonify(_state().channel.status())
+
+
+@blueprint.post("/crm-channel/deliver")
+def crm_channel_deliver():
+    """"Send now": deliver everything waiting, also what waits for a retry; answers what happened."""
+    channel = _state().channel
+    if not channel.configured:
+        return jsonify({"error": "the CRM channel is not configured: start the sandbox with --crm-receiver-url "
+                                 "and SANDBOX_CRM_SECRET"}), 409
+    return jsonify(channel.deliver(ignore_backoff=True))
+
+
+@blueprint.post("/crm-channel/retry-failed")
+def crm_channel_retry_failed():
+    """"Retry failed": the failed changes wait again and go at once."""
+    return jsonify({"waiting_again": _state().channel.retry_failed()})

@@ -7,7 +7,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from suitecrm_sandbox import email, purify
 from suitecrm_sandbox.modules import PERSON_MODULES, Module, convert, resaved
@@ -173,6 +173,7 @@ def create():
         sandbox.store.insert(module.name, record_id, {}, sandbox.now())
         stored = _apply(module, record_id, {}, attributes, patching=False)
         sandbox.store.update(record_id, stored, sandbox.now())
+        sandbox.channel.record_save(module.name, record_id, None, module.attributes | stored, g.crm_user)
     return answer({"data": resource(module, sandbox.store.get(module.name, record_id), created=True)}, 201)
 
 
@@ -193,6 +194,8 @@ def update():
             for name, value in record.fields.items()}
         stored = _apply(module, record_id, stored, attributes, patching=True)
         sandbox.store.update(record_id, stored, sandbox.now())
+        sandbox.channel.record_save(module.name, record_id, module.attributes | record.fields,
+                                    module.attributes | stored, g.crm_user)
     # PATCH answers 201 on SuiteCRM 7.14.6, like a create.
     return answer({"data": resource(module, sandbox.store.get(module.name, record_id), created=True)}, 201)
 
@@ -205,6 +208,7 @@ def delete(module_name: str, record_id: str):
         raise ApiError(f"{module.name} module with id {record_id} is not found")
     with sandbox.write_slot():
         sandbox.store.delete(record_id, sandbox.now())
+        sandbox.channel.record_delete(module.name, record_id, g.crm_user)
     return answer({"meta": {"message": f"Record with id {record_id} is deleted"}, "data": []})
 
 

@@ -7,7 +7,7 @@ import socket
 import struct
 import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import NotFound
 
 from suitecrm_sandbox import admin, api
@@ -59,7 +59,8 @@ def create_app(state: SandboxState) -> Flask:
         if request.path.endswith("/access_token"):
             return None
         try:
-            state.tokens.check(request.headers.get("Authorization", ""))
+            # Whose request this is: the package's outbox records CRM users' changes, not the API user's.
+            g.crm_user = state.tokens.check(request.headers.get("Authorization", ""))
         except OAuthError as error:
             return _oauth_answer(error)
         state.gate.wait_here(request.method, _module_of(request))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import sys
@@ -27,7 +28,8 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
 @click.option("--client-grants", default="client_credentials,password,refresh_token", show_default=True,
               help="Grants the client may use.")
 @click.option("--username", default="admin", show_default=True, help="User for the password grant.")
-@click.option("--password", default=None, help="Password for the password grant (default: generated).")
+@click.option("--password", default=None, envvar="SANDBOX_PASSWORD",
+              help="Password for the password grant, or SANDBOX_PASSWORD (default: generated).")
 @click.option("--token-ttl", type=int, default=3600, show_default=True, help="Access token lifetime, seconds.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible fault injection.")
 @click.option("--email1-patch-works", is_flag=True,
@@ -36,12 +38,18 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
 @click.option("--email1-patch-ignored", is_flag=True,
               help="Without --bare: ignore email1 in a PATCH of a Contact that has an address, as a CRM whose "
                    "package lacks the e-mail hook does.")
+@click.option("--crm-receiver-url", default=None, metavar="URL",
+              help="Deliver CRM users' Contact changes to this /webhooks/crm, as the package's outbox and "
+                   "scheduler job do, signed with the secret in SANDBOX_CRM_SECRET (default: not configured, "
+                   "nothing is recorded).")
 @click.pass_context
 def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret, client_grants, username, password, token_ttl, seed,
-            email1_patch_works, email1_patch_ignored):
+            email1_patch_works, email1_patch_ignored, crm_receiver_url):
     """Run the bundled SuiteCRM 7.14 V8 API sandbox."""
+    from sandbox_kit.server import serve
+    from suitecrm_sandbox.app import create_app
+    from suitecrm_sandbox.channel import ChannelSettings
     from suitecrm_sandbox.modules import package_schema
-    from suitecrm_sandbox.server import serve
     from suitecrm_sandbox.state import Options, SandboxState
     from suitecrm_sandbox.store import Store
     from suitecrm_sandbox.tokens import Client, Clients
@@ -57,6 +65,11 @@ def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret
         package = None if bare else package_schema(package_version)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--package-version") from error
+    channel = None
+    if crm_receiver_url:
+        if bare:
+            raise click.UsageError("--crm-receiver-url is the package's channel, which --bare leaves out")
+        channel = ChannelSettings(_receiver_url(crm_receiver_url), _crm_secret(), site_url=f"http://{bind}")
     shown = "(as given)" if client_secret else None
     client_secret = client_secret or secrets.token_urlsafe(24)
     shown = shown or client_secret
@@ -66,16 +79,42 @@ def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret
     state = SandboxState(Store(database or settings.sandbox_database),
                          Options(bare=bare, package_version=package_version, token_ttl=token_ttl,
                                  email1_patch_ignored=(False if email1_patch_works else True if email1_patch_ignored
-                                                       else None)),
+                                                       else None),
+                                 channel=channel, field_mapping_file=settings.field_mapping_file or None),
                          clients)
     if seed is not None:
         state.faults.configure({"seed": seed})
     served = f"with the Moodle sync package {package.package['version']}" if package else "bare"
     click.echo(f"SuiteCRM sandbox on http://{bind}  ({served})")
     click.echo(f"  OAuth2 client id: {client_id}  secret: {shown}  user: {username}")
+    if channel:
+        click.echo(f"  CRM users' Contact changes go to {channel.receiver_url} (CRM id {state.channel.crm['id']}; "
+                   "the client's own user is the API user, whose writes are not sent)")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    serve(state, host, int(port))
+    state.channel.start()
+    serve(create_app(state), host, int(port))
+
+
+def _receiver_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"expected an http(s) URL, got {url!r}", param_hint="--crm-receiver-url")
+    return url
+
+
+def _crm_secret() -> str:
+    """The channel's signing secret, from the environment only: `ps` shows every user a process's arguments."""
+    from standardwebhooks import Webhook
+
+    secret = os.environ.get("SANDBOX_CRM_SECRET", "")
+    if not secret.startswith("whsec_"):
+        raise click.UsageError("--crm-receiver-url needs SANDBOX_CRM_SECRET: the whsec_ secret the receiver "
+                               "accepts in CRM_WEBHOOK_SECRETS")
+    try:
+        Webhook(secret)
+    except Exception:  # noqa: BLE001 - the library raises whatever base64 raised
+        raise click.UsageError("SANDBOX_CRM_SECRET is not a whsec_ secret (whsec_ and base64)") from None
+    return secret
 
 
 @click.command("sandbox-dump")

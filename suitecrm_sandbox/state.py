@@ -7,11 +7,13 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sandbox_kit.gate import Gate
 from suitecrm_sandbox import modules as module_defs
+from suitecrm_sandbox.channel import Channel, ChannelSettings
 from suitecrm_sandbox.email import HOOK_MODULES
 from suitecrm_sandbox.faults import Faults
-from suitecrm_sandbox.gate import Gate
 from suitecrm_sandbox.store import Store
 from suitecrm_sandbox.tokens import Clients, Tokens
 
@@ -26,6 +28,10 @@ class Options:
     # before_save hook on Contacts makes it take effect. None: as the mode says (ignored when bare).
     email1_patch_ignored: bool | None = None
     token_ttl: int = 3600
+    # The package's CRM → receiver channel (suitecrm_sandbox/channel.py); None: not configured, as a
+    # package without receiver_url, which records nothing.
+    channel: ChannelSettings | None = None
+    field_mapping_file: str | None = None  # the mapping the package was built with (None: the shipped one)
 
     def email_hook(self, module: str) -> bool:
         """Whether a PATCH of email1 on this module replaces a stored address (suitecrm_sandbox/email.py)."""
@@ -47,10 +53,19 @@ class SandboxState:
         self.modules = module_defs.build(custom)
         self.meta_modules = module_defs.meta_modules(custom)
         self.tokens = Tokens(self.store, self.clients, self.options, self.now)
+        self.channel = Channel(self.store, self._outbox_modules(custom), self.options.channel, self.now)
         self._frozen_now: float | None = None
         self._next_ids: deque[str] = deque()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+
+    def _outbox_modules(self, custom) -> dict:
+        if custom is None or self.options.channel is None:
+            return {}  # no package, or its channel is not configured: nothing is recorded
+        from crm_connector.mapping import DEFAULT_MAPPING
+        from suitecrm_package.build import outbox_modules
+
+        return outbox_modules(custom, Path(self.options.field_mapping_file or DEFAULT_MAPPING))
 
     def now(self) -> float:
         return self._frozen_now if self._frozen_now is not None else time.time()

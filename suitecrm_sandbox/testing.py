@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from sandbox_kit.child import SandboxChild, free_port
 
 
 @dataclass
-class SandboxProcess:
+class SandboxProcess(SandboxChild):
     """A `crmsync sandbox` child process on a free loopback port."""
 
     bare: bool = False
@@ -32,63 +24,25 @@ class SandboxProcess:
     username: str = "admin"
     password: str = "sandbox-password"
     extra_args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=_free_port)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    # The package's CRM → receiver channel: where CRM users' Contact changes go, signed with crm_secret.
+    crm_receiver_url: str | None = None
+    crm_secret: str | None = None
+    port: int = field(default_factory=free_port)
 
     def start(self) -> SandboxProcess:
         args = [sys.executable, "-m", "crmsync", "sandbox", "--bind", f"127.0.0.1:{self.port}",
                 "--database", self.database, "--client-id", self.client_id, "--client-secret", self.client_secret,
                 "--client-grants", self.grants, "--username", self.username, "--password", self.password,
                 *(["--bare"] if self.bare else []),
-                *(["--package-version", self.package_version] if self.package_version else []), *self.extra_args]
-        self._process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"sandbox exited: {self._process.stderr.read()}")
-            try:
-                requests.get(f"{self.url}/__sandbox/faults", timeout=1)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise TimeoutError("sandbox did not start")
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
-
-    def __enter__(self) -> SandboxProcess:
-        return self.start()
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
+                *(["--package-version", self.package_version] if self.package_version else []),
+                *(["--crm-receiver-url", self.crm_receiver_url] if self.crm_receiver_url else []), *self.extra_args]
+        # The channel's secret goes through the environment: a command line is visible to every local user.
+        env = {**os.environ, **({"SANDBOX_CRM_SECRET": self.crm_secret} if self.crm_secret else {})}
+        return self._spawn(args, env)
 
     # --- steering ---------------------------------------------------------------------------------
-    def _admin(self, method: str, path: str, **kwargs):
-        response = requests.request(method, f"{self.url}/__sandbox/{path}", timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    def set_faults(self, **settings) -> dict:
-        return self._admin("PUT", "faults", json=settings)
-
-    def clear_faults(self) -> dict:
-        return self._admin("DELETE", "faults")
-
     def records(self, module: str) -> list[dict]:
         return self._admin("GET", f"records/{module}")
-
-    def calls(self) -> list[dict]:
-        return self._admin("GET", "calls")
 
     def clear_calls(self) -> None:
         self._admin("DELETE", "calls")
@@ -120,3 +74,14 @@ class SandboxProcess:
 
     def token(self, state: str = "valid") -> str:
         return self._admin("POST", "tokens", json={"state": state})["access_token"]
+
+    def crm_channel(self) -> dict:
+        """The outbox as the package's Moodle sync page shows it (waiting, failed, last delivery, rows)."""
+        return self._admin("GET", "crm-channel")
+
+    def deliver_now(self) -> dict:
+        """"Send now": deliver everything waiting, also what waits for a retry."""
+        return self._admin("POST", "crm-channel/deliver")
+
+    def retry_failed(self) -> dict:
+        return self._admin("POST", "crm-channel/retry-failed")

@@ -65,12 +65,14 @@ class Tokens:
         signature = _b64(hmac.new(self._key, f"{header}.{claims}".encode(), hashlib.sha256).digest())
         return f"{header}.{claims}.{signature}"
 
-    def issue(self, client_id: str, with_refresh: bool, ttl: float | None = None) -> dict:
+    def issue(self, client_id: str, with_refresh: bool, ttl: float | None = None, user: str = "") -> dict:
+        """A token acting as `user` (the password grant's), or as the client's own user when "": in SuiteCRM
+        a client_credentials token acts as the OAuth2 client's assigned user, the sync's API user."""
         now = self.now()
         token_id = uuid.uuid4().hex
         expires = now + (ttl if ttl is not None else self.options.token_ttl)
         refresh = secrets.token_urlsafe(48) if with_refresh else None
-        self.store.save_token(token_id, client_id, expires, refresh)
+        self.store.save_token(token_id, client_id, expires, refresh, user)
         body = {"token_type": "Bearer", "expires_in": int(expires - now),
                 "access_token": self._jwt(client_id, token_id, now, expires)}
         if refresh:
@@ -94,15 +96,16 @@ class Tokens:
         if grant_type == "password":
             if params.get("username") != self.clients.username or params.get("password") != self.clients.password:
                 raise OAuthError(400, "invalid_grant", "The user credentials were incorrect.")
-            return self.issue(client_id, with_refresh=True)
+            return self.issue(client_id, with_refresh=True, user=self.clients.username)
         owner = self.store.take_refresh_token(str(params.get("refresh_token", "")))
-        if owner != client_id:
+        if owner is None or owner[0] != client_id:
             raise OAuthError(401, "invalid_request", "The refresh token is invalid.",
                              "Token has been revoked")
-        return self.issue(client_id, with_refresh=True)
+        return self.issue(client_id, with_refresh=True, user=owner[1])
 
-    def check(self, authorization: str) -> None:
-        """Raise the 401 the real server answers for a missing, garbage, expired or revoked token."""
+    def check(self, authorization: str) -> str:
+        """The token's user ("" for the client's own user); raises the 401 the real server answers for a
+        missing, garbage, expired or revoked token."""
         token = authorization[7:].strip() if authorization.startswith("Bearer ") else authorization.strip()
         if token.count(".") != 2:
             raise OAuthError(401, "access_denied", DENIED, "The JWT string must have two dots")
@@ -117,6 +120,7 @@ class Tokens:
         stored = self.store.token(claims.get("jti", ""))
         if stored is None or stored[1] or stored[0] < self.now():
             raise OAuthError(401, "access_denied", DENIED, "Access token has been revoked")
+        return stored[2]
 
     def token_id(self, authorization: str) -> str | None:
         try:

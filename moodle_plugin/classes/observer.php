@@ -21,7 +21,8 @@ use core\event\base;
 /**
  * Records Moodle events in the outbox. Never calls HTTP, never throws into Moodle.
  *
- * Only the subject and, for deletions, a snapshot are recorded here: the state itself is read when
+ * Only rows about synced people are recorded (local\synced_people). Only the subject and, for deletions, a
+ * snapshot are recorded here: the state itself is read when
  * the message is sent, under the delivery lock, so a newer row always carries newer state.
  *
  * @package    local_crmsync
@@ -35,8 +36,17 @@ class observer {
     public static function record(base $event): void {
         try {
             $entries = local\event_map::entries($event->get_data(), self::carried($event));
+            // A row about someone the CRM keeps no Contact for (a site admin, the guest, the sync's own
+            // web service user) would wait downstream for a Contact that never comes.
+            $learners = array_filter(array_column($entries, 'userid'), function($userid) {
+                return $userid !== null;
+            });
+            $synced = array_flip(local\synced_people::filter($learners));
             $inserted = false;
             foreach ($entries as $entry) {
+                if ($entry['userid'] !== null && !isset($synced[(int) $entry['userid']])) {
+                    continue;
+                }
                 $inserted = local\moodle_outbox::add($entry) || $inserted;
             }
             if ($inserted) {

@@ -107,6 +107,36 @@ final class course_summary_test extends \advanced_testcase {
             'average_percentage' => 60.0, 'passed' => 1]], $data['activities']);
     }
 
+    public function test_the_learners_are_the_synced_holders_of_a_learner_role_with_an_active_enrolment(): void {
+        global $DB;
+        $this->resetAfterTest();
+        // Observers registered with 'internal' => false run only after a commit, which the rollback reset prevents.
+        $this->preventResetByRollback();
+        $generator = $this->getDataGenerator();
+        $course = $generator->create_course();
+        [$student1, $student2, $teacher, $assistant, $norole, $suspended, $service] = [$generator->create_user(),
+            $generator->create_user(), $generator->create_user(), $generator->create_user(), $generator->create_user(),
+            $generator->create_user(), $generator->create_user()];
+        $generator->enrol_user($student1->id, $course->id, 'student');
+        $generator->enrol_user($student2->id, $course->id, 'student');
+        $generator->enrol_user($teacher->id, $course->id, 'editingteacher');
+        $generator->enrol_user($assistant->id, $course->id, 'teacher');
+        $generator->enrol_user($norole->id, $course->id, 0);  // enrolled, no role
+        $generator->enrol_user($suspended->id, $course->id, 'student', 'manual', 0, 0, ENROL_USER_SUSPENDED);
+        $generator->enrol_user(get_admin()->id, $course->id, 'student');
+        // The sync's own web service user (docs/moodle-admin-guide.md, "Let the CRM write to Moodle").
+        $generator->enrol_user($service->id, $course->id, 'student');
+        $DB->insert_record('external_services_users', ['externalserviceid' => $DB->get_field('external_services', 'id',
+            ['shortname' => 'crmsync', 'component' => 'local_crmsync'], MUST_EXIST), 'userid' => $service->id,
+            'timecreated' => time()]);
+
+        $this->assertSame(2, $this->send((int) $course->id)['data']['learners']);
+        // The learnerroles setting decides who the learners are, as for the backfill's grades and completions.
+        $roles = $DB->get_records_menu('role', null, '', 'shortname, id');
+        set_config('learnerroles', $roles['student'] . ',' . $roles['teacher'], 'local_crmsync');
+        $this->assertSame(3, $this->send((int) $course->id)['data']['learners']);
+    }
+
     public function test_grading_unenrolling_and_deleting_record_the_summary_and_a_gone_course_sends_none(): void {
         global $CFG, $DB;
         require_once($CFG->libdir . '/gradelib.php');

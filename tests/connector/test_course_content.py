@@ -243,3 +243,21 @@ def test_nothing_to_count_is_no_rate_rather_than_zero_percent():
     assert [course.attributes[f"attendance_{s}_rate"] for s in ("present", "late", "excused", "absent")] == [""] * 4
     assert (quiz.attributes["pass_rate"], quiz.attributes["average_grade"], quiz.attributes["graded_count"]) == (
         "", "", "0")
+
+
+def test_an_activity_with_no_pass_mark_has_no_pass_rate_and_its_grades_say_so(pipeline, sandbox):
+    """Seen on a real run: an essay graded without a pass mark showed 0.00 % passed and "Not graded"."""
+    pipeline.send(pipeline.message("course.created", "course:2", course_state()))
+    pipeline.drain()
+    store(pipeline, pipeline.message("course_summary.updated", "course_summary:2", summary([
+        {**activity(40, 4, "Essay draft", graded=2, passed=0, average=60.0), "gradepass": 0.0}])))
+    grade = {"userid": 3, "courseid": 2, "itemid": 40, "finalgrade": 70.0, "percentage": 70.0, "passed": None,
+             "deleted": False, "timemodified": 1795351200, "course": COURSE,
+             "item": {"itemtype": "mod", "itemmodule": "assign", "itemname": "Essay draft", "cmid": 4,
+                      "grademax": 100.0, "grademin": 0.0, "gradepass": 0.0}}
+    pipeline.send(pipeline.message("user.created", "user:3", user(3)),
+                  pipeline.message("grade.updated", "grade:3:40", grade))
+    pipeline.drain()
+    assert activities(sandbox)["40"]["pass_rate"] == ""
+    [written] = sandbox.records("mdl_Grades")
+    assert written["pass_state"] == "no_pass_mark"

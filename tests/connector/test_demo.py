@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import re
 import subprocess
 import sys
+import threading
 import time
+import uuid
 
+import pytest
+from werkzeug.serving import make_server
+
+from crmsync import config, contract
+from crmsync.queue import JOB_FUNCTIONS
+from moodle_sandbox.testing import MoodleSandboxProcess
+from receiver import create_app
+from suitecrm_sandbox.testing import SandboxProcess
 from tests.connector.conftest import user
-from tests.support import REPO
+from tests.support import REPO, free_port
 
 
 def test_the_demo_code_reads_no_sandbox_only_url():
@@ -36,3 +49,80 @@ def test_the_demo_prints_the_records_of_its_own_site_through_the_v8_api(pipeline
     assert "\nmdl_Completions: 6 records" in out, out
     assert "first_name=Alice" in out and "Other-site" not in out
     assert "course_name=CRM Sync Test Course" in out and "accessed=accessed" in out
+
+
+def test_the_demo_shows_a_crm_users_edit_arriving_in_moodle(sqlite_url, redis_url, tmp_path):
+    """`crmsync demo` against what `crmsync run` starts: the SuiteCRM sandbox sending CRM users' edits to the
+    receiver's /webhooks/crm, the Moodle sandbox, a worker; the demo finds them through var/."""
+    moodle_secret, crm_secret, queue = new_secret(), new_secret(), f"demo-{uuid.uuid4().hex[:12]}"
+    settings = config.load(environ={"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": moodle_secret,
+                                    "CRM_WEBHOOK_SECRETS": crm_secret, "ADMIN_API_TOKENS": "demo-admin-token",
+                                    "QUEUE_NAME": queue, "LOG_LEVEL": "WARNING"}, env_file=None)
+    server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = f"127.0.0.1:{server.server_port}"
+    job_present = JOB_FUNCTIONS[contract.CRM] is not None
+    with SandboxProcess(crm_receiver_url=f"http://{receiver}/webhooks/crm", crm_secret=crm_secret) as crm, \
+            MoodleSandboxProcess() as moodle:
+        state = tmp_path / "var"
+        state.mkdir()
+        for name, value in (("sandbox-client-secret", crm.client_secret), ("sandbox-password", crm.password),
+                            ("moodle-sandbox-token", moodle.token), ("admin-token", "demo-admin-token")):
+            (state / name).write_text(value + "\n")
+        common = {**os.environ, "DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": moodle_secret,
+                  "CRM_WEBHOOK_SECRETS": crm_secret, "QUEUE_NAME": queue,
+                  "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)}
+        for name in ("SUITECRM_URL", "MOODLE_URL", "MOODLE_TOKEN", "ADMIN_API_TOKENS"):
+            common.pop(name, None)
+        worker_env = {**common, "SUITECRM_URL": crm.url, "SUITECRM_CLIENT_ID": crm.client_id,
+                      "SUITECRM_CLIENT_SECRET": crm.client_secret, "MOODLE_URL": moodle.url,
+                      "MOODLE_TOKEN": moodle.token, "MOODLE_SITE_ID": "demo-moodle",
+                      "SWEEP_INTERVAL_SECONDS": "1", "SWEEP_GRACE_SECONDS": "2"}
+        # As `crmsync run` leaves it: no CRM nor Moodle configured, the sandboxes found at their binds and in var/.
+        demo_env = {**common, "BIND": receiver, "SANDBOX_BIND": crm.url.removeprefix("http://"),
+                    "MOODLE_SANDBOX_BIND": moodle.url.removeprefix("http://")}
+        worker_log = (tmp_path / "worker.log").open("w")
+        worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], env=worker_env, cwd=tmp_path,
+                                  stdout=worker_log, stderr=subprocess.STDOUT)
+        try:
+            demo = subprocess.run([sys.executable, "-m", "crmsync", "demo", "--wait", "90" if job_present else "15"],
+                                  env=demo_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+            worker_log.close()
+            server.shutdown()
+        out = demo.stdout
+        assert "\nContacts: 3 records" in out, out + demo.stderr[-3000:] + (tmp_path / "worker.log").read_text()[-3000:]
+        edited = re.search(r"admin, a CRM user, set Alice Anders's department to '([^']+)' in the CRM", out)
+        assert edited, out
+        assert "waiting for it to reach Moodle" in out
+
+        # The CRM side, whatever the connector does with it: the receiver stored the CRM user's edit, decoded.
+        stored = [e.payload for e in _inbox(sqlite_url) if e.type == "contact.updated"]
+        assert [(p["data"]["changed"], p["data"]["fields"]["department"], p["data"]["moodle"]) for p in stored] == [
+            (["department"], edited[1], {"site_id": "demo-moodle", "user_id": 3})]
+        assert crm.crm_channel()["waiting"] == 0
+
+        if not job_present:
+            assert demo.returncode == 1 and "the edit did not reach Moodle within 15s" in demo.stderr, demo.stderr
+            assert "the receiver holds it as event" in demo.stderr, demo.stderr
+            pytest.xfail("the connector's CRM → Moodle job is not on this branch yet (crmsync.queue.JOB_FUNCTIONS)")
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        assert "Moodle user 3 (student1) now has department=" in out
+        alice, = [u for u in moodle.records("user") if u["id"] == 3]
+        assert alice["department"] == edited[1]
+
+
+def _inbox(database_url: str) -> list:
+    from sqlalchemy import select
+
+    from crmsync import db
+    from crmsync.models import InboxEvent
+
+    with db.session_scope(database_url) as session:
+        return list(session.scalars(select(InboxEvent)).all())
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()

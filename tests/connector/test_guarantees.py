@@ -338,6 +338,10 @@ def test_children_wait_for_a_learner_matched_by_email_and_then_link_to_that_cont
     pipeline.drain(env=match)
     assert pipeline.status_of(child) == "waiting"
     assert sandbox.records("mdl_Enrolments") == []
+    status = subprocess.run([sys.executable, "-m", "crmsync", "status"], env=pipeline.env, cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    assert f"waiting for user:73 of site {SITE['id']} to reach the CRM: 1" in status  # the operator sees why
+    assert "oldest not yet applied: none" not in status
     pipeline.send(pipeline.message("user.created", "user:73", user(73)))
     pipeline.drain(env=match)
 

@@ -124,3 +124,15 @@ def test_a_contact_written_before_sites_had_ids_is_claimed_by_its_own_site(pipel
     assert (contacts[legacy]["first_name"], contacts[legacy]["moodle_site_id_c"]) == ("Carla", SITE["id"])
     assert (contacts[elsewhere]["first_name"], contacts[elsewhere]["moodle_site_id_c"]) == ("Other", "")
     assert sandbox.records("mdl_Enrolments")[0]["mdl_enrolments_contactscontacts_ida"] == legacy
+
+
+def test_the_deletion_of_a_learner_the_crm_never_held_makes_no_contact(pipeline, sandbox):
+    """Seen on a real run: users created and deleted before any delivery left 17 blank, deleted Contacts."""
+    pipeline.send(pipeline.message("user.deleted", "user:44", {"id": 44, "deleted": True}))
+    pipeline.drain()
+    later = pipeline.message("enrolment.deleted", "enrolment:44:2", enrolment(44, status="deleted"))
+    pipeline.send(later)
+    pipeline.drain()
+    assert sandbox.records("Contacts") == []
+    assert sandbox.records("mdl_Enrolments") == []
+    assert pipeline.status_of(later) == "skipped"  # not waiting for a Contact that will never come

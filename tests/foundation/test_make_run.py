@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from crm_connector.moodle import MoodleClient, MoodleError
 from tests.support import REPO, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -26,8 +27,11 @@ def make_run(tmp_path, redis_url):
     bind = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "BIND": bind, "SANDBOX_BIND": f"127.0.0.1:{free_port()}",
            "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"), "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+           "MOODLE_SANDBOX_BIND": f"127.0.0.1:{free_port()}",
+           "MOODLE_SANDBOX_DATABASE": str(tmp_path / "moodle-sandbox.db"),
            "REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}
-    for name in ("SUITECRM_URL", "WEBHOOK_SECRETS", "ADMIN_API_TOKENS"):
+    for name in ("SUITECRM_URL", "MOODLE_URL", "MOODLE_TOKEN", "WEBHOOK_SECRETS", "CRM_WEBHOOK_SECRETS",
+                 "ADMIN_API_TOKENS"):
         env.pop(name, None)
     log = tmp_path / "make-run.log"
     with log.open("w") as out:
@@ -36,7 +40,7 @@ def make_run(tmp_path, redis_url):
     try:
         wait_for_http(f"http://{bind}/healthz", timeout=60, process=process)
         deadline = time.monotonic() + 30
-        while "Signing secret:" not in log.read_text() and time.monotonic() < deadline:
+        while "Sample data:" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         yield process, bind, log
     finally:
@@ -61,6 +65,8 @@ def test_make_run_serves_and_stops_cleanly(make_run):
     assert requests.get(f"http://{bind}/healthz", timeout=5).status_code == 200
     assert _printed(log, "Receiver URL:") == f"http://{bind}/webhooks/moodle"
     assert _printed(log, "Signing secret:").startswith("whsec_")
+    moodle = MoodleClient(_printed(log, "Moodle:"), _printed(log, "token:"))
+    assert moodle.get_site_info()["username"] == "admin"  # the Moodle sandbox answers, with the printed token
 
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     # make itself dies of the SIGINT, as make does; what matters is that crmsync stopped its children.
@@ -69,6 +75,37 @@ def test_make_run_serves_and_stops_cleanly(make_run):
     assert "stopping" in printed and "Traceback" not in printed, printed
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://{bind}/healthz", timeout=2)
+    with pytest.raises(MoodleError):
+        moodle.get_site_info()  # the Moodle sandbox stopped too
+
+
+def test_make_run_sends_a_crm_users_edit_in_the_crm_sandbox_to_the_receiver(make_run):
+    process, bind, log = make_run
+    crm_url = _printed(log, "SuiteCRM:")
+    assert _printed(log, "CRM changes:") == f"http://{bind}/webhooks/crm"
+    crm_line = next(line for line in log.read_text().splitlines() if line.startswith("CRM changes:"))
+    assert crm_line.split("secret:")[1].split()[0].startswith("whsec_")
+    token = _printed(log, "(Authorization: Bearer").rstrip(")")
+    # A CRM user (the password grant), not the sync's API user: the sandbox's channel records the edit.
+    login = requests.post(f"{crm_url}/Api/access_token", timeout=10, json={
+        "grant_type": "password", "client_id": "crmsync-sandbox",
+        "client_secret": (REPO / "var" / "sandbox-client-secret").read_text().strip(),
+        "username": "admin", "password": (REPO / "var" / "sandbox-password").read_text().strip()})
+    assert login.status_code == 200, login.text
+    created = requests.post(f"{crm_url}/Api/V8/module", timeout=10, json={"data": {"type": "Contacts", "attributes": {
+        "first_name": "Ada", "last_name": "Lovelace", "moodle_site_id_c": "make-run-test", "moodle_user_id_c": "3"}}},
+        headers={"Authorization": f"Bearer {login.json()['access_token']}", "Content-Type": "application/vnd.api+json"})
+    assert created.status_code == 201, created.text
+    subject = f"contact:{created.json()['data']['id']}"
+
+    deadline = time.monotonic() + 30
+    while True:
+        listed = requests.get(f"http://{bind}/api/v1/events", params={"subject": subject}, timeout=10,
+                              headers={"Authorization": f"Bearer {token}"}).json()["events"]
+        if listed or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [(e["type"], e["site_id"].startswith("crm:")) for e in listed] == [("contact.updated", True)], listed
 
 
 def test_make_run_accepts_a_message_signed_by_the_php_plugin(make_run, tmp_path):

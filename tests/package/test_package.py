@@ -360,6 +360,22 @@ def test_every_custom_module_has_its_views_and_a_subpanel_where_the_schema_says(
     assert ("Contacts", "mdl_consents_contacts.php") in layouts
 
 
+def test_a_childs_views_link_to_its_learner_and_course(package):
+    """Seen on a real SuiteCRM: an enrolment's detail view named neither its learner nor its course."""
+    root = package[0]
+    for module in SCHEMA.modules:
+        parents = [rel for rel in SCHEMA.relationships if rel.rhs_module == module.name]
+        if not parents:
+            continue
+        views = php_json(f"$module_name = '{module.name}'; include 'SugarModules/modules/{module.name}/metadata/"
+                         f"detailviewdefs.php'; include 'SugarModules/modules/{module.name}/metadata/listviewdefs.php';"
+                         " echo json_encode(['detail' => $viewdefs[$module_name]['DetailView']['panels']['default'],"
+                         " 'list' => array_keys($listViewDefs[$module_name])]);", root)
+        shown = {cell for row in views["detail"] for cell in row}
+        assert {rel.relate_name_field for rel in parents} <= shown, module.name
+        assert views["list"][1] == parents[0].relate_name_field.upper(), module.name
+
+
 # schedulers as SuiteCRM 7.14.6 creates it (modules/Schedulers/vardefs.php).
 SCHEDULERS_TABLE = """CREATE TABLE schedulers (id char(36) NOT NULL PRIMARY KEY, deleted tinyint(1) DEFAULT 0,
     date_entered datetime, date_modified datetime, created_by char(36), modified_user_id char(36), name varchar(255),
@@ -395,7 +411,7 @@ def test_the_install_scripts_show_every_moodle_field_on_the_contact_and_index_co
     repo = REPO
     site = tmp_path / "suitecrm"
     (site / "modules/Contacts").mkdir(parents=True)
-    subprocess.run(["cp", "-R", str(repo / "tests/php/package/fixtures/suitecrm-7.14.6/modules/Contacts/metadata"),
+    subprocess.run(["cp", "-R", str(repo / "tests/php/package/fixtures/core-layout/modules/Contacts/metadata"),
                     str(site / "modules/Contacts/")], check=True)
     (site / "include/TemplateHandler").mkdir(parents=True)
     (site / "include/TemplateHandler/TemplateHandler.php").write_text(

@@ -20,7 +20,7 @@ namespace local_crmsync\local;
  * Backfill: queue every subject the observers would have recorded for Moodle's current state, so that
  * a CRM that missed messages (first installation, a CRM reset) ends up equal to Moodle.
  *
- * What is queued: every course and its summary; for every synced user (not deleted, not the guest, not a site admin)
+ * What is queued: every course and its summary; for every synced user (synced_people; not deleted)
  * the profile, every enrolment and course access, every policy acceptance, and, in the courses where
  * the user holds a learner role (the learnerroles setting), the grades, activity completions and the
  * course completion Moodle holds; last, every attendance session that was taken. The settings'
@@ -39,20 +39,6 @@ class backfill {
     /** The subject types, in the order they are queued and counted. */
     const TYPES = ['course', 'course_summary', 'user', 'enrolment', 'course_access', 'consent', 'grade',
         'module_completion', 'course_completion', 'attendance'];
-
-    /**
-     * The roles whose holders are learners: the learnerroles setting, the student archetype's roles when
-     * it was never saved.
-     *
-     * @return int[] role ids
-     */
-    public static function learner_roles(): array {
-        $setting = get_config('local_crmsync', 'learnerroles');
-        if ($setting === false) {
-            return array_map('intval', array_keys(get_archetype_roles('student')));
-        }
-        return array_values(array_filter(array_map('intval', explode(',', (string) $setting))));
-    }
 
     /**
      * Queue every course (but the site), or one, and its summary (a course that existed before the plugin
@@ -109,15 +95,9 @@ class backfill {
      * @return array [users done, last user id, total matching users, counts by type]
      */
     public static function chunk(int $fromid, int $chunk, int $courseid = 0, int $userid = 0, int $since = 0): array {
-        global $DB, $CFG;
-        $where = 'u.deleted = 0 AND u.id <> :guest';
-        $params = ['guest' => $CFG->siteguest];
-        $admins = array_filter(array_map('intval', explode(',', (string) ($CFG->siteadmins ?? ''))));
-        if ($admins) {
-            [$notadmin, $adminparams] = $DB->get_in_or_equal($admins, SQL_PARAMS_NAMED, 'admin', false);
-            $where .= " AND u.id $notadmin";
-            $params += $adminparams;
-        }
+        global $DB;
+        [$synced, $params] = synced_people::where('u.id');
+        $where = "u.deleted = 0 AND $synced";
         if ($userid) {
             $where .= ' AND u.id = :user';
             $params['user'] = $userid;
@@ -134,7 +114,7 @@ class backfill {
         $total = $DB->count_records_sql("SELECT COUNT(1) FROM {user} u WHERE $where", $params);
         $users = array_keys($DB->get_records_sql("SELECT u.id FROM {user} u WHERE $where AND u.id > :from ORDER BY u.id",
             $params + ['from' => $fromid], 0, $chunk));
-        $learnerroles = self::learner_roles();
+        $learnerroles = synced_people::learner_roles();
         $counts = self::queue([]);
         $lastid = $fromid;
         foreach ($users as $id) {

@@ -520,7 +520,7 @@ class message_builder {
      * A course's learners, attendance and graded activities, as Moodle holds them when the message is built.
      *
      * @param object $course the course row
-     * @param int $learners users with an active enrolment in the course
+     * @param int $learners the course's learners (state_source::active_learners)
      * @param int $sessions attendance sessions of the course that have been taken
      * @param array $marks acronym => how many attendance_log rows of those sessions have a status of that acronym
      * @param array $items the course's grade items of type mod (id, itemname, itemmodule, grademax, grademin,

@@ -162,8 +162,7 @@ class moodle_state_source implements state_source {
     }
 
     public function active_learners(int $courseid): int {
-        $context = \context_course::instance($courseid, IGNORE_MISSING);
-        return $context ? count_enrolled_users($context, '', 0, true) : 0;
+        return synced_people::count_learners($courseid);
     }
 
     public function attendance_sessions_taken(int $courseid): int {

@@ -98,7 +98,10 @@ interface state_source {
      */
     public function policy_acceptance_events($acceptance): array;
 
-    /** @return int users with an active enrolment in the course (enabled instance, active, within its dates) */
+    /**
+     * @return int the course's learners: synced users holding a learner role in the course with an active enrolment
+     *     (enabled instance, active, within its dates); synced_people::count_learners inside Moodle
+     */
     public function active_learners(int $courseid): int;
 
     /** @return int attendance sessions of the course's attendance activities that have been taken (lasttaken > 0) */

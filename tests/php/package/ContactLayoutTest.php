@@ -3,7 +3,7 @@ use PHPUnit\Framework\TestCase;
 
 /**
  * The Moodle panel the package's scripts put on the Contact's detail and edit views, run against
- * SuiteCRM 7.14.6's own Contacts layouts and against a layout a site changed in Studio.
+ * a Contacts layout shaped like SuiteCRM 7.14.6's own and against one a site changed in Studio (fixtures/).
  */
 final class ContactLayoutTest extends TestCase {
     private const ROWS = [['moodle_site_id_c', 'moodle_user_id_c'], ['moodle_username_c', 'moodle_idnumber_c'],
@@ -19,7 +19,7 @@ final class ContactLayoutTest extends TestCase {
     protected function setUp(): void {
         $this->cwd = getcwd();
         $this->root = sys_get_temp_dir() . '/crmsync-layout-' . getmypid() . '-' . bin2hex(random_bytes(4));
-        self::copyTree(self::FIXTURES . '/suitecrm-7.14.6', $this->root);
+        self::copyTree(self::FIXTURES . '/core-layout', $this->root);
         chdir($this->root);
     }
 

@@ -1,11 +1,8 @@
-"""Serve the sandbox on many threads (workers and benchmarks call it in parallel)."""
+"""Serve a sandbox app on many threads (workers and benchmarks call it in parallel)."""
 
 from __future__ import annotations
 
 from werkzeug.serving import WSGIRequestHandler, make_server
-
-from suitecrm_sandbox.app import create_app
-from suitecrm_sandbox.state import SandboxState
 
 
 class _Handler(WSGIRequestHandler):
@@ -18,7 +15,7 @@ class _Handler(WSGIRequestHandler):
         pass
 
 
-def serve(state: SandboxState, host: str, port: int) -> None:
-    server = make_server(host, port, create_app(state), threaded=True, request_handler=_Handler)
+def serve(app, host: str, port: int) -> None:
+    server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     server.daemon_threads = True
     server.serve_forever()
