@@ -22,8 +22,9 @@ def test_errors_throttling_and_garbage_bodies_are_retried_to_the_right_state(pip
     sandbox.set_faults(error_rate=0.2, throttle_rate=0.05, db_failure_rate=0.05, retry_after_seconds=1, seed=7)
     messages = [pipeline.message("user.updated", f"user:{uid}", user(uid, f"Learner{uid}")) for uid in range(10, 20)]
     pipeline.send(*messages)
-    # Enough retries that a 30 % failure rate per call cannot exhaust them (that path has its own test).
-    pipeline.drain(timeout=180, env={"JOB_MAX_RETRIES": "20"})
+    # Enough retries that a 30 % failure rate per call cannot exhaust them (that path has its own test); a 429
+    # pauses work, here for a second instead of 30 (pauses have their own tests).
+    pipeline.drain(timeout=180, env={"JOB_MAX_RETRIES": "20", "CRM_PAUSE_SECONDS": "1"})
     sandbox.clear_faults()
 
     assert names(sandbox) == {str(uid): f"Learner{uid}" for uid in range(10, 20)}
