@@ -8,9 +8,7 @@ import json
 import os
 import re
 import subprocess
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,6 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from crm_connector.crm_schema import load
 from suitecrm_package.build import build
-from tests.support import free_port
 
 SCHEMA = load()
 REPO = Path(__file__).resolve().parents[2]
