@@ -131,6 +131,18 @@ def make_token():
     return jsonify({"token": token})
 
 
+@blueprint.put("/site-policy")
+def set_site_policy():
+    """Whether user `userid` has agreed to the current site policy (`agreed`); Moodle refuses every web-service
+    call but site info from a user who has not."""
+    state, body = _state(), _body()
+    user = state.store.get("user", body.get("userid"))
+    if user is None or not isinstance(body.get("agreed"), bool):
+        return _bad("expected {userid: an existing user, agreed: true|false}")
+    state.store.update("user", user | {"policyagreed": int(body["agreed"])})
+    return jsonify({"userid": user["id"], "agreed": body["agreed"]})
+
+
 @blueprint.post("/revoke-tokens")
 def revoke_tokens():
     _state().revoke_tokens()

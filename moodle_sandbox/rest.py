@@ -106,6 +106,11 @@ def _run(state, token: str | None, name: str | None, params: dict):
     if name not in caller["service"]["functions"]:
         raise MoodleException("accessexception", "Access control exception", ACCESS_DENIED.format(name=name),
                               exception="webservice_access_exception")
+    if not caller.get("policyagreed", 1) and name != "core_webservice_get_site_info":
+        # As a real Moodle 4.3 answers once a new site policy version is live and the user has not agreed to it.
+        raise MoodleException("sitepolicynotagreed", 'Site policy not agreed: <a href="'
+                              + state.config()["siteurl"] + '/admin/tool/policy/index.php">'
+                              "Click here to open the site policy.</a>")
     if name in NOT_REPRODUCED:
         raise MoodleException("sandboxnotreproduced", f"The Moodle sandbox does not reproduce {name}")
     function = REGISTRY[name]

@@ -41,6 +41,9 @@ class MoodleSandboxProcess(SandboxChild):
     def reset(self, site: str = "recorded") -> None:
         self._admin("POST", "reset", json={"site": site})
 
+    def set_site_policy(self, userid: int, agreed: bool) -> None:
+        self._admin("PUT", "site-policy", json={"userid": userid, "agreed": agreed})
+
     def freeze_clock(self, now: float | None) -> None:
         self._admin("PUT", "clock", json={"now": now})
 

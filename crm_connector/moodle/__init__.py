@@ -12,6 +12,7 @@ from crm_connector.moodle.errors import (
     NotEnrolled,
     NotFound,
     PermanentError,
+    PolicyNotAgreed,
     TransientError,
     Unavailable,
     UnknownFunction,
@@ -20,4 +21,4 @@ from crm_connector.moodle.errors import (
 
 __all__ = ["MoodleClient", "MoodleError", "TransientError", "Unavailable", "AuthError", "InvalidToken",
            "FunctionNotAllowed", "UnknownFunction", "PermanentError", "MoodleException", "InvalidParameter",
-           "NotFound", "NotEnrolled", "NoManualEnrolment", "retry_delay"]
+           "NotFound", "NotEnrolled", "NoManualEnrolment", "PolicyNotAgreed", "retry_delay"]

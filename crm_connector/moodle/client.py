@@ -29,6 +29,7 @@ from crm_connector.moodle.errors import (
     NotEnrolled,
     NotFound,
     PermanentError,
+    PolicyNotAgreed,
     TransientError,
     Unavailable,
     UnknownFunction,
@@ -62,6 +63,10 @@ def _error(function: str, body: dict) -> MoodleError:
     detail = f"{function}: {message}"
     if code == "invalidtoken":
         return InvalidToken(f"{function}: Moodle refused the web-service token ({message})", 200)
+    if code == "sitepolicynotagreed":  # seen on a real Moodle 4.3 after a new site policy version went live
+        return PolicyNotAgreed(f"{function}: the web-service user has not agreed to Moodle's current site policy; "
+                               "log in to Moodle as that user once and accept it, or accept it on their behalf "
+                               "(Site administration → Users → Privacy and policies → User agreements)", 200)
     if exception == "webservice_access_exception":
         return FunctionNotAllowed(f"{function} is not in the token's web service: add it to the service", 200)
     if exception == "dml_missing_record_exception" and "external_functions" in message:

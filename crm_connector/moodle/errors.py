@@ -43,6 +43,10 @@ class FunctionNotAllowed(AuthError):
     """The token's service does not list the function (webservice_access_exception)."""
 
 
+class PolicyNotAgreed(AuthError):
+    """The web-service user has not agreed to Moodle's current site policy: every call but site info fails."""
+
+
 class UnknownFunction(AuthError):
     """This Moodle has no such function (a plugin is missing or too old)."""
 

@@ -17,6 +17,7 @@ from crm_connector.moodle import (
     NotEnrolled,
     NotFound,
     PermanentError,
+    PolicyNotAgreed,
     TransientError,
     Unavailable,
     UnknownFunction,
@@ -120,6 +121,19 @@ def test_invalid_and_revoked_tokens(moodle):
     moodle.reset()  # gives no token back: tokens are the operator's
     with pytest.raises(InvalidToken):
         other.get_site_info()
+
+
+def test_a_site_policy_the_service_user_has_not_agreed_to_is_a_configuration_error(client, moodle):
+    """Seen on a real Moodle 4.3: once a new site policy version went live, every call of the service user but
+    site info answered sitepolicynotagreed, until someone accepts it for that user."""
+    moodle.set_site_policy(2, agreed=False)
+    assert client.get_site_info()["userid"] == 2
+    with pytest.raises(PolicyNotAgreed) as raised:
+        client.update_users([{"id": 3, "department": "Sales"}])
+    assert isinstance(raised.value, AuthError)  # pauses writes to Moodle instead of dead-lettering each change
+    assert "User agreements" in str(raised.value)  # says how to fix it
+    moodle.set_site_policy(2, agreed=True)
+    assert client.update_users([{"id": 3, "department": "Sales"}]) == []
 
 
 def test_function_missing_from_the_service_and_unknown_function(client, moodle):
