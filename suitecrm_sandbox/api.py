@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, g, request
 
 from suitecrm_sandbox import email, purify
+from suitecrm_sandbox.faults import DB_FAILURE_BODY
 from suitecrm_sandbox.modules import PERSON_MODULES, Module, convert, resaved
 from suitecrm_sandbox.state import SandboxState
 
@@ -37,6 +38,15 @@ def state() -> SandboxState:
 def answer(body: object, status: int = 200, content_type: str = JSON_API) -> Response:
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(text, status=status, content_type=content_type)
+
+
+class DatabaseFailure(Exception):
+    """The real server's SQL failed: it answers its JSON error followed by the same text as plain text."""
+
+
+@blueprint.errorhandler(DatabaseFailure)
+def database_failure(_error: DatabaseFailure):
+    return answer(DB_FAILURE_BODY, 400)
 
 
 @blueprint.errorhandler(ApiError)
@@ -236,9 +246,11 @@ def _filters(module: Module) -> tuple[list[tuple[str, str, str]], str]:
             raise ApiError(f"Filter field {field_name} in {module.type_name} module is not found", PLAIN_JSON)
         if op not in OPERATORS:
             raise ApiError(f"Filter operator {op} is invalid", PLAIN_JSON)
-        if module.field_meta.get(field_name, {}).get("type") == "link" and field_name in module.relate_ids:
-            # A relate-id field is not a column: the real server's SQL fails here.
-            raise ApiError("Database failure. Please refer to suitecrm.log for details.")
+        meta = module.field_meta.get(field_name, {})
+        if meta.get("source") == "non-db" and meta.get("type") in {"link", "relate"}:
+            # A link, relate name or relate-id field is not a column, but the list query names it as
+            # one and MySQL fails (1054; recorded for all three on a Module Builder module).
+            raise DatabaseFailure()
         # The value is quoted with DBManager::quote, whose from_html decodes HTML entities first.
         filters.append((field_name, op, purify.entity_decode(value)))
     return filters, operator
@@ -424,10 +436,10 @@ def add_related_by_link(module_name: str, record_id: str, link_name: str):
     link = _link(module, link_name)
     related_module, related_id = _related_target()
     _relate(module, record_id, link, related_id)
-    meta = {"message": f"{related_module.name} record with id {related_id} has been related to {module.name} "
+    meta = {"message": f"{related_module.label} record with id {related_id} has been related to {module.label} "
                        f"record with id {record_id} using link {link_name}",
-            "sourceModule": module.name, "sourceModuleLabel": module.name, "sourceId": record_id,
-            "relatedModule": related_module.name, "relatedModuleLabel": related_module.name,
+            "sourceModule": module.name, "sourceModuleLabel": module.label, "sourceId": record_id,
+            "relatedModule": related_module.name, "relatedModuleLabel": related_module.label,
             "relatedId": related_id, "relationshipLink": link_name}
     return answer({"meta": meta, "data": []}, 201)
 

@@ -45,6 +45,7 @@ class Module:
     attributes: dict[str, object]  # attribute → what an empty record shows, in the server's order
     field_meta: dict[str, dict]
     relationships_block: dict[str, str]  # related module → link, as shown on every record
+    label: str = ""  # the module's name in the CRM's language (its /meta/modules label)
     links: dict[str, Link] = field(default_factory=dict)
     # relate-id attribute → (relationship, relate-name attribute): the parent record shown on the child
     relate_ids: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -62,7 +63,8 @@ def _custom_field_meta(f: SchemaField, custom_fields: bool) -> dict:
         meta["default"] = f.default if f.default is not None else None
     meta["comments"] = ""
     if f.len is not None:
-        meta["len"] = str(f.len)
+        # Module Builder writes an enum's len as a number, every other len as a string (recorded).
+        meta["len"] = f.len if f.type == "enum" else str(f.len)
     if f.precision is not None:
         meta["precision"] = str(f.precision)
     meta["dbType"] = {"datetimecombo": "datetime", "url": "varchar"}.get(f.type, f.type)
@@ -77,17 +79,40 @@ def _empty_value(f: SchemaField) -> object:
     return ""
 
 
-def _custom_module(name: str, fields: tuple[SchemaField, ...]) -> Module:
+def _basic_template_meta(table: str) -> dict[str, dict]:
+    """The fields Module Builder's basic template gives every module, as /meta/fields shows them
+    (recorded: fixtures/suitecrm-v8-7.14.6-custom-module/03); relationships are named after the table."""
+    non_db = {"source": "non-db", "required": False}
+    return {
+        "id": {"type": "id", "required": True, "dbType": "id"},
+        "name": {"type": "name", "dbType": "varchar", "len": 255, "required": True},
+        "date_entered": {"type": "datetime", "required": False, "dbType": "datetime"},
+        "date_modified": {"type": "datetime", "required": False, "dbType": "datetime"},
+        "modified_user_id": {"type": "assigned_user_name", "dbType": "id", "required": False},
+        "modified_by_name": {"type": "relate", **non_db, "dbType": "relate"},
+        "created_by": {"type": "assigned_user_name", "dbType": "id", "required": False},
+        "created_by_name": {"type": "relate", **non_db, "dbType": "relate"},
+        "description": {"type": "text", "required": False, "dbType": "text"},
+        "deleted": {"type": "bool", "default": "0", "required": False, "dbType": "bool"},
+        "created_by_link": {"type": "link", "relationship": f"{table}_created_by", **non_db, "dbType": "link"},
+        "modified_user_link": {"type": "link", "relationship": f"{table}_modified_user", **non_db, "dbType": "link"},
+        "assigned_user_id": {"type": "relate", "dbType": "id", "required": False},
+        "assigned_user_name": {"type": "relate", **non_db, "dbType": "relate"},
+        "assigned_user_link": {"type": "link", "relationship": f"{table}_assigned_user", **non_db, "dbType": "link"},
+        "SecurityGroups": {"type": "link", "relationship": f"securitygroups_{table}", **non_db, "dbType": "link"},
+    }
+
+
+def _custom_module(name: str, table: str, label: str, fields: tuple[SchemaField, ...]) -> Module:
     attributes: dict[str, object] = {a: "" for a in COMMON_ATTRIBUTES}
     # Written by the API's user (client_credentials acts as admin), as on the standard modules.
     attributes.update(modified_user_id="1", modified_by_name="Administrator", created_by="1",
                       created_by_name="Administrator", deleted="0")
-    meta = {"id": {"type": "id", "required": True, "dbType": "id"},
-            "name": {"type": "name", "dbType": "varchar", "len": 255, "required": True}}
+    meta = _basic_template_meta(table)
     for f in fields:
         attributes[f.name] = _empty_value(f)
         meta[f.name] = _custom_field_meta(f, custom_fields=False)
-    return Module(name=name, type_name=name, attributes=attributes, field_meta=meta,
+    return Module(name=name, type_name=name, attributes=attributes, field_meta=meta, label=label,
                   relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
 
 
@@ -109,7 +134,7 @@ def _leads(contacts: Module) -> Module:
     attributes = {**person, "status": "", "status_description": "", "account_name": "", "converted": "0",
                   "refered_by": "", "website": "", "contact_id": "", "account_id": "", "opportunity_id": ""}
     meta = {name: contacts.field_meta.get(name, {"type": "varchar"}) for name in attributes}
-    return Module(name="Leads", type_name="Lead", attributes=attributes, field_meta=meta,
+    return Module(name="Leads", type_name="Lead", attributes=attributes, field_meta=meta, label="Leads",
                   relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
 
 
@@ -138,7 +163,8 @@ def build(custom: CrmSchema | None) -> dict[str, Module]:
     for name, spec in _standard()["modules"].items():
         meta = spec["fields"] or {attribute: {"type": "varchar"} for attribute in spec["attributes"]}
         modules[name] = Module(name=name, type_name=spec["type"], attributes=dict(spec["attributes"]),
-                               field_meta=dict(meta), relationships_block=dict(spec["relationships"]))
+                               field_meta=dict(meta), relationships_block=dict(spec["relationships"]),
+                               label=_standard()["meta_modules"].get(name, {}).get("label", name))
     modules["Leads"] = _leads(modules["Contacts"])
     modules["Contacts"].links["accounts"] = Link("accounts", "Accounts", "accounts_contacts", "rhs", True)
     modules["Accounts"].links["contacts"] = Link("contacts", "Contacts", "accounts_contacts", "lhs", True)
@@ -152,7 +178,7 @@ def build(custom: CrmSchema | None) -> dict[str, Module]:
             contacts.attributes[f.name] = _empty_value(f)
             contacts.field_meta[f.name] = _custom_field_meta(f, custom_fields=True)
     for module in custom.modules:
-        modules[module.name] = _custom_module(module.name, module.fields)
+        modules[module.name] = _custom_module(module.name, module.table, module.label, module.fields)
     for rel in custom.relationships:
         lhs, rhs = modules[rel.lhs_module], modules[rel.rhs_module]
         lhs.links[rel.link] = Link(rel.link, rhs.name, rel.name, "lhs")
@@ -189,7 +215,7 @@ def convert(module: Module, attribute: str, value: object) -> str:
         return "1" if str(value).strip().lower() in {"1", "true", "on", "yes"} else "0"
     text = str(value)
     if kind in {"datetimecombo", "datetime"}:
-        return text if _is_db_datetime(text) else ""  # an ISO datetime is silently stored as NULL
+        return _db_datetime(text)
     if kind in {"int", "decimal", "float", "currency", "double"} and text == "":
         # DBManager::massageValue writes NULL for "" (a required int gets its default or 0).
         return str(meta.get("default") or "0") if kind == "int" and meta.get("required") else ""
@@ -241,6 +267,19 @@ def resaved(module: Module, attribute: str, stored: str) -> str:
     if is_cleaned_text(module, attribute):
         return cleaned_text(module, attribute, purify.to_html(stored))
     return stored
+
+
+def _db_datetime(text: str) -> str:
+    """A datetime as written: the database format is kept, the API user's display format (admin's
+    m/d/Y H:i, time zone UTC) is converted, anything else (an ISO datetime) is silently stored as NULL."""
+    from datetime import datetime
+
+    if _is_db_datetime(text):
+        return text
+    try:
+        return datetime.strptime(text, "%m/%d/%Y %H:%M").strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return ""
 
 
 def _is_db_datetime(text: str) -> bool:
