@@ -118,16 +118,12 @@ def normalise(body, minute: str):
     return body
 
 
-def main(mode: str, out: Path, scenario: str = "email1") -> None:
+def record_calls(made: list[tuple[str, str, str, dict, dict | None, str]], out: Path, index: list[str],
+                 minute: str, normalise_body) -> None:
+    """Make the calls against SUITECRM_URL in order and write one transcript each (and a line of `index`)."""
     base = os.environ["SUITECRM_URL"].rstrip("/")
     client_id, secret = os.environ["SUITECRM_CLIENT_ID"], os.environ["SUITECRM_CLIENT_SECRET"]
-    out.mkdir(parents=True, exist_ok=True)
-    minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:00+00:00")
     token = None
-    # The package installed is the one built from this tree's crm_schema.yaml; the replay serves that release.
-    index = [f"# recorded {minute} against {mode}" + (f" {PACKAGE_VERSION}" if mode == "package" else "")]
-    ids = [str(uuid.uuid4()) for _ in range(3)]
-    made = encoding_calls(*ids) if scenario == "encoding" else calls(*ids)
     for number, (name, method, path, query, body, note) in enumerate(made, start=1):
         if path.endswith("access_token"):
             headers = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -143,7 +139,7 @@ def main(mode: str, out: Path, scenario: str = "email1") -> None:
         if path.endswith("access_token"):
             token = response.json()["access_token"]
         try:
-            answer = normalise(response.json(), minute)
+            answer = normalise_body(response.json(), minute)
         except ValueError:
             answer = response.text
         transcript = {"name": name, "request": {"method": method, "path": path, "query": query, "headers": headers,
@@ -157,6 +153,16 @@ def main(mode: str, out: Path, scenario: str = "email1") -> None:
         (out / filename).write_text(json.dumps(transcript, indent=2, ensure_ascii=False) + "\n")
         index.append(f"{filename}\t{method}\t{response.status_code}\t{path}")
         print(index[-1])
+
+
+def main(mode: str, out: Path, scenario: str = "email1") -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:00+00:00")
+    # The package installed is the one built from this tree's crm_schema.yaml; the replay serves that release.
+    index = [f"# recorded {minute} against {mode}" + (f" {PACKAGE_VERSION}" if mode == "package" else "")]
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    made = encoding_calls(*ids) if scenario == "encoding" else calls(*ids)
+    record_calls(made, out, index, minute, normalise)
     (out / "INDEX.tsv").write_text("\n".join(index) + "\n")
 
 

@@ -27,16 +27,16 @@ the datetimes this recorder itself sends (on 2026-11-20 and 2026-12-20), which a
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
-
 from crm_connector.crm_schema import load as load_schema
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record_calls  # noqa: E402 - the recorder beside this one
 
 PACKAGE_VERSION = load_schema(Path(__file__).resolve().parents[3] / "crm_connector" / "crm_schema.yaml").package["version"]
 
@@ -229,44 +229,13 @@ def normalise(body, minute: str):
 
 
 def main(out: Path) -> None:
-    base = os.environ["SUITECRM_URL"].rstrip("/")
-    client_id, secret = os.environ["SUITECRM_CLIENT_ID"], os.environ["SUITECRM_CLIENT_SECRET"]
     out.mkdir(parents=True, exist_ok=True)
     minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:00+00:00")
     marker = "text-" + uuid.uuid4().hex[:8]
-    token = None
     # The package installed is the one built from this tree's crm_schema.yaml; the replay serves that release.
     index = [f"# recorded {minute} against package {PACKAGE_VERSION} (run marker {marker})"]
     made, b_records = calls(marker)
-    for number, (name, method, path, query, body, note) in enumerate(made, start=1):
-        if path.endswith("access_token"):
-            headers = {"Accept": "application/json", "Content-Type": "application/json"}
-            body = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "<client-secret>"}
-            sent = json.dumps(body).replace("<client-secret>", secret)
-        else:
-            headers = {"Accept": JSON_API, "Authorization": "Bearer <access-token>"}
-            if body is not None:
-                headers["Content-Type"] = JSON_API
-            sent = json.dumps(body) if body is not None else None
-        wire = {**headers, **({"Authorization": f"Bearer {token}"} if "Authorization" in headers else {})}
-        response = requests.request(method, base + path, params=query, data=sent, headers=wire, timeout=60)
-        if path.endswith("access_token"):
-            token = response.json()["access_token"]
-        try:
-            answer = normalise(response.json(), minute)
-        except ValueError:
-            answer = response.text
-        transcript = {"name": name, "request": {"method": method, "path": path, "query": query, "headers": headers,
-                                                "body": body},
-                      "response": {"status": response.status_code,
-                                   "headers": {"content-type": response.headers.get("Content-Type")},
-                                   "body": answer}}
-        if note:
-            transcript["note"] = note
-        filename = f"{number:02d}_{name}.json"
-        (out / filename).write_text(json.dumps(transcript, indent=2, ensure_ascii=False) + "\n")
-        index.append(f"{filename}\t{method}\t{response.status_code}\t{path}")
-        print(index[-1])
+    record_calls(made, out, index, minute, normalise)
     (out / "INDEX.tsv").write_text("\n".join(index) + "\n")
     (out / "b_values.json").write_text(json.dumps(b_records, indent=2, ensure_ascii=False) + "\n")
 
