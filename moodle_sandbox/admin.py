@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from moodle_sandbox.functions import known
 from moodle_sandbox.state import empty_site, recorded_site
+from sandbox_kit.gate import add_gate_routes
 
 blueprint = Blueprint("moodle_sandbox_admin", __name__, url_prefix="/__sandbox")
 SITES = {"recorded": recorded_site, "empty": empty_site}
@@ -55,20 +56,7 @@ def arm_gate():
     return jsonify({"armed": True})
 
 
-@blueprint.get("/gate")
-def gate_status():
-    """How many calls the gate holds; `?wait_for=N&timeout=S` answers once N are held (or the time is up)."""
-    gate = _state().gate
-    wanted = request.args.get("wait_for", type=int)
-    if wanted:
-        gate.wait_until_held(wanted, min(request.args.get("timeout", 30.0, type=float), 120.0))
-    return jsonify({"held": gate.held()})
-
-
-@blueprint.delete("/gate")
-def open_gate():
-    _state().gate.open()
-    return jsonify({"open": True})
+add_gate_routes(blueprint, lambda: _state().gate)
 
 
 @blueprint.post("/reset")

@@ -59,3 +59,22 @@ class Gate:
     def wait_until_held(self, count: int, timeout: float) -> bool:
         with self._condition:
             return self._condition.wait_for(lambda: self._held >= count, timeout=timeout)
+
+
+def add_gate_routes(blueprint, gate_of) -> None:
+    """The steering routes both sandboxes answer alike: how many calls the gate holds, and opening it."""
+    from flask import jsonify, request
+
+    @blueprint.get("/gate")
+    def gate_status():
+        """How many calls the gate holds; `?wait_for=N&timeout=S` answers once N are held (or the time is up)."""
+        gate = gate_of()
+        wanted = request.args.get("wait_for", type=int)
+        if wanted:
+            gate.wait_until_held(wanted, min(request.args.get("timeout", 30.0, type=float), 120.0))
+        return jsonify({"held": gate.held()})
+
+    @blueprint.delete("/gate")
+    def open_gate():
+        gate_of().open()
+        return jsonify({"open": True})

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
 
+from sandbox_kit.gate import add_gate_routes
 from suitecrm_sandbox.api import render_attributes
 
 blueprint = Blueprint("sandbox_admin", __name__, url_prefix="/__sandbox")
@@ -47,20 +48,7 @@ def arm_gate():
     return jsonify({"armed": True})
 
 
-@blueprint.get("/gate")
-def gate_status():
-    """How many requests the gate holds; `?wait_for=N&timeout=S` answers once N are held (or the time is up)."""
-    gate = _state().gate
-    wanted = request.args.get("wait_for", type=int)
-    if wanted:
-        gate.wait_until_held(wanted, min(request.args.get("timeout", 30.0, type=float), 120.0))
-    return jsonify({"held": gate.held()})
-
-
-@blueprint.delete("/gate")
-def open_gate():
-    _state().gate.open()
-    return jsonify({"open": True})
+add_gate_routes(blueprint, lambda: _state().gate)
 
 
 @blueprint.post("/revoke-tokens")
