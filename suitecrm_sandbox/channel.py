@@ -132,7 +132,7 @@ class Channel:
                 log.error("CRM channel: delivery run failed: %s", error.__class__.__name__)
 
     def _idle_seconds(self) -> float:
-        due = self.store.outbox_counts()["next_attempt"]
+        due = self.store.outbox_status(limit=0)["next_attempt"]
         return IDLE_SECONDS if due is None else min(IDLE_SECONDS, max(0.05, due - time.time()))
 
     # --- delivery (CrmSyncDelivery::run) ----------------------------------------------------------
@@ -286,15 +286,16 @@ class Channel:
         return count
 
     def status(self) -> dict:
-        counts = self.store.outbox_counts()
+        shown = self.store.outbox_status()
+        rows = shown.pop("rows")
         return {"configured": self.configured,
                 "receiver_url": self.settings.receiver_url if self.settings else None,
                 "crm": self.crm, "api_user": "the OAuth2 client's own user (client_credentials tokens)",
                 **{key: _iso(value) if key in ("oldest_waiting", "next_attempt", "last_delivered") else value
-                   for key, value in counts.items()},
+                   for key, value in shown.items()},
                 "rows": [{**row, "changed": json.loads(row["changed"]), "created": _iso(row["created"]),
                           "next_attempt": _iso(row["next_attempt"]), "delivered": _iso(row["delivered"])}
-                         for row in self.store.outbox_rows()]}
+                         for row in rows]}
 
 
 def invalid_messages(body: str, count: int) -> dict[int, str]:

@@ -237,14 +237,8 @@ class Store:
             return db.execute("UPDATE outbox SET status = 'waiting', next_attempt = ? WHERE status = 'failed'",
                               (now,)).rowcount
 
-    def outbox_rows(self, limit: int = 100) -> list[dict]:
-        """The newest rows, newest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
-            names = [c[0] for c in rows.description]
-            return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
-
-    def outbox_counts(self) -> dict:
+    def outbox_status(self, limit: int = 100) -> dict:
+        """The counts and the newest rows (newest first), read together so that they always agree."""
         with self._lock:
             counts = dict(self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
             oldest, next_attempt = self._db.execute("SELECT MIN(created), MIN(next_attempt) FROM outbox "
@@ -252,9 +246,12 @@ class Store:
             last = self._db.execute("SELECT MAX(delivered) FROM outbox WHERE status = 'delivered'").fetchone()[0]
             error = self._db.execute("SELECT last_error FROM outbox WHERE status = 'waiting' AND last_error IS "
                                      "NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+            rows = self._db.execute("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+            names = [c[0] for c in rows.description]
+            newest = [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
         return {"waiting": counts.get("waiting", 0), "failed": counts.get("failed", 0),
                 "delivered": counts.get("delivered", 0), "oldest_waiting": oldest, "next_attempt": next_attempt,
-                "last_error": error[0] if error else None, "last_delivered": last}
+                "last_error": error[0] if error else None, "last_delivered": last, "rows": newest}
 
     def reset(self) -> None:
         with self.transaction() as db:
