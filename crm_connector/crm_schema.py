@@ -14,6 +14,8 @@ import yaml
 
 SCHEMA_FILE = Path(__file__).with_name("crm_schema.yaml")
 FIELD_TYPES = {"varchar", "text", "int", "decimal", "bool", "enum", "datetimecombo", "date", "url"}
+# SuiteCRM's own modules a relationship may start from (besides the package's).
+CORE_MODULES = {"Contacts", "ProspectLists"}
 
 
 class SchemaError(ValueError):
@@ -34,6 +36,17 @@ class Field:
 
 
 @dataclass(frozen=True)
+class CrmChanges:
+    """What of a module's records a CRM user's change sends to Moodle: the messages' subject (and type
+    prefix: enrolment:<id>, enrolment.updated), the fields, and the related records each message names
+    (name in data.related → relationship)."""
+
+    subject: str
+    fields: tuple[str, ...]
+    related: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Module:
     name: str
     table: str
@@ -43,6 +56,7 @@ class Module:
     list_fields: tuple[str, ...]
     search_fields: tuple[str, ...]
     indices: tuple[tuple[str, ...], ...] = ()  # the fields the connector looks records up by
+    crm_changes: CrmChanges | None = None
 
     def field(self, name: str) -> Field:
         for candidate in self.fields:
@@ -134,6 +148,19 @@ def _indices(raw: list, fields: tuple[Field, ...], where: str) -> tuple[tuple[st
     return indices
 
 
+# Every module has these (SuiteCRM's basic template), besides the fields crm_schema.yaml lists.
+BASIC_FIELDS = ("name", "description")
+
+
+def _crm_changes(raw: dict | None, fields: tuple[Field, ...], where: str) -> CrmChanges | None:
+    if raw is None:
+        return None
+    unknown = set(raw["fields"]) - {f.name for f in fields} - set(BASIC_FIELDS)
+    if unknown:
+        raise SchemaError(f"{where}.crm_changes: unknown fields {', '.join(sorted(unknown))}")
+    return CrmChanges(subject=raw["subject"], fields=tuple(raw["fields"]), related=dict(raw.get("related", {})))
+
+
 def parse(raw: dict) -> CrmSchema:
     dropdowns = {name: {str(k): str(v) for k, v in items.items()} for name, items in raw["dropdowns"].items()}
     modules = []
@@ -142,14 +169,20 @@ def parse(raw: dict) -> CrmSchema:
         modules.append(Module(name=m["name"], table=m["table"], label=m["label"], singular=m["singular"],
                               fields=fields, list_fields=tuple(m.get("list_fields", ())),
                               search_fields=tuple(m.get("search_fields", ())),
-                              indices=_indices(m.get("indices", ()), fields, m["name"])))
+                              indices=_indices(m.get("indices", ()), fields, m["name"]),
+                              crm_changes=_crm_changes(m.get("crm_changes"), fields, m["name"])))
     modules = tuple(modules)
     contact_fields = _fields(raw["contact_fields"], dropdowns, "Contacts")
-    known = {"Contacts"} | {m.name for m in modules}
+    known = CORE_MODULES | {m.name for m in modules}
     relationships = tuple(Relationship(**r) for r in raw.get("relationships", ()))
     for rel in relationships:
         if rel.lhs_module not in known or rel.rhs_module not in known:
             raise SchemaError(f"relationship {rel.name}: unknown module")
+    names = {rel.name: rel for rel in relationships}
+    for module in modules:
+        for relationship in (module.crm_changes.related.values() if module.crm_changes else ()):
+            if relationship not in names or names[relationship].rhs_module != module.name:
+                raise SchemaError(f"{module.name}.crm_changes: {relationship} is no relationship to its parent")
     return CrmSchema(package=raw["package"], dropdowns=dropdowns, contact_fields=contact_fields,
                      modules=modules, relationships=relationships,
                      contact_indices=_indices(raw.get("contact_indices", ()), contact_fields, "Contacts"))
