@@ -195,6 +195,12 @@ final class service_test extends \externallib_advanced_testcase {
         $this->call('core_group_delete_group_members', ['members' => [['groupid' => $group['id'], 'userid' => $grace]]]);
         $this->assertFalse(groups_is_member($group['id'], $grace));
 
+        // In Separate groups mode a user who may not see all groups is shown nobody of a group they are not in.
+        $DB->set_field('course', 'groupmode', SEPARATEGROUPS, ['id' => $course->id]);
+        $this->call('core_group_add_group_members', ['members' => [['groupid' => $group['id'], 'userid' => $grace]]]);
+        $this->assertSame([$grace], array_map('intval', array_column($this->call('core_enrol_get_enrolled_users',
+            ['courseid' => $course->id, 'options' => [['name' => 'groupid', 'value' => $group['id']]]]), 'id')));
+
         $status = $this->call('core_completion_get_course_completion_status', ['courseid' => $course->id,
             'userid' => $grace]);
         $this->assertFalse($status['completionstatus']['completed']);
