@@ -229,6 +229,12 @@ def test_the_package_records_the_crm_changes_of_crm_schema_and_where_each_parent
         "table": "mdl_enrolments_contacts_c", "parent": "mdl_enrolments_contactscontacts_ida",
         "child": "mdl_enrolments_contactsmdl_enrolments_idb"}
     assert set(embedded["joins"]) == {rel for changes in administered.values() for rel in changes.related.values()}
+    # The PHP tests' stand-in for the generated file holds the same enrolments.
+    stand_in = php_json(f"require '{REPO}/tests/php/package/support/site/custom/crmsync/CrmSyncFields.php';"
+                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS]);",
+                        package[0])
+    assert stand_in["modules"]["mdl_Enrolments"] == embedded["modules"]["mdl_Enrolments"]
+    assert stand_in["joins"] == {rel: embedded["joins"][rel] for rel in stand_in["joins"]}
 
 
 def test_a_sites_own_field_mapping_decides_which_contact_fields_are_sent(tmp_path):
