@@ -539,3 +539,39 @@ def test_an_intake_hangs_off_a_target_list_as_module_builder_relates_a_core_modu
     assert labels["LBL_MDL_INTAKES_PROSPECTLISTS_FROM_MDL_INTAKES_TITLE"] == "Moodle Intakes"
     intake_labels = _strings(root, [f"SugarModules/language/mdl_Intakes/en_us.lang.php"])
     assert intake_labels["LBL_MDL_INTAKES_PROSPECTLISTS_FROM_PROSPECTLISTS_TITLE"] == "Target List"
+
+
+# What 1.1.0's manifest registered (released 2026-12; the descriptions are the hooks' identity).
+HOOKS_1_1_0 = [
+    *(("Contacts", hook, [90, f"Moodle sync: {what}", "custom/crmsync/CrmSyncHook.php", "CrmSyncHook", function])
+      for hook, function, what in (("after_save", "afterSave", "record a change for Moodle in the outbox"),
+                                   ("after_delete", "afterDelete", "record a deletion for Moodle in the outbox"),
+                                   ("after_retrieve", "afterRetrieve", "note the e-mail address a save may change"))),
+    ("Contacts", "before_save", [90, "Moodle sync: a written email1 becomes the primary e-mail address of the Contact",
+                                 "custom/crmsync/CrmSyncEmailHook.php", "CrmSyncEmailHook", "beforeSave"]),
+]
+
+
+def test_an_upgrade_from_1_1_0_creates_the_new_modules_and_registers_each_hook_once(package):
+    """Module Loader's upgrade installs this version over 1.1.0 without uninstalling its hooks
+    (ModuleInstaller::install: install_beans creates the new modules' tables, install_relationships the new
+    join tables, repairDatabase the new columns, enable_manifest_logichooks adds each hook missing from
+    custom/modules/<module>/logic_hooks.php); post_install then removes RETIRED_HOOKS."""
+    root = package[0]
+    installdefs = manifest(root)["installdefs"]
+    assert {"mdl_Groups", "mdl_Intakes"} <= {b["module"] for b in installdefs["beans"]}
+    assert {e["meta_data"].rsplit("/", 1)[1] for e in installdefs["relationships"]} == {
+        f"{rel.name}MetaData.php" for rel in SCHEMA.relationships}
+    registered = {(module, hook): [entry] for module, hook, entry in HOOKS_1_1_0}
+    for h in installdefs["logic_hooks"]:  # check_logic_hook_file: added unless the same entry is there
+        entry = [h["order"], h["description"], h["file"], h["class"], h["function"]]
+        if entry not in registered.setdefault((h["module"], h["hook"]), []):
+            registered[(h["module"], h["hook"])].append(entry)
+    text = (root / "scripts/post_install.php").read_text()
+    retired = re.findall(r"remove_logic_hook\('(\w+)', '(\w+)', array\(\s*90,\s*'([^']+)'", text)
+    assert len(retired) == 2, text
+    for module, hook, description in retired:
+        registered[(module, hook)] = [e for e in registered.get((module, hook), []) if e[1] != description]
+    assert {key: len(entries) for key, entries in registered.items() if len(entries) != 1} == {}, \
+        "a hook registered twice records every change twice"
+    assert ("mdl_Intakes", "after_relationship_add") in registered
