@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 import zipfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crm_connector.crm_schema import CrmSchema, Field, Module, Relationship, load
+from crm_connector.crm_schema import CORE_MODULES, CrmSchema, Field, Module, Relationship, load
 from crm_connector.mapping import DEFAULT_MAPPING, _load_mapping
 from suitecrm_package.php import HEADER, assign, literal
 
@@ -33,9 +34,16 @@ SCRIPT_FILES = ("CrmSyncContactLayout.php", "CrmSyncIndices.php", "CrmSyncSchedu
 OUTBOX_MODULES = {"Contacts": "contact"}
 # The Contact's Moodle identity: data.moodle of its messages.
 CONTACT_IDENTITY = {"site_id": "moodle_site_id_c", "user_id": "moodle_user_id_c"}
+# On every outbox module. The descriptions are the hooks' identity (remove_logic_hook): never change one
+# without retiring the old one (RETIRED_HOOKS).
 OUTBOX_HOOKS = (("after_save", "afterSave", "record a change for Moodle in the outbox"),
                 ("after_delete", "afterDelete", "record a deletion for Moodle in the outbox"),
                 ("after_retrieve", "afterRetrieve", "note the e-mail address a save may change"))
+# On the modules with crm_changes besides: relating and unrelating their parents is a change too, and a
+# CRM user's change shows "Waiting for Moodle" at once (sync_state). after_retrieve notes the parents too.
+CRM_CHANGES_HOOKS = (("before_save", "beforeSave", "a change waits for Moodle"),
+                     ("after_relationship_add", "afterRelationshipAdd", "record a related record for Moodle"),
+                     ("after_relationship_delete", "afterRelationshipDelete", "record an unrelated record for Moodle"))
 # What earlier versions registered and an upgrade must take away: Module Loader's upgrade adds this
 # version's hooks and copies its files but leaves those (seen on SuiteCRM 7.14.6), and a hook is known by
 # its description (remove_logic_hook), so an old one would record every change twice.
@@ -223,8 +231,7 @@ def module_metadata(module: Module, parents: tuple[Relationship, ...] = ()) -> d
 
 
 def relationship_files(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
-    lhs_table = "contacts" if rel.lhs_module == "Contacts" else schema.module(rel.lhs_module).table
-    rhs_table = schema.module(rel.rhs_module).table
+    lhs_table, rhs_table = _table(schema, rel.lhs_module), _table(schema, rel.rhs_module)
     metadata = {
         "true_relationship_type": "one-to-many",
         "relationships": {rel.name: {
@@ -245,12 +252,35 @@ def relationship_files(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
     return {f"relationships/{rel.name}MetaData.php": HEADER + assign(f'$dictionary["{rel.name}"]', metadata)}
 
 
+@dataclass(frozen=True)
+class CoreModule:
+    """A SuiteCRM module a relationship of the package may start from, as SuiteCRM 7.14.6 has it: its
+    table, its bean's object name ($dictionary key of its vardefs, BeanFactory::getObjectName) and its
+    names on screen (app_list_strings moduleList / moduleListSingular)."""
+
+    table: str
+    object_name: str
+    label: str
+    singular: str
+
+
+CORE = {"Contacts": CoreModule("contacts", "Contact", "Contacts", "Contact"),
+        "ProspectLists": CoreModule("prospect_lists", "ProspectList", "Target Lists", "Target List")}
+if set(CORE) != CORE_MODULES:
+    raise RuntimeError(f"suitecrm_package.build.CORE must describe exactly crm_schema.CORE_MODULES {sorted(CORE_MODULES)}")
+
+
+def _table(schema: CrmSchema, module: str) -> str:
+    return CORE[module].table if module in CORE else schema.module(module).table
+
+
 def _object_name(module: str) -> str:
-    return "Contact" if module == "Contacts" else module
+    return CORE[module].object_name if module in CORE else module
 
 
-def relationship_vardefs(rel: Relationship) -> dict[str, str]:
-    """Link fields on both sides, and on the child the relate name and relate-id fields."""
+def relationship_vardefs(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
+    """Link fields on both sides, and on the child the relate name and relate-id fields (as Module Builder's
+    OneToManyRelationship::buildVardefs writes them; the relate field's table is the parent's table)."""
     parent = {"name": rel.link, "type": "link", "relationship": rel.name, "source": "non-db",
               "module": rel.rhs_module, "bean_name": rel.rhs_module, "side": "right",
               "vname": label_key(f"{rel.name}_from_{rel.rhs_module}_title")}
@@ -259,7 +289,7 @@ def relationship_vardefs(rel: Relationship) -> dict[str, str]:
                   "vname": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "id_name": rel.relate_id_field}
     relate_name = {"name": rel.relate_name_field, "type": "relate", "source": "non-db",
                    "vname": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "save": True,
-                   "id_name": rel.relate_id_field, "link": rel.link, "table": rel.lhs_module.lower(),
+                   "id_name": rel.relate_id_field, "link": rel.link, "table": _table(schema, rel.lhs_module),
                    "module": rel.lhs_module, "rname": "name"}
     relate_id = {"name": rel.relate_id_field, "type": "link", "relationship": rel.name, "source": "non-db",
                  "reportable": False, "side": "right", "vname": label_key(f"{rel.name}_from_{rel.rhs_module}_title")}
@@ -287,9 +317,8 @@ def relationship_labels(rel: Relationship, schema: CrmSchema) -> dict[str, str]:
     """The relationship's labels, wanted on both of its modules: the subpanel title and the parent's link
     name the plural of the child; the child's relate field, which holds one parent, the parent's singular."""
     def name(module: str, plural: bool) -> str:
-        if module == "Contacts":
-            return "Contacts" if plural else "Contact"
-        return schema.module(module).label if plural else schema.module(module).singular
+        names = CORE[module] if module in CORE else schema.module(module)
+        return names.label if plural else names.singular
 
     return {label_key(f"{rel.name}_from_{rel.rhs_module}_title"): name(rel.rhs_module, plural=True),
             label_key(f"{rel.name}_from_{rel.lhs_module}_title"): name(rel.lhs_module, plural=False)}
@@ -364,9 +393,19 @@ def contact_index_defs(schema: CrmSchema) -> list[dict]:
 
 
 def outbox_modules(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, dict]:
-    """The synced modules and the CRM fields a change of which goes to Moodle, those of the field mapping
-    (the connector reads the same file the other way): module => {subject, fields, moodle}. The package
-    embeds them (outbox_fields); the sandbox's emulation of the package reads them too."""
+    """The modules whose CRM users' changes go to Moodle, and what of them: module => definition.
+
+    - Contacts (OUTBOX_MODULES): {"subject": "contact", "fields": [the CRM fields of the field mapping's
+      contact section (the connector reads the same file the other way)], "moodle": {"site_id": <field>,
+      "user_id": <field>}} (the Contact's Moodle identity, data.moodle of its messages);
+    - every module with crm_changes (crm_schema.yaml): {"subject": "enrolment", "fields": [its crm_changes
+      fields], "related": {name: {"relationship": <relationship name>, "link": <link field on the module>,
+      "id_field": <the relate id field on the module (the child), Relationship.relate_id_field>}}}, the
+      parents its messages name in data.related, in crm_changes' order.
+
+    The package embeds them (outbox_fields: CrmSyncFields::MODULES); the SuiteCRM sandbox's emulation of
+    the package's channel reads them too, so this shape is a contract between the two.
+    """
     mapping = _load_mapping(str(mapping_file))
     contact_fields = {f.name for f in schema.contact_fields}
     if set(CONTACT_IDENTITY.values()) - contact_fields:
@@ -376,14 +415,32 @@ def outbox_modules(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> d
         if not isinstance(mapping.get(section), dict) or not mapping[section]:
             raise ValueError(f"field mapping {mapping_file} has no `{section}:` section for {module}")
         modules[module] = {"subject": section, "fields": list(mapping[section]), "moodle": CONTACT_IDENTITY}
+    relationships = {rel.name: rel for rel in schema.relationships}
+    for module in schema.modules:
+        if module.crm_changes is not None:
+            changes = module.crm_changes
+            modules[module.name] = {"subject": changes.subject, "fields": list(changes.fields), "related": {
+                name: {"relationship": rel, "link": relationships[rel].link, "id_field": relationships[rel].relate_id_field}
+                for name, rel in changes.related.items()}}
     return modules
 
 
+def outbox_relationships(schema: CrmSchema) -> dict[str, dict[str, str]]:
+    """Where the parent of each crm_changes module's related record is stored: relationship => {table (the
+    join table), parent (its column of the parent's id), child (of the record's id)}; the delivery reads
+    the parent's id there when it sends a message."""
+    names = {rel for module in schema.modules if module.crm_changes for rel in module.crm_changes.related.values()}
+    return {rel.name: {"table": rel.join_table, "parent": rel.lhs_column, "child": rel.rhs_column}
+            for rel in schema.relationships if rel.name in names}
+
+
 def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
-    """custom/crmsync/CrmSyncFields.php: outbox_modules() for the package's PHP."""
+    """custom/crmsync/CrmSyncFields.php: outbox_modules() and outbox_relationships() for the package's PHP."""
     modules = outbox_modules(schema, mapping_file)
-    return (HEADER + "// Which changes of CRM users the outbox records (CrmSyncHook) and what their messages carry.\n"
-            + "class CrmSyncFields\n{\n    const MODULES = " + literal(modules, 1) + ";\n}\n")
+    return (HEADER + "// Which changes of CRM users the outbox records (CrmSyncHook) and what their messages carry\n"
+            + "// (CrmSyncDelivery, CrmSyncJob): generated from crm_schema.yaml and the field mapping.\n"
+            + "class CrmSyncFields\n{\n    const MODULES = " + literal(modules, 1) + ";\n"
+            + "    const RELATIONSHIPS = " + literal(outbox_relationships(schema), 1) + ";\n}\n")
 
 
 def _install_steps(schema: CrmSchema, action: str, indent: str) -> str:
@@ -426,6 +483,17 @@ def post_uninstall_script(schema: CrmSchema) -> str:
     return HEADER + _SCRIPT_REQUIRES + _install_steps(schema, "uninstall", "")
 
 
+def outbox_hooks(schema: CrmSchema) -> list[dict]:
+    """installdefs logic_hooks of the outbox: OUTBOX_HOOKS on every outbox module, CRM_CHANGES_HOOKS on those
+    with crm_changes. Module Loader adds them to custom/modules/<module>/logic_hooks.php, on an upgrade too."""
+    hooks = []
+    for module in [*OUTBOX_MODULES, *(m.name for m in schema.modules if m.crm_changes is not None)]:
+        for hook, function, what in OUTBOX_HOOKS + (CRM_CHANGES_HOOKS if module not in OUTBOX_MODULES else ()):
+            hooks.append({"module": module, "hook": hook, "order": 90, "description": f"Moodle sync: {what}",
+                          "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": function})
+    return hooks
+
+
 def manifest(schema: CrmSchema) -> str:
     package = schema.package
     manifest_array = {
@@ -458,9 +526,7 @@ def manifest(schema: CrmSchema) -> str:
         "vardefs": [{"from": f"<basepath>/SugarModules/relationships/vardefs/{rel.name}_{side}.php",
                      "to_module": side} for rel in schema.relationships for side in (rel.lhs_module, rel.rhs_module)],
         "custom_fields": contact_custom_fields(schema),
-        "logic_hooks": [{"module": module, "hook": hook, "order": 90, "description": f"Moodle sync: {what}",
-                         "file": "custom/crmsync/CrmSyncHook.php", "class": "CrmSyncHook", "function": function}
-                        for module in OUTBOX_MODULES for hook, function, what in OUTBOX_HOOKS] + [EMAIL_HOOK],
+        "logic_hooks": outbox_hooks(schema) + [EMAIL_HOOK],
         "post_uninstall": ["<basepath>/scripts/post_uninstall.php"],
     }
     return HEADER + assign("$manifest", manifest_array) + assign("$installdefs", installdefs)
@@ -483,7 +549,7 @@ def files(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, 
             out[f"{base}/metadata/{name}"] = text
         out[f"icons/default/images/{module.name}.gif"] = (TEMPLATES / "icon.gif").read_bytes()
     for rel in schema.relationships:
-        for name, text in {**relationship_files(schema, rel), **relationship_vardefs(rel)}.items():
+        for name, text in {**relationship_files(schema, rel), **relationship_vardefs(schema, rel)}.items():
             out[f"SugarModules/relationships/{name}"] = text
         out[f"SugarModules/relationships/layoutdefs/{rel.name}.php"] = relationship_layoutdefs(rel)
     out["SugarModules/language/application/en_us.lang.php"] = application_language(schema)

@@ -12,7 +12,10 @@
  * is retried after a capped, jittered exponential backoff.
  *
  * Plain PHP: SuiteCRM's part (reading a record) is the injected $state callable, the synced modules
- * and fields (CrmSyncFields::MODULES, generated from the field mapping) are injected too.
+ * and fields (CrmSyncFields::MODULES, generated from the field mapping and crm_schema.yaml) are
+ * injected too. A Contact's message is crm/defs/contact.json (its Moodle identity in data.moodle); an
+ * enrolment's, group's or intake's (a module with `related`) crm/defs/record.json (its parents' ids in
+ * data.related).
  */
 require_once __DIR__ . '/CrmSyncOutbox.php';
 
@@ -26,13 +29,13 @@ class CrmSyncDelivery
 
     /** @var CrmSyncOutbox */
     private $outbox;
-    /** @var callable function(string $module, string $id): ?array ['fields', 'moodle', 'date_modified', 'deleted'] */
+    /** @var callable function(string $module, string $id): ?array, what state() returns */
     private $state;
     /** @var array */
     private $settings;
     /** @var array ['id' => …, 'url' => …] the CRM that sends */
     private $crm;
-    /** @var array module => ['subject' => 'contact', 'fields' => [CRM field, …]] */
+    /** @var array module => ['subject' => 'contact', 'fields' => [CRM field, …], 'moodle' | 'related' => …] */
     private $modules;
     /** @var callable function(): float in [0, 1) */
     private $random;
@@ -114,24 +117,59 @@ class CrmSyncDelivery
      * with email1, which is no column), including a deleted record's.
      *
      * @param array $module CrmSyncFields::MODULES[<module>]
-     * @return array ['fields', 'moodle' => ['site_id', 'user_id'] or null, 'date_modified' => epoch, 'deleted']
+     * @param array $parents for a module with `related`: related name => the parent's id ('' or null
+     *     for none), as the join tables hold them (parentIds)
+     * @return array ['fields', 'moodle' => ['site_id', 'user_id'] or null (Contacts) | 'related' => [name
+     *     => id or null] (modules with `related`), 'date_modified' => epoch, 'deleted']
      */
-    public static function state(array $module, array $row): array
+    public static function state(array $module, array $row, array $parents = array()): array
     {
         $fields = array();
         foreach ($module['fields'] as $field) {
             $fields[$field] = CrmSyncOutbox::plain($row[$field] ?? '');
         }
-        $site = CrmSyncOutbox::plain($row[$module['moodle']['site_id']] ?? '');
-        $user = trim((string) ($row[$module['moodle']['user_id']] ?? ''));
         $modified = strtotime(((string) ($row['date_modified'] ?? '')) . ' UTC');
-        return array(
-            'fields' => $fields,
-            'moodle' => $site !== '' && ctype_digit($user) && (int) $user > 0
-                ? array('site_id' => $site, 'user_id' => (int) $user) : null,
+        $state = array('fields' => $fields);
+        if (isset($module['related'])) {
+            $state['related'] = array();
+            foreach (array_keys($module['related']) as $name) {
+                $state['related'][$name] = (string) ($parents[$name] ?? '') !== '' ? (string) $parents[$name] : null;
+            }
+        } else {
+            $site = CrmSyncOutbox::plain($row[$module['moodle']['site_id']] ?? '');
+            $user = trim((string) ($row[$module['moodle']['user_id']] ?? ''));
+            $state['moodle'] = $site !== '' && ctype_digit($user) && (int) $user > 0
+                ? array('site_id' => $site, 'user_id' => (int) $user) : null;
+        }
+        return $state + array(
             'date_modified' => $modified === false ? null : $modified,
             'deleted' => (string) ($row['deleted'] ?? '0') === '1',
         );
+    }
+
+    /**
+     * The ids of a record's parents, as its relationships' join tables hold them now (the newest row that
+     * is not deleted; a one-to-many relationship keeps one).
+     *
+     * @param object $db SuiteCRM's DBManager, or anything with its query/fetchByAssoc/quote
+     * @param array $module CrmSyncFields::MODULES[<module>], a module with `related`
+     * @param array $joins CrmSyncFields::RELATIONSHIPS: relationship => ['table', 'parent', 'child']
+     * @return array related name => parent id, '' for none
+     */
+    public static function parentIds($db, array $module, array $joins, string $id): array
+    {
+        $parents = array();
+        foreach ($module['related'] as $name => $related) {
+            $join = $joins[$related['relationship']];
+            $result = $db->query('SELECT ' . $join['parent'] . ' AS parent_id FROM ' . $join['table'] . ' WHERE '
+                . $join['child'] . " = '" . $db->quote($id) . "' AND deleted = 0 ORDER BY date_modified DESC LIMIT 1");
+            if ($result === false) {
+                throw new RuntimeException("the parent of a record could not be read from {$join['table']}");
+            }
+            $row = $db->fetchByAssoc($result, false);
+            $parents[$name] = $row ? (string) $row['parent_id'] : '';
+        }
+        return $parents;
     }
 
     /** The message for one record's waiting rows, with the record's state now. */
@@ -154,6 +192,18 @@ class CrmSyncDelivery
                 $fields[$field] = CrmSyncOutbox::plain($state['fields'][$field] ?? '');
             }
         }
+        $data = array('id' => $group['record_id']);
+        if (isset($module['related'])) {
+            // crm/defs/record.json: the parents by name, null for none (and for a record gone from the database).
+            $related = array();
+            foreach (array_keys($module['related']) as $name) {
+                $related[$name] = $state['related'][$name] ?? null;
+            }
+            $data += array('changed' => array_keys($changed), 'fields' => (object) $fields, 'related' => (object) $related);
+        } else {
+            // crm/defs/contact.json
+            $data += array('moodle' => $state['moodle'] ?? null, 'changed' => array_keys($changed), 'fields' => (object) $fields);
+        }
         return array(
             'id' => $newest['uuid'],
             'type' => $module['subject'] . ($deleted ? '.deleted' : '.updated'),
@@ -161,11 +211,7 @@ class CrmSyncDelivery
             'sequence' => (int) $newest['id'],
             'subject' => $module['subject'] . ':' . $group['record_id'],
             'crm' => $this->crm,
-            'data' => array(
-                'id' => $group['record_id'],
-                'moodle' => $state['moodle'] ?? null,
-                'changed' => array_keys($changed),
-                'fields' => (object) $fields,
+            'data' => $data + array(
                 'date_modified' => isset($state['date_modified']) ? (int) $state['date_modified'] : null,
                 'deleted' => $deleted,
             ),

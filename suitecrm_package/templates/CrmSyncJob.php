@@ -51,7 +51,10 @@ class CrmSyncJob
         }
     }
 
-    /** A record as the database holds it now, deleted or not; null when it is gone. */
+    /**
+     * A record as the database holds it now, deleted or not; null when it is gone. A module with
+     * `related`: with its parents' ids as its relationships' join tables hold them.
+     */
     public static function state(string $module, string $id): ?array
     {
         $bean = BeanFactory::newBean($module);
@@ -62,6 +65,9 @@ class CrmSyncJob
         if (property_exists($bean, 'email1')) {
             $row['email1'] = (string) $bean->email1;
         }
-        return CrmSyncDelivery::state(CrmSyncFields::MODULES[$module], $row);
+        $definition = CrmSyncFields::MODULES[$module];
+        $parents = isset($definition['related'])
+            ? CrmSyncDelivery::parentIds($GLOBALS['db'], $definition, CrmSyncFields::RELATIONSHIPS, $id) : array();
+        return CrmSyncDelivery::state($definition, $row, $parents);
     }
 }

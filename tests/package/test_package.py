@@ -71,8 +71,14 @@ def test_every_installdefs_path_is_in_the_zip(package):
             source = (entry.get("from") or entry.get("meta_data")).replace("<basepath>/", "")
             assert (root / source).exists(), f"installdefs[{key}] names {source}, missing from the zip"
     hooks = installdefs["logic_hooks"]
+    administered = {m.name for m in SCHEMA.modules if m.crm_changes}
+    assert administered == {"mdl_Enrolments", "mdl_Groups", "mdl_Intakes"}
     assert {(h["module"], h["hook"]) for h in hooks} == {
-        ("Contacts", "after_save"), ("Contacts", "after_delete"), ("Contacts", "after_retrieve"), ("Contacts", "before_save")}
+        ("Contacts", "after_save"), ("Contacts", "after_delete"), ("Contacts", "after_retrieve"), ("Contacts", "before_save"),
+        *((m, hook) for m in administered for hook in ("after_save", "after_delete", "after_retrieve", "before_save",
+                                                        "after_relationship_add", "after_relationship_delete"))}
+    # One entry per module and event: Module Loader would keep a second one with the same description.
+    assert len(hooks) == len({(h["module"], h["hook"]) for h in hooks})
     for hook in hooks:
         # Module Loader writes these into custom/modules/<module>/logic_hooks.php between single quotes,
         # unescaped (seen on SuiteCRM 7.14.6): a quote there breaks every save of the module.
@@ -84,7 +90,7 @@ def test_manifest_registers_the_email_hook_and_its_files_are_valid_php(package):
     """SuiteCRM 7.14 drops a written email1 on a Contact that has an address; the before_save hook fixes it."""
     root, names, _ = package
     installdefs = manifest(root)["installdefs"]
-    [hook] = [h for h in installdefs["logic_hooks"] if h["hook"] == "before_save"]
+    [hook] = [h for h in installdefs["logic_hooks"] if (h["module"], h["hook"]) == ("Contacts", "before_save")]
     assert (hook["module"], hook["class"], hook["function"]) == ("Contacts", "CrmSyncEmailHook", "beforeSave")
     assert hook["file"] == "custom/crmsync/CrmSyncEmailHook.php"
     copied = {entry["to"]: entry["from"].replace("<basepath>/", "") for entry in installdefs["copy"]}
@@ -198,8 +204,37 @@ def test_the_package_sends_exactly_the_contact_fields_of_the_field_mapping(packa
 
     modules = php_json("require 'SugarModules/custom/crmsync/CrmSyncFields.php'; echo json_encode(CrmSyncFields::MODULES);",
                        package[0])
-    assert modules == {"Contacts": {"subject": "contact", "fields": list(_load_mapping(str(DEFAULT_MAPPING))["contact"]),
-                                    "moodle": {"site_id": "moodle_site_id_c", "user_id": "moodle_user_id_c"}}}
+    assert modules["Contacts"] == {"subject": "contact", "fields": list(_load_mapping(str(DEFAULT_MAPPING))["contact"]),
+                                   "moodle": {"site_id": "moodle_site_id_c", "user_id": "moodle_user_id_c"}}
+
+
+def test_the_package_records_the_crm_changes_of_crm_schema_and_where_each_parent_is_stored(package):
+    """What an enrolment's, a group's and an intake's messages carry is crm_schema.yaml's crm_changes, with each
+    related parent's relate id field and join table as SuiteCRM's Module Builder names them."""
+    embedded = php_json("require 'SugarModules/custom/crmsync/CrmSyncFields.php';"
+                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS]);",
+                        package[0])
+    administered = {m.name: m.crm_changes for m in SCHEMA.modules if m.crm_changes}
+    assert set(embedded["modules"]) == {"Contacts", *administered}
+    for name, changes in administered.items():
+        module = embedded["modules"][name]
+        assert (module["subject"], module["fields"]) == (changes.subject, list(changes.fields))
+        assert list(module["related"]) == list(changes.related)
+    assert embedded["modules"]["mdl_Enrolments"]["related"]["contact"] == {
+        "relationship": "mdl_enrolments_contacts", "link": "mdl_enrolments_contacts",
+        "id_field": "mdl_enrolments_contactscontacts_ida"}  # as recorded on SuiteCRM 7.14.6 (fixtures' README)
+    assert embedded["modules"]["mdl_Intakes"]["related"]["prospect_list"]["id_field"] == \
+        "mdl_intakes_prospectlistsprospectlists_ida"
+    assert embedded["joins"]["mdl_enrolments_contacts"] == {
+        "table": "mdl_enrolments_contacts_c", "parent": "mdl_enrolments_contactscontacts_ida",
+        "child": "mdl_enrolments_contactsmdl_enrolments_idb"}
+    assert set(embedded["joins"]) == {rel for changes in administered.values() for rel in changes.related.values()}
+    # The PHP tests' stand-in for the generated file holds the same enrolments.
+    stand_in = php_json(f"require '{REPO}/tests/php/package/support/site/custom/crmsync/CrmSyncFields.php';"
+                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS]);",
+                        package[0])
+    assert stand_in["modules"]["mdl_Enrolments"] == embedded["modules"]["mdl_Enrolments"]
+    assert stand_in["joins"] == {rel: embedded["joins"][rel] for rel in stand_in["joins"]}
 
 
 def test_a_sites_own_field_mapping_decides_which_contact_fields_are_sent(tmp_path):
@@ -217,8 +252,10 @@ def test_manifest_registers_the_outbox_hooks_scheduler_job_admin_page_and_table(
     root, names, _ = package
     installdefs = manifest(root)["installdefs"]
     hooks = {(h["hook"], h["function"]) for h in installdefs["logic_hooks"] if h["class"] == "CrmSyncHook"}
-    assert hooks == {("after_save", "afterSave"), ("after_delete", "afterDelete"), ("after_retrieve", "afterRetrieve")}
-    assert {h["module"] for h in installdefs["logic_hooks"]} == {"Contacts"}
+    assert hooks == {("after_save", "afterSave"), ("after_delete", "afterDelete"), ("after_retrieve", "afterRetrieve"),
+                     ("before_save", "beforeSave"), ("after_relationship_add", "afterRelationshipAdd"),
+                     ("after_relationship_delete", "afterRelationshipDelete")}
+    assert {h["module"] for h in installdefs["logic_hooks"]} == {"Contacts", "mdl_Enrolments", "mdl_Groups", "mdl_Intakes"}
     [scheduler] = installdefs["scheduledefs"]
     [admin] = installdefs["administration"]
     assert (scheduler["to_module"], admin["to_module"]) == ("Schedulers", "Administration")
@@ -339,10 +376,12 @@ def test_module_tables_are_indexed_on_the_ids_the_connector_looks_records_up_by(
     for module in SCHEMA.modules:
         script = ("class VardefManager { static function createVardef() {} } $dictionary = [];"
                   f"include 'SugarModules/modules/{module.name}/vardefs.php'; echo json_encode($dictionary);")
-        indices = php_json(script, root)[module.name]["indices"]
+        indices = php_json(script, root)[module.name]["indices"] or {}  # PHP's empty array is JSON's []
         assert sorted((i["type"], tuple(i["fields"])) for i in indices.values()) == sorted(
             ("index", fields) for fields in module.indices), module.name
-        assert module.indices and all(name == i["name"] and len(name) <= 64 and name.startswith(f"idx_{module.table}_")
+        # An intake is looked up by its CRM id only; every module Moodle fills is looked up by Moodle ids.
+        assert module.indices or module.name == "mdl_Intakes"
+        assert all(name == i["name"] and len(name) <= 64 and name.startswith(f"idx_{module.table}_")
                                       for name, i in indices.items())
 
 
@@ -475,3 +514,64 @@ def test_the_uninstall_script_is_registered_and_the_install_script_is_where_modu
     assert installdefs["post_uninstall"] == ["<basepath>/scripts/post_uninstall.php"]
     # UpgradeWizard_commit includes <package>/scripts/post_install.php (SUGARCRM_POST_INSTALL_FILE).
     assert "scripts/post_install.php" in names
+
+
+def test_an_intake_hangs_off_a_target_list_as_module_builder_relates_a_core_module(package):
+    """ProspectLists is SuiteCRM's own module (the Target List): its vardefs are $dictionary['ProspectList'],
+    its table prospect_lists, and the intakes subpanel sits on the Target List's detail view."""
+    root = package[0]
+    installdefs = manifest(root)["installdefs"]
+    rel = SCHEMA.relationship("ProspectLists", "mdl_Intakes")
+    assert ("ProspectLists", f"{rel.name}.php") in {
+        (e["to_module"], e["from"].rsplit("/", 1)[1]) for e in installdefs["layoutdefs"]}
+    [vardefs] = [e for e in installdefs["vardefs"] if e["to_module"] == "ProspectLists"]
+    parent = php_json(f"$dictionary = []; include '{vardefs['from'].replace('<basepath>/', '')}'; echo json_encode($dictionary);",
+                      root)
+    assert parent["ProspectList"]["fields"][rel.link]["module"] == "mdl_Intakes"
+    child = php_json(f"$dictionary = []; include 'SugarModules/relationships/vardefs/{rel.name}_mdl_Intakes.php';"
+                     " echo json_encode($dictionary);", root)["mdl_Intakes"]["fields"]
+    assert (child[rel.link]["bean_name"], child[rel.relate_name_field]["table"], child[rel.relate_name_field]["id_name"]) == (
+        "ProspectList", "prospect_lists", "mdl_intakes_prospectlistsprospectlists_ida")
+    metadata = php_json(f"include 'SugarModules/relationships/relationships/{rel.name}MetaData.php';"
+                        f"echo json_encode($dictionary['{rel.name}']['relationships']['{rel.name}']);", root)
+    assert (metadata["lhs_table"], metadata["rhs_table"]) == ("prospect_lists", "mdl_intakes")
+    labels = _strings(root, [f"SugarModules/language/ProspectLists/en_us.lang.php"])
+    assert labels["LBL_MDL_INTAKES_PROSPECTLISTS_FROM_MDL_INTAKES_TITLE"] == "Moodle Intakes"
+    intake_labels = _strings(root, [f"SugarModules/language/mdl_Intakes/en_us.lang.php"])
+    assert intake_labels["LBL_MDL_INTAKES_PROSPECTLISTS_FROM_PROSPECTLISTS_TITLE"] == "Target List"
+
+
+# What 1.1.0's manifest registered (released 2026-12; the descriptions are the hooks' identity).
+HOOKS_1_1_0 = [
+    *(("Contacts", hook, [90, f"Moodle sync: {what}", "custom/crmsync/CrmSyncHook.php", "CrmSyncHook", function])
+      for hook, function, what in (("after_save", "afterSave", "record a change for Moodle in the outbox"),
+                                   ("after_delete", "afterDelete", "record a deletion for Moodle in the outbox"),
+                                   ("after_retrieve", "afterRetrieve", "note the e-mail address a save may change"))),
+    ("Contacts", "before_save", [90, "Moodle sync: a written email1 becomes the primary e-mail address of the Contact",
+                                 "custom/crmsync/CrmSyncEmailHook.php", "CrmSyncEmailHook", "beforeSave"]),
+]
+
+
+def test_an_upgrade_from_1_1_0_creates_the_new_modules_and_registers_each_hook_once(package):
+    """Module Loader's upgrade installs this version over 1.1.0 without uninstalling its hooks
+    (ModuleInstaller::install: install_beans creates the new modules' tables, install_relationships the new
+    join tables, repairDatabase the new columns, enable_manifest_logichooks adds each hook missing from
+    custom/modules/<module>/logic_hooks.php); post_install then removes RETIRED_HOOKS."""
+    root = package[0]
+    installdefs = manifest(root)["installdefs"]
+    assert {"mdl_Groups", "mdl_Intakes"} <= {b["module"] for b in installdefs["beans"]}
+    assert {e["meta_data"].rsplit("/", 1)[1] for e in installdefs["relationships"]} == {
+        f"{rel.name}MetaData.php" for rel in SCHEMA.relationships}
+    registered = {(module, hook): [entry] for module, hook, entry in HOOKS_1_1_0}
+    for h in installdefs["logic_hooks"]:  # check_logic_hook_file: added unless the same entry is there
+        entry = [h["order"], h["description"], h["file"], h["class"], h["function"]]
+        if entry not in registered.setdefault((h["module"], h["hook"]), []):
+            registered[(h["module"], h["hook"])].append(entry)
+    text = (root / "scripts/post_install.php").read_text()
+    retired = re.findall(r"remove_logic_hook\('(\w+)', '(\w+)', array\(\s*90,\s*'([^']+)'", text)
+    assert len(retired) == 2, text
+    for module, hook, description in retired:
+        registered[(module, hook)] = [e for e in registered.get((module, hook), []) if e[1] != description]
+    assert {key: len(entries) for key, entries in registered.items() if len(entries) != 1} == {}, \
+        "a hook registered twice records every change twice"
+    assert ("mdl_Intakes", "after_relationship_add") in registered
