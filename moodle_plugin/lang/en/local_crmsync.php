@@ -106,3 +106,4 @@ $string['privacy:metadata:receiver:enrolments'] = 'Enrolments, roles, groups and
 $string['privacy:metadata:receiver:grades'] = 'Grades.';
 $string['privacy:metadata:receiver:completions'] = 'Activity and course completions.';
 $string['privacy:metadata:receiver:attendance'] = 'Attendance statuses and data-protection consent.';
+$string['privacy:metadata:receiver:tutors'] = 'The names of the teachers of each course, shown on the course in the CRM.';
