@@ -434,7 +434,7 @@ def _course_summary(message: dict, _config: Config) -> list[Write]:
         "learners": str(data["learners"]), "attendance_sessions": str(marks["sessions"]),
         **{f"attendance_{status}_rate": _rate(marks[status], marks["marks"])
            for status in ("present", "late", "excused", "absent")},
-        "summary_updated": when}, facet="summary")]
+        "summary_updated": when, **_tutors(data)}, facet="summary")]
     course_link = _parent("mdl_Activities", "mdl_Courses", f"course:{cid}")
     for activity in data["activities"]:
         writes.append(Write("mdl_Activities", activity_key(cid, activity["itemid"]), {
@@ -449,6 +449,35 @@ def _course_summary(message: dict, _config: Config) -> list[Write]:
             parents=(course_link,), scope=_scope(course_id=cid, cm_id=activity.get("cmid"),
                                                  item_id=activity["itemid"])))
     return writes
+
+
+def _tutors(summary: dict) -> dict:
+    """The course's Tutors field: one tutor a line, a non-editing teacher marked so; a summary without
+    `tutors` (an older plugin) leaves what the CRM shows."""
+    if "tutors" not in summary:
+        return {}
+    lines = [f"{t['firstname']} {t['lastname']}".strip()
+             + ("" if "editingteacher" in t["roles"] else " (non-editing teacher)") for t in summary["tutors"]]
+    return {"tutors": "\n".join(lines)}
+
+
+def _group(message: dict, _config: Config) -> list[Write]:
+    """A Moodle course group as a Moodle Group record under its Moodle Course; its deletion deletes it."""
+    data = message["data"]
+    key = f"group:{data['id']}"
+    if message["type"] == "group.deleted":
+        return [Write("mdl_Groups", key, delete=True)]
+    cid, course = data["courseid"], data.get("course")
+    # As an enrolment does: the group names its course, so its Moodle Course exists to relate it to even when
+    # no course message has come (a course older than the plugin, not backfilled).
+    writes = [Write("mdl_Courses", f"course:{cid}", {
+        "moodle_course_id": str(cid), "course_url": f"{message['site']['url']}/course/view.php?id={cid}",
+        "name": course["fullname"], "shortname": course["shortname"], "idnumber": course.get("idnumber") or ""},
+        facet="from-group")] if course else []
+    return writes + [Write("mdl_Groups", key, {
+        "name": data["name"], "moodle_course_id": str(cid), "moodle_group_id": str(data["id"]), **_course_name(data),
+        "idnumber": data["idnumber"], "description": data["description"], "members": str(data["members"])},
+        parents=(_parent("mdl_Groups", "mdl_Courses", f"course:{cid}"),), scope=_scope(course_id=cid))]
 
 
 def _activities_gone(message: dict, _config: Config) -> list[Write]:
@@ -486,6 +515,7 @@ HANDLERS = {
     "course_access.updated": _course_access, "attendance.recorded": _attendance, "attendance.deleted": _attendance,
     "consent.updated": _consent,
     "course_summary.updated": _course_summary,
+    "group.updated": _group, "group.deleted": _group,
     # Written by the connector's cascades (cascade.py), never sent by Moodle.
     "course.renamed": _course_renamed, "activity_summary.deleted": _activities_gone,
     "ping": lambda m, c: [],

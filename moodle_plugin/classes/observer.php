@@ -63,7 +63,8 @@ class observer {
      * was created from (its row is gone), the only place its iteminstance is still known. A group's
      * rename or deletion concerns its members: the current ones of a renamed group; for a deleted one
      * every user enrolled in the course, because groups_delete_group() has removed its members before
-     * the event fires and fires no group_member_removed for them.
+     * the event fires and fires no group_member_removed for them; and a deleted group's name and idnumber
+     * (its row is gone). A role change names the role by id: its shortname says whether a tutor changed.
      *
      * @param base $event
      * @return array|null
@@ -76,7 +77,12 @@ class observer {
         if ($event instanceof \core\event\group_deleted) {
             return ['members' => $DB->get_fieldset_sql('SELECT DISTINCT ue.userid FROM {user_enrolments} ue
                                                           JOIN {enrol} e ON e.id = ue.enrolid
-                                                         WHERE e.courseid = ?', [$event->courseid])];
+                                                         WHERE e.courseid = ?', [$event->courseid]),
+                'group' => self::deleted_group($event)];
+        }
+        if ($event instanceof \core\event\role_assigned || $event instanceof \core\event\role_unassigned) {
+            // The role is still there when it is unassigned (a deleted role unassigns nobody by event).
+            return ['role' => (string) $DB->get_field('role', 'shortname', ['id' => $event->objectid])];
         }
         if (!$event instanceof \core\event\grade_item_deleted) {
             return null;
@@ -87,5 +93,20 @@ class observer {
             return null;
         }
         return $item ? ['iteminstance' => $item->iteminstance ?? null] : null;
+    }
+
+    /**
+     * The deleted group's name and idnumber, from the row groups_delete_group() attached to its event.
+     *
+     * @param \core\event\group_deleted $event
+     * @return array name, idnumber; empty when the event carries no snapshot
+     */
+    private static function deleted_group(\core\event\group_deleted $event): array {
+        try {
+            $group = $event->get_record_snapshot('groups', $event->objectid);
+        } catch (\Throwable $error) {
+            return [];
+        }
+        return $group ? ['name' => (string) $group->name, 'idnumber' => (string) ($group->idnumber ?? '')] : [];
     }
 }

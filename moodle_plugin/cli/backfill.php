@@ -15,7 +15,7 @@
 // along with Moodle.  If not, see <https://www.gnu.org/licenses/>.
 
 /**
- * Backfill: queue the current state of every course, synced user, enrolment, grade, completion, course
+ * Backfill: queue the current state of every course, course group, synced user, enrolment, grade, completion, course
  * access, policy acceptance and taken attendance session for delivery (what the observers would have
  * recorded; site admins, the guest and deleted users excluded).
  *
@@ -37,9 +37,9 @@ use local_crmsync\local\backfill;
 [$options, $unrecognised] = cli_get_params(
     ['course' => 0, 'user' => 0, 'since' => 0, 'chunk' => 500, 'from' => 0, 'help' => false], ['h' => 'help']);
 if ($options['help'] || $unrecognised) {
-    echo "Queue Moodle's current state for the CRM sync: courses, users (not site admins), enrolments, course access,\n"
-        . "consents, learners' grades and completions, taken attendance sessions.\n\n"
-        . "Options: --course=ID --user=ID (no courses or attendance then) --since=UNIXTIME (changed since)\n"
+    echo "Queue Moodle's current state for the CRM sync: courses and their groups, users (not site admins), enrolments,\n"
+        . "course access, consents, learners' grades and completions, taken attendance sessions.\n\n"
+        . "Options: --course=ID --user=ID (no courses, groups or attendance then) --since=UNIXTIME (changed since)\n"
         . "         --chunk=N (users per chunk, default 500) --from=USERID (resume the users after that id)\n";
     exit($unrecognised ? 2 : 0);
 }
@@ -62,6 +62,7 @@ $report = function(string $what, array $counts) use (&$totals, $line) {
 
 if (!$options['user']) {
     $report('courses', backfill::courses($course, $since));
+    $report('groups', backfill::groups($course, $since));
 }
 $done = 0;
 $lastid = (int) $options['from'];

@@ -29,7 +29,7 @@ $events = [
     '\core\event\user_enrolment_created', '\core\event\user_enrolment_updated', '\core\event\user_enrolment_deleted',
     '\core\event\role_assigned', '\core\event\role_unassigned',
     '\core\event\group_member_added', '\core\event\group_member_removed',
-    '\core\event\group_updated', '\core\event\group_deleted',
+    '\core\event\group_created', '\core\event\group_updated', '\core\event\group_deleted',
     '\core\event\user_graded', '\core\event\grade_deleted', '\core\event\grade_item_deleted',
     '\core\event\grade_item_created', '\core\event\grade_item_updated',
     '\core\event\course_module_completion_updated', '\core\event\course_completed',

@@ -69,6 +69,8 @@ final class backfill_test extends \advanced_testcase {
         $generator->enrol_user(get_admin()->id, $course->id, 'student');
         $page = $generator->create_module('page', ['course' => $course->id, 'completion' => COMPLETION_TRACKING_MANUAL]);
         $item = $generator->create_grade_item(['courseid' => $course->id, 'itemname' => 'Oral exam']);
+        $group = $generator->create_group(['courseid' => $course->id, 'name' => 'Group A']);
+        $generator->create_group_member(['groupid' => $group->id, 'userid' => $student->id]);
         $now = time();
         $DB->insert_record('grade_grades', ['itemid' => $item->id, 'userid' => $student->id, 'finalgrade' => 75,
             'rawgrade' => 75, 'timemodified' => $now]);
@@ -109,6 +111,9 @@ final class backfill_test extends \advanced_testcase {
      */
     private function backfill(): array {
         $counts = local\backfill::courses();
+        foreach (local\backfill::groups() as $type => $n) {
+            $counts[$type] += $n;
+        }
         $from = 0;
         do {
             [$count, $from, , $chunk] = local\backfill::chunk($from, 2);
@@ -128,7 +133,9 @@ final class backfill_test extends \advanced_testcase {
         $counts = $this->backfill();
         $subjects = $DB->get_fieldset_select('local_crmsync_outbox', $DB->sql_concat('type', "' '", 'subject'),
             "status = 'pending'");
+        $group = $DB->get_field('groups', 'id', ['courseid' => $course->id]);
         foreach (["course.updated course:{$course->id}", "course_summary.updated course_summary:{$course->id}",
+                "group.updated group:{$group}",
                 "user.updated user:{$student->id}",
                 "enrolment.updated enrolment:{$student->id}:{$course->id}", "grade.updated grade:{$student->id}:{$item->id}",
                 "module_completion.updated module_completion:{$student->id}:{$page->cmid}",
@@ -175,8 +182,8 @@ final class backfill_test extends \advanced_testcase {
         set_config('eventgroups', 'users,enrolments', 'local_crmsync');
         $counts = $this->backfill();
         $this->assertGreaterThan(0, $counts['user']);
-        $this->assertSame(0, $counts['course'] + $counts['course_summary'] + $counts['grade'] + $counts['attendance']
-            + $counts['consent']);
+        $this->assertSame(0, $counts['course'] + $counts['course_summary'] + $counts['group'] + $counts['grade']
+            + $counts['attendance'] + $counts['consent']);
         $this->assertSame(['enrolment.updated', 'user.updated'], array_values($DB->get_fieldset_sql(
             'SELECT DISTINCT type FROM {local_crmsync_outbox} ORDER BY type')));
     }

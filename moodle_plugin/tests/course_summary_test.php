@@ -167,4 +167,35 @@ final class course_summary_test extends \advanced_testcase {
         delete_course($course, false);
         $this->assertNull($this->send((int) $course->id));
     }
+    public function test_the_summary_names_the_tutors_and_a_tutor_role_change_re_sends_it(): void {
+        global $DB;
+        $this->resetAfterTest();
+        $this->preventResetByRollback();
+        $generator = $this->getDataGenerator();
+        $course = $generator->create_course();
+        $editing = $generator->create_user(['firstname' => 'Zoë', 'lastname' => 'Brown & Co']);
+        $assistant = $generator->create_user(['firstname' => 'Ann', 'lastname' => 'Adams']);
+        $suspended = $generator->create_user(['firstname' => 'Sam', 'lastname' => 'Suspended']);
+        $student = $generator->create_user();
+        $generator->enrol_user($editing->id, $course->id, 'editingteacher');
+        $generator->enrol_user($suspended->id, $course->id, 'editingteacher', 'manual', 0, 0, ENROL_USER_SUSPENDED);
+        $generator->enrol_user($student->id, $course->id, 'student');
+        $generator->enrol_user($assistant->id, $course->id, 'student');
+
+        // Giving the student the non-editing teacher role asks for the summary again.
+        $DB->delete_records('local_crmsync_outbox');
+        $context = \context_course::instance($course->id);
+        role_assign($DB->get_field('role', 'id', ['shortname' => 'teacher']), $assistant->id, $context->id);
+        $this->assertSame([
+            ['id' => (int) $assistant->id, 'firstname' => 'Ann', 'lastname' => 'Adams', 'roles' => ['teacher']],
+            ['id' => (int) $editing->id, 'firstname' => 'Zoë', 'lastname' => 'Brown & Co', 'roles' => ['editingteacher']],
+        ], $this->send($course->id)['data']['tutors']);
+
+        // A student's role change does not (the student's enrolment says it); taking the tutor role away does.
+        $DB->delete_records('local_crmsync_outbox');
+        role_assign($DB->get_field('role', 'id', ['shortname' => 'student']), $editing->id, $context->id);
+        $this->assertFalse($DB->record_exists('local_crmsync_outbox', ['subject' => "course_summary:{$course->id}"]));
+        role_unassign($DB->get_field('role', 'id', ['shortname' => 'teacher']), $assistant->id, $context->id);
+        $this->assertSame(['Brown & Co'], array_column($this->send($course->id)['data']['tutors'], 'lastname'));
+    }
 }

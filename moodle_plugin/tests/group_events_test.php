@@ -17,7 +17,8 @@
 namespace local_crmsync;
 
 /**
- * A renamed or deleted group reaches its members' enrolments (run inside Moodle's PHPUnit).
+ * A group reaches the CRM as itself (group.updated / group.deleted) and through its members' enrolments
+ * when it is renamed or deleted (run inside Moodle's PHPUnit).
  *
  * @package    local_crmsync
  * @copyright  2026 Moodle SuiteCRM sync project
@@ -58,6 +59,56 @@ final class group_events_test extends \advanced_testcase {
             ['enrolment.updated']);
         sort($subjects);
         return $subjects;
+    }
+
+    /**
+     * The message the pending row of a group becomes when sent.
+     *
+     * @param int $groupid
+     * @return array
+     */
+    private function group_message(int $groupid): array {
+        global $DB;
+        $rows = $DB->get_records('local_crmsync_outbox', ['subject' => "group:$groupid", 'status' => 'pending'], 'id DESC',
+            '*', 0, 1);
+        $this->assertNotEmpty($rows, "no row for group $groupid");
+        return local\state_reader::message(reset($rows), 1);
+    }
+
+    public function test_a_created_group_is_sent_with_its_course_plain_description_and_member_count(): void {
+        global $DB;
+        [$course, $users] = $this->course_with_group();
+        $group = $this->getDataGenerator()->create_group(['courseid' => $course->id, 'name' => 'R&D <evening>',
+            'idnumber' => 'EV-1', 'description' => '<p>Mondays &amp; Thursdays</p><p>Room 4</p>']);
+        $message = $this->group_message($group->id);
+        $this->assertSame('group.updated', $message['type']);
+        $this->assertSame(['R&D <evening>', 'EV-1', "Mondays & Thursdays\nRoom 4", 0, (int) $course->id],
+            [$message['data']['name'], $message['data']['idnumber'], $message['data']['description'],
+                $message['data']['members'], $message['data']['course']['id']]);
+
+        // A member joins: the group is sent again with its count; the row keeps no learner's event.
+        $DB->delete_records('local_crmsync_outbox');
+        $this->getDataGenerator()->create_group_member(['groupid' => $group->id, 'userid' => $users[0]->id]);
+        $message = $this->group_message($group->id);
+        $this->assertSame(1, $message['data']['members']);
+        $this->assertNull($message['moodle_event']);
+    }
+
+    public function test_a_deleted_group_is_sent_as_a_deletion_with_its_name(): void {
+        global $CFG;
+        require_once($CFG->dirroot . '/group/lib.php');
+        [$course, , $group] = $this->course_with_group();
+        groups_delete_group($group->id);
+        $message = $this->group_message($group->id);
+        $this->assertSame('group.deleted', $message['type']);
+        $this->assertSame(['id' => (int) $group->id, 'courseid' => (int) $course->id, 'name' => 'Group A',
+            'idnumber' => (string) $group->idnumber, 'deleted' => true], $message['data']);
+    }
+
+    public function test_deleting_a_course_sends_the_deletion_of_each_of_its_groups(): void {
+        [$course, , $group] = $this->course_with_group();
+        delete_course($course, false);
+        $this->assertSame('group.deleted', $this->group_message($group->id)['type']);
     }
 
     public function test_renaming_a_group_re_sends_its_members_enrolments_with_the_new_name(): void {

@@ -20,7 +20,7 @@ namespace local_crmsync\local;
  * Backfill: queue every subject the observers would have recorded for Moodle's current state, so that
  * a CRM that missed messages (first installation, a CRM reset) ends up equal to Moodle.
  *
- * What is queued: every course and its summary; for every synced user (synced_people; not deleted)
+ * What is queued: every course, its summary and its groups; for every synced user (synced_people; not deleted)
  * the profile, every enrolment and course access, every policy acceptance, and, in the courses where
  * the user holds a learner role (the learnerroles setting), the grades, activity completions and the
  * course completion Moodle holds; last, every attendance session that was taken. The settings'
@@ -37,7 +37,7 @@ namespace local_crmsync\local;
  */
 class backfill {
     /** The subject types, in the order they are queued and counted. */
-    const TYPES = ['course', 'course_summary', 'user', 'enrolment', 'course_access', 'consent', 'grade',
+    const TYPES = ['course', 'course_summary', 'group', 'user', 'enrolment', 'course_access', 'consent', 'grade',
         'module_completion', 'course_completion', 'attendance'];
 
     /**
@@ -61,6 +61,24 @@ class backfill {
             $entries[] = ['type' => 'course_summary.updated', 'subject' => "course_summary:$id", 'userid' => null];
         }
         return self::queue($entries);
+    }
+
+    /**
+     * Queue every group of every course (but the site), or of one.
+     *
+     * @param int $courseid only this course's groups (0: all)
+     * @param int $since only groups changed since (0: all)
+     * @return array counts by type
+     */
+    public static function groups(int $courseid = 0, int $since = 0): array {
+        global $DB;
+        [$where, $params] = self::course_filter('g.courseid', $courseid);
+        $params['since'] = $since;
+        $groups = $DB->get_fieldset_sql("SELECT g.id FROM {groups} g WHERE $where AND g.timemodified >= :since ORDER BY g.id",
+            $params);
+        return self::queue(array_map(function($id) {
+            return ['type' => 'group.updated', 'subject' => "group:$id", 'userid' => null];
+        }, $groups));
     }
 
     /**

@@ -30,12 +30,17 @@ class event_map {
     const GROUPS = ['user' => 'users', 'course' => 'courses', 'activity' => 'courses', 'enrolment' => 'enrolments',
         'grade' => 'grades', 'grade_item' => 'grades', 'module_completion' => 'completions',
         'course_completion' => 'completions', 'course_access' => 'access', 'attendance' => 'attendance',
-        'consent' => 'consent', 'course_summary' => 'courses'];
+        'consent' => 'consent', 'course_summary' => 'courses', 'group' => 'courses'];
+
+    /** The roles whose holders are a course's tutors (the course summary's `tutors`), by shortname. */
+    const TUTOR_ROLES = ['editingteacher', 'teacher'];
 
     /**
      * @param array $data the event's get_data()
      * @param array|null $snapshot a record the event carries besides its data, if any (grade_item_deleted: the
-     *     deleted grade item's fields; group_updated and group_deleted: ['members' => user ids concerned])
+     *     deleted grade item's fields; group_updated and group_deleted: ['members' => user ids concerned], and
+     *     for group_deleted also 'group' => the deleted group's name and idnumber; role_assigned and
+     *     role_unassigned: ['role' => the role's shortname])
      * @return array of ['type', 'subject', 'userid', 'snapshot' (array|null), 'eventdata' (array|null)]
      */
     public static function entries(array $data, ?array $snapshot = null): array {
@@ -71,12 +76,24 @@ class event_map {
                     $entry('course_completion.updated', "course_completion:$user:$course", $user)], $summary);
             case 'core\event\role_assigned':
             case 'core\event\role_unassigned':
+                if ($course <= 1 || !$user || ((int) ($data['contextlevel'] ?? 50) !== 50)) {
+                    return [];
+                }
+                // A tutor's role changes who the course's summary lists as its tutors.
+                $tutor = in_array($snapshot['role'] ?? null, self::TUTOR_ROLES, true);
+                return array_merge([$entry('enrolment.updated', "enrolment:$user:$course", $user)], $tutor ? $summary : []);
             case 'core\event\group_member_added':
             case 'core\event\group_member_removed':
                 if ($course <= 1 || !$user || ((int) ($data['contextlevel'] ?? 50) !== 50)) {
                     return [];
                 }
-                return [$entry('enrolment.updated', "enrolment:$user:$course", $user)];
+                // The group's member count changed too. Its row is about no learner, so it keeps no
+                // learner's event (as the summary), only the course for a deletion message.
+                return [$entry('enrolment.updated', "enrolment:$user:$course", $user),
+                    self::group_entry('group.updated', $object, ['courseid' => $course], null)];
+            case 'core\event\group_created':
+                return $course > 1 ? [self::group_entry('group.updated', $object, ['courseid' => $course], $data)]
+                    : [];
             case 'core\event\group_updated':
             case 'core\event\group_deleted':
                 // A renamed or deleted group changes the groups listed on its members' enrolments; who
@@ -85,9 +102,12 @@ class event_map {
                 if ($course <= 1) {
                     return [];
                 }
-                return array_map(function($member) use ($entry, $course) {
+                $deleted = $name === 'core\event\group_deleted';
+                $group = self::group_entry($deleted ? 'group.deleted' : 'group.updated', $object,
+                    ['courseid' => $course] + ($deleted ? array_map('strval', $snapshot['group'] ?? []) : []), $data);
+                return array_merge([$group], array_map(function($member) use ($entry, $course) {
                     return $entry('enrolment.updated', "enrolment:$member:$course", $member);
-                }, array_values(array_unique(array_map('intval', $snapshot['members'] ?? []))));
+                }, array_values(array_unique(array_map('intval', $snapshot['members'] ?? [])))));
             case 'core\event\user_graded':
                 if (!$user || empty($other['itemid'])) {
                     return [];
@@ -151,6 +171,20 @@ class event_map {
                 return $user && $version ? [$entry('consent.updated', "consent:$user:$version", $user)] : [];
         }
         return [];
+    }
+
+    /**
+     * A row about a course group: about no learner; the course is kept for a deletion message.
+     *
+     * @param string $type group.updated or group.deleted
+     * @param int $groupid
+     * @param array $snapshot courseid, and for a deletion the group's name and idnumber when known
+     * @param array|null $event the event's get_data() when it is not about a learner, else null
+     * @return array
+     */
+    private static function group_entry(string $type, int $groupid, array $snapshot, ?array $event): array {
+        return ['type' => $type, 'subject' => "group:$groupid", 'userid' => null, 'snapshot' => $snapshot,
+            'eventdata' => $event];
     }
 
     /**

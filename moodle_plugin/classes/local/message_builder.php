@@ -31,6 +31,8 @@ class message_builder {
     /** Event fields that are ids or counters, normalised to integers. */
     const EVENT_INTEGERS = ['objectid', 'contextid', 'contextlevel', 'contextinstanceid', 'userid', 'courseid',
         'relateduserid', 'anonymous', 'edulevel', 'timecreated'];
+    /** A description's length in the CRM (its text column holds 16383 four-byte characters); the rest is cut. */
+    const DESCRIPTION_LENGTH = 16383;
 
     /**
      * The message envelope.
@@ -527,10 +529,11 @@ class message_builder {
      *     gradepass, cmid: null when the activity is gone)
      * @param iterable $grades grade_grades rows (itemid, finalgrade) of those items that have a final grade
      * @param int $now
+     * @param array $tutors the course's tutors (state_source::tutors: id, firstname, lastname, roles)
      * @return array
      */
     public static function course_summary_state($course, int $learners, int $sessions, array $marks, array $items,
-            iterable $grades, int $now): array {
+            iterable $grades, int $now, array $tutors = []): array {
         // Grades are streamed (a course holds learners × activities of them): counted and summed, not kept.
         $totals = [];
         foreach ($items as $item) {
@@ -564,6 +567,59 @@ class message_builder {
         return ['courseid' => (int) $course->id, 'course' => self::course_ref($course), 'learners' => $learners,
             'attendance' => ['sessions' => $sessions, 'marks' => array_sum(array_map('intval', $marks)),
                 'present' => $count('P'), 'late' => $count('L'), 'excused' => $count('E'), 'absent' => $count('A')],
-            'activities' => $activities, 'timegenerated' => $now];
+            'activities' => $activities, 'tutors' => array_values(array_map(function($tutor) {
+                return ['id' => (int) $tutor->id, 'firstname' => (string) $tutor->firstname,
+                    'lastname' => (string) $tutor->lastname, 'roles' => array_values(array_map('strval', $tutor->roles))];
+            }, $tutors)),
+            'timegenerated' => $now];
+    }
+
+    /**
+     * A course group as Moodle holds it when the message is built.
+     *
+     * @param object $group the groups row
+     * @param object|null $course the course row (named in the message while the course exists)
+     * @param int $members its members (state_source::group_member_count)
+     * @return array
+     */
+    public static function group_state($group, $course, int $members): array {
+        return ['id' => (int) $group->id, 'courseid' => (int) $group->courseid] + self::course_of($course) + [
+            'name' => (string) $group->name, 'idnumber' => (string) ($group->idnumber ?? ''),
+            'description' => mb_substr(self::plain_text((string) ($group->description ?? '')), 0,
+                self::DESCRIPTION_LENGTH), 'members' => $members,
+            'timemodified' => (int) ($group->timemodified ?? 0)];
+    }
+
+    /**
+     * A group that is gone, from what group_deleted carried (or only the ids, when the row was about a
+     * member change of a group deleted since).
+     *
+     * @param int $groupid
+     * @param array|null $snapshot courseid, and name/idnumber when known
+     * @return array
+     */
+    public static function group_deleted_state(int $groupid, ?array $snapshot): array {
+        $state = ['id' => $groupid, 'courseid' => (int) ($snapshot['courseid'] ?? 0)];
+        foreach (['name', 'idnumber'] as $field) {
+            if (isset($snapshot[$field])) {
+                $state[$field] = (string) $snapshot[$field];
+            }
+        }
+        return $state + ['deleted' => true];
+    }
+
+    /**
+     * Text a CRM user reads, from a Moodle description (HTML, or text typed in Moodle's editor): paragraphs
+     * and line breaks as line breaks, no tags, entities decoded, no control characters but tabs and line
+     * breaks (the contract's multi-line text).
+     *
+     * @param string $html
+     * @return string
+     */
+    public static function plain_text(string $html): string {
+        $text = preg_replace('~<br\s*/?>|</(p|div|li|h[1-6])>~i', "\n", $html);
+        $text = html_entity_decode(strip_tags($text), ENT_QUOTES | ENT_HTML5, 'UTF-8');
+        $text = preg_replace('/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/', '', str_replace("\r\n", "\n", $text));
+        return trim(preg_replace("/\n{3,}/", "\n\n", $text));
     }
 }

@@ -79,6 +79,45 @@ class moodle_state_source implements state_source {
         return array_values(groups_get_all_groups($courseid, $userid));
     }
 
+    public function group(int $groupid) {
+        global $DB;
+        return $DB->get_record('groups', ['id' => $groupid]) ?: null;
+    }
+
+    public function group_member_count(int $groupid): int {
+        global $DB;
+        return $DB->count_records('groups_members', ['groupid' => $groupid]);
+    }
+
+    public function tutors(int $courseid): array {
+        global $DB;
+        $context = \context_course::instance($courseid, IGNORE_MISSING);
+        if (!$context) {
+            return [];
+        }
+        // Every enrolled tutor, whether the sync keeps a Contact for them or not: the CRM shows their names only.
+        $enrolled = get_enrolled_join($context, 'u.id', true);
+        [$in, $roleparams] = $DB->get_in_or_equal(event_map::TUTOR_ROLES, SQL_PARAMS_NAMED, 'role');
+        $rows = $DB->get_recordset_sql(
+            "SELECT ra.id, u.id AS userid, u.firstname, u.lastname, r.shortname AS role
+               FROM {role_assignments} ra
+               JOIN {role} r ON r.id = ra.roleid
+               JOIN {user} u ON u.id = ra.userid
+                    {$enrolled->joins}
+              WHERE {$enrolled->wheres} AND ra.contextid = :context AND u.deleted = 0 AND r.shortname $in
+           ORDER BY u.lastname, u.firstname, u.id, r.shortname",
+            $enrolled->params + $roleparams + ['context' => $context->id]);
+        $tutors = [];
+        foreach ($rows as $row) {
+            $id = (int) $row->userid;
+            $tutors[$id] = $tutors[$id] ?? (object) ['id' => $id, 'firstname' => $row->firstname,
+                'lastname' => $row->lastname, 'roles' => []];
+            $tutors[$id]->roles = array_values(array_unique(array_merge($tutors[$id]->roles, [$row->role])));
+        }
+        $rows->close();
+        return array_values($tutors);
+    }
+
     public function grade_item(int $itemid) {
         global $DB;
         return $DB->get_record('grade_items', ['id' => $itemid]) ?: null;

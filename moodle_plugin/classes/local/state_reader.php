@@ -169,7 +169,13 @@ class state_reader {
                 }
                 return [$current, builder::course_summary_state($course, $source->active_learners($ids[0]),
                     $source->attendance_sessions_taken($ids[0]), $source->attendance_mark_counts($ids[0]),
-                    $source->activity_grade_items($ids[0]), $source->activity_grades($ids[0]), $source->now())];
+                    $source->activity_grade_items($ids[0]), $source->activity_grades($ids[0]), $source->now(),
+                    $source->tutors($ids[0]))];
+            case 'group':
+                $group = $type === $deleted ? null : $source->group($ids[0]);
+                return $group ? [$current, builder::group_state($group, $source->course((int) $group->courseid),
+                    $source->group_member_count($ids[0]))]
+                    : [$deleted, builder::group_deleted_state($ids[0], ($snapshot ?? []) + ['courseid' => $courseid])];
         }
         return null;
     }

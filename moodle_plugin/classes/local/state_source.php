@@ -53,6 +53,19 @@ interface state_source {
     /** @return array group rows (id, name, idnumber) of the user in the course */
     public function groups(int $userid, int $courseid): array;
 
+    /** @return object|null the groups row */
+    public function group(int $groupid);
+
+    /** @return int the group's members (groups_members rows), everyone Moodle's Groups page counts */
+    public function group_member_count(int $groupid): int;
+
+    /**
+     * @return array the course's tutors: users (id, firstname, lastname) holding one of event_map::TUTOR_ROLES
+     *     in the course context with an active enrolment in the course, each once with `roles`: the tutor roles'
+     *     shortnames they hold there; ordered by last name, first name, id
+     */
+    public function tutors(int $courseid): array;
+
     /** @return object|null the grade_items row */
     public function grade_item(int $itemid);
 

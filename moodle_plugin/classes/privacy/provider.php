@@ -52,6 +52,7 @@ class provider implements
             'grades' => 'privacy:metadata:receiver:grades',
             'completions' => 'privacy:metadata:receiver:completions',
             'attendance' => 'privacy:metadata:receiver:attendance',
+            'tutors' => 'privacy:metadata:receiver:tutors',
         ], 'privacy:metadata:receiver');
         return $collection;
     }

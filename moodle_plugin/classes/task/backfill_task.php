@@ -19,7 +19,7 @@ namespace local_crmsync\task;
 use local_crmsync\local\backfill;
 
 /**
- * The status page's Backfill button: queues every course, then the synced users a chunk per run
+ * The status page's Backfill button: queues every course and its groups, then the synced users a chunk per run
  * (re-queuing itself), then the taken attendance sessions.
  *
  * @package    local_crmsync
@@ -34,6 +34,7 @@ class backfill_task extends \core\task\adhoc_task {
         $data = $this->get_custom_data();
         if (!$data) {
             self::trace('courses', backfill::courses());
+            self::trace('groups', backfill::groups());
             $data = (object) ['from' => 0];
         }
         [$count, $lastid, $total, $counts] = backfill::chunk((int) $data->from, self::CHUNK);

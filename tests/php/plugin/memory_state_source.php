@@ -18,6 +18,8 @@ final class memory_state_source implements state_source {
     public $grades = [], $modulecompletions = [], $acceptances = [], $logs = [];
     /** @var array Moodle's standard log: get_data() shaped events in the order logged */
     public $standardlog = [];
+    /** @var array groups rows by id; their members' user ids by group id */
+    public $coursegroups = [], $members = [];
 
     public function site(): array {
         return $this->site;
@@ -49,6 +51,35 @@ final class memory_state_source implements state_source {
 
     public function groups(int $userid, int $courseid): array {
         return $this->groups["$userid:$courseid"] ?? [];
+    }
+
+    public function group(int $groupid) {
+        return $this->coursegroups[$groupid] ?? null;
+    }
+
+    public function group_member_count(int $groupid): int {
+        return count($this->members[$groupid] ?? []);
+    }
+
+    /** Users with a tutor role in $roles and an active enrolment in the course, by last name, first name, id. */
+    public function tutors(int $courseid): array {
+        $tutors = [];
+        foreach ($this->roles as $key => $roles) {
+            [$userid, $course] = array_map('intval', explode(':', $key));
+            $held = array_values(array_intersect($roles, local_crmsync\local\event_map::TUTOR_ROLES));
+            $active = array_filter($this->enrolments[$key] ?? [], function($row) {
+                return (int) $row->status === 0 && (int) $row->enrolstatus === 0;
+            });
+            $user = $this->users[$userid] ?? null;
+            if ($course === $courseid && $held && $active && $user) {
+                $tutors[] = (object) ['id' => $userid, 'firstname' => $user->firstname, 'lastname' => $user->lastname,
+                    'roles' => $held];
+            }
+        }
+        usort($tutors, function($a, $b) {
+            return [$a->lastname, $a->firstname, $a->id] <=> [$b->lastname, $b->firstname, $b->id];
+        });
+        return $tutors;
     }
 
     public function grade_item(int $itemid) {
