@@ -220,8 +220,13 @@ def delete(module_name: str, record_id: str):
     if sandbox.store.get(module.name, record_id) is None:
         raise ApiError(f"{module.name} module with id {record_id} is not found")
     with sandbox.write_slot():
+        # SuiteCRM removes a deleted record's relationships one by one, each with its hooks: the records
+        # that had it as a parent lose it (mark_relationships_deleted, after_relationship_delete).
+        children = sandbox.channel.children(record_id)
         sandbox.store.delete(record_id, sandbox.now())
         sandbox.channel.record_delete(module.name, record_id, g.crm_user)
+        for child_module, child_id, parents in children:
+            sandbox.channel.record_relationship(child_module, child_id, parents, g.crm_user)
     return answer({"meta": {"message": f"Record with id {record_id} is deleted"}, "data": []})
 
 

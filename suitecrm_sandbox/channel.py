@@ -124,6 +124,15 @@ class Channel:
             found[name] = ids[-1] if ids else None
         return found
 
+    def children(self, record_id: str) -> list[tuple[str, str, dict]]:
+        """(module, id, parents) of the crm_changes records that name this record as a parent."""
+        found = []
+        for module, definition in self.modules.items():
+            for related in definition.get("related", {}).values():
+                for child in self.store.related_ids(related["relationship"], record_id, "lhs"):
+                    found.append((module, child, self.parents(module, child)))
+        return found
+
     def changes(self, module: str, before: dict | None, after: dict, before_parents: dict,
                 after_parents: dict) -> list[str]:
         """The synced fields a save changed, then the names of the related parents it changed."""

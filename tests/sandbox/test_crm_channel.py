@@ -333,6 +333,11 @@ def test_an_intake_names_its_target_list_whose_contacts_v8_reads(crm, collector,
     assert message["data"]["fields"]["courses"] == "AE101\nAE102" and "prospect_list" in message["data"]["changed"]
     assert crm.read(crm.user, "mdl_Intakes", created["id"])["sync_state"] == "pending"
 
+    # Deleting the target list unrelates the intake from it, as SuiteCRM deletes a record's relationships.
+    message, = sent(crm, collector, lambda: crm.delete(crm.user, target_list, "ProspectLists"))
+    assert (message["subject"], message["data"]["changed"], message["data"]["related"]) == (
+        f"intake:{created['id']}", ["prospect_list"], {"prospect_list": None})
+
     message, = sent(crm, collector, lambda: crm.create(crm.user, "mdl_Groups", name="Group C",
                                                        mdl_groups_mdl_coursesmdl_courses_ida=course))
     assert (message["type"], message["data"]["changed"], message["data"]["related"]) == (
