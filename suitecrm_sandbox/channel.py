@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 WAITING, DELIVERED, FAILED = "waiting", "delivered", "failed"
 DELETED = "deleted"  # what `changed` names for a deletion
+# What a crm_changes record a CRM user changed shows at once: "Waiting for Moodle" (CrmSyncHook's before_save).
+WAITING_FOR_MOODLE = {"sync_state": "pending", "sync_message": ""}
 EMPTY_BATCH_BYTES = len('{"events":[]}')
 MAX_BATCHES = 20  # per run, as the scheduler job
 IDLE_SECONDS = 60.0  # the scheduler's period: how often an idle thread looks again
@@ -145,12 +147,12 @@ class Channel:
     def before_save(self, module: str, record_id: str, before: dict | None, before_parents: dict,
                     stored: dict, user: str) -> list[str]:
         """CrmSyncHook's before_save: what a CRM user's save changes, to be recorded once it is written;
-        a crm_changes record it changes waits for Moodle from now on (`stored` gets the pending state)."""
+        a crm_changes record it changes waits for Moodle from now on (`stored` gets that state)."""
         if not self.recording(module, user):
             return []
         changed = self.changes(module, before, stored, before_parents, self.parents(module, record_id))
         if changed and "related" in self.modules[module]:
-            stored.update(sync_state="pending", sync_message="")
+            stored.update(WAITING_FOR_MOODLE)
         return changed
 
     def record_save(self, module: str, record_id: str, changed: list[str]) -> None:
@@ -163,13 +165,11 @@ class Channel:
         CRM user related or unrelated is a change of that name, and the record waits for Moodle."""
         if not self.recording(module, user) or "related" not in self.modules[module]:
             return
-        after = self.parents(module, record_id)
-        changed = [name for name in self.modules[module]["related"] if before_parents.get(name) != after.get(name)]
         record = self.store.get(module, record_id)
-        if not changed or record is None:
-            return
-        self.store.update(record_id, record.fields | {"sync_state": "pending", "sync_message": ""}, self.now())
-        self._add(module, record_id, "save", changed)
+        changed = self.changes(module, {}, {}, before_parents, self.parents(module, record_id))
+        if changed and record is not None:
+            self.store.update(record_id, record.fields | WAITING_FOR_MOODLE, self.now())
+            self._add(module, record_id, "save", changed)
 
     def record_delete(self, module: str, record_id: str, user: str) -> None:
         if self.recording(module, user):
