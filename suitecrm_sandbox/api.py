@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, request
@@ -182,8 +183,9 @@ def create():
             raise ApiError(f"Bean {module.name} with id {record_id} is already exist")
         sandbox.store.insert(module.name, record_id, {}, sandbox.now())
         stored = _apply(module, record_id, {}, attributes, patching=False)
+        changed = sandbox.channel.before_save(module.name, record_id, None, {}, stored, g.crm_user)
         sandbox.store.update(record_id, stored, sandbox.now())
-        sandbox.channel.record_save(module.name, record_id, None, module.attributes | stored, g.crm_user)
+        sandbox.channel.record_save(module.name, record_id, changed)
     return answer({"data": resource(module, sandbox.store.get(module.name, record_id), created=True)}, 201)
 
 
@@ -198,14 +200,15 @@ def update():
         raise ApiError(f"{module.name} module with id {record_id} is not found")
     attributes = _checked_attributes(module, data.get("attributes") or {})
     with sandbox.write_slot():
+        parents = sandbox.channel.parents(module.name, record_id)
         # A saved bean shows its unset booleans as "0", where a fresh one showed false.
         stored = {name: "0" for name, empty in module.attributes.items() if empty is False} | {
             name: resaved(module, name, value) if name not in attributes else value
             for name, value in record.fields.items()}
         stored = _apply(module, record_id, stored, attributes, patching=True)
+        changed = sandbox.channel.before_save(module.name, record_id, record.fields, parents, stored, g.crm_user)
         sandbox.store.update(record_id, stored, sandbox.now())
-        sandbox.channel.record_save(module.name, record_id, module.attributes | record.fields,
-                                    module.attributes | stored, g.crm_user)
+        sandbox.channel.record_save(module.name, record_id, changed)
     # PATCH answers 201 on SuiteCRM 7.14.6, like a create.
     return answer({"data": resource(module, sandbox.store.get(module.name, record_id), created=True)}, 201)
 
@@ -217,8 +220,13 @@ def delete(module_name: str, record_id: str):
     if sandbox.store.get(module.name, record_id) is None:
         raise ApiError(f"{module.name} module with id {record_id} is not found")
     with sandbox.write_slot():
+        # SuiteCRM removes a deleted record's relationships one by one, each with its hooks: the records
+        # that had it as a parent lose it (mark_relationships_deleted, after_relationship_delete).
+        children = sandbox.channel.children(record_id)
         sandbox.store.delete(record_id, sandbox.now())
         sandbox.channel.record_delete(module.name, record_id, g.crm_user)
+        for child_module, child_id, parents in children:
+            sandbox.channel.record_relationship(child_module, child_id, parents, g.crm_user)
     return answer({"meta": {"message": f"Record with id {record_id} is deleted"}, "data": []})
 
 
@@ -409,8 +417,18 @@ def _related_target() -> tuple[Module, str]:
 def _relate(module: Module, record_id: str, link, related_id: str) -> None:
     sandbox = state()
     lhs, rhs = (record_id, related_id) if link.side == "lhs" else (related_id, record_id)
-    with sandbox.write_slot():
+    with sandbox.write_slot(), _relationship_hooks(module, link, rhs):
         sandbox.store.relate(link.relationship, lhs, rhs, sandbox.now(), one_to_many=not link.many_to_many)
+
+
+@contextmanager
+def _relationship_hooks(module: Module, link, rhs_id: str):
+    """The package's after_relationship_add/delete on the child (rhs) of the changed relationship."""
+    sandbox = state()
+    child = link.module if link.side == "lhs" else module.name
+    before = sandbox.channel.parents(child, rhs_id)
+    yield
+    sandbox.channel.record_relationship(child, rhs_id, before, g.crm_user)
 
 
 @blueprint.post("/module/<module_name>/<record_id>/relationships")
@@ -451,7 +469,7 @@ def remove_related(module_name: str, record_id: str, link_name: str, related_id:
     link = _link(module, link_name)
     sandbox = state()
     lhs, rhs = (record_id, related_id) if link.side == "lhs" else (related_id, record_id)
-    with sandbox.write_slot():
+    with sandbox.write_slot(), _relationship_hooks(module, link, rhs):
         removed = sandbox.store.unrelate(link.relationship, lhs, rhs)
     if not removed:
         raise ApiError(f"Module with {related_id} id is not related to {module.type_name}")

@@ -9,6 +9,11 @@ or per deletion, never for the sync's own API user; one message per record, buil
 with the union of the rows' changed fields and the newest row's id as its sequence; rows kept until
 a 2xx, narrowed down on 413/422, retried after a capped, jittered backoff otherwise.
 
+The modules with `crm_changes` in crm_schema.yaml (enrolments, groups, intakes) are recorded the same
+way, and also when a CRM user relates or unrelates one of the records they name in `related` (the
+change is then that name: `contact`, `course`, ...); their messages carry the ids of those parents,
+and a CRM user's change of one shows `sync_state` pending at once (the package's before_save).
+
 Where the package waits for SuiteCRM's cron (every minute), a thread of the sandbox delivers as soon
 as a row is recorded, and again when the next retry is due.
 """
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 
 WAITING, DELIVERED, FAILED = "waiting", "delivered", "failed"
 DELETED = "deleted"  # what `changed` names for a deletion
+# What a crm_changes record a CRM user changed shows at once: "Waiting for Moodle" (CrmSyncHook's before_save).
+WAITING_FOR_MOODLE = {"sync_state": "pending", "sync_message": ""}
 EMPTY_BATCH_BYTES = len('{"events":[]}')
 MAX_BATCHES = 20  # per run, as the scheduler job
 IDLE_SECONDS = 60.0  # the scheduler's period: how often an idle thread looks again
@@ -66,6 +73,18 @@ def plain(value: object) -> str:
     return text
 
 
+def crm_changes_modules(schema) -> dict[str, dict]:
+    """The modules with crm_changes, as suitecrm_package.build.outbox_modules() is to give them:
+    module => {subject, fields, related: {name: {relationship, link, id_field}}} (id_field: the relate
+    id field on the child). Used for what outbox_modules() does not list yet."""
+    relationships = {r.name: r for r in schema.relationships}
+    return {m.name: {"subject": m.crm_changes.subject, "fields": list(m.crm_changes.fields),
+                     "related": {name: {"relationship": rel, "link": relationships[rel].link,
+                                        "id_field": relationships[rel].relate_id_field}
+                                 for name, rel in m.crm_changes.related.items()}}
+            for m in schema.modules if m.crm_changes}
+
+
 def changed_fields(fields: list[str], before: dict | None, after: dict) -> list[str]:
     """The synced fields whose value a save changed; a new record: those it gives a value."""
     return [f for f in fields if (plain(after.get(f)) != "" if before is None else plain(before.get(f)) != plain(after.get(f)))]
@@ -75,8 +94,11 @@ class Channel:
     """The outbox of one sandbox and the thread that delivers it."""
 
     def __init__(self, store, modules: dict[str, dict], settings: ChannelSettings | None,
-                 now: Callable[[], float], rand: Callable[[], float] = random.random):
+                 now: Callable[[], float], rand: Callable[[], float] = random.random,
+                 empty_values: dict[str, dict] | None = None):
         self.store, self.modules, self.settings, self.now, self.rand = store, modules, settings, now, rand
+        # module => what a field not written holds (an enum's default): what the bean shows and sends
+        self.empty_values = empty_values or {}
         # The package's crm.id: from the CRM's unique_key, kept in its config (here: the sandbox's database).
         unique_key = store.setting("unique_key", lambda: uuid.uuid4().hex)
         self.crm = {"id": hashlib.sha256(unique_key.encode()).hexdigest()[:20],
@@ -95,11 +117,58 @@ class Channel:
         """Only once configured, only synced modules, never for the API user (the client's own user, "")."""
         return self.configured and module in self.modules and user != ""
 
-    def record_save(self, module: str, record_id: str, before: dict | None, after: dict, user: str) -> None:
+    def parents(self, module: str, record_id: str) -> dict[str, str | None]:
+        """The record's related parents by their name in `related` (none for Contacts)."""
+        related = self.modules.get(module, {}).get("related", {})
+        found = {}
+        for name, definition in related.items():
+            ids = self.store.related_ids(definition["relationship"], record_id, "rhs")
+            found[name] = ids[-1] if ids else None
+        return found
+
+    def children(self, record_id: str) -> list[tuple[str, str, dict]]:
+        """(module, id, parents) of the crm_changes records that name this record as a parent."""
+        found = []
+        for module, definition in self.modules.items():
+            for related in definition.get("related", {}).values():
+                for child in self.store.related_ids(related["relationship"], record_id, "lhs"):
+                    found.append((module, child, self.parents(module, child)))
+        return found
+
+    def changes(self, module: str, before: dict | None, after: dict, before_parents: dict,
+                after_parents: dict) -> list[str]:
+        """The synced fields a save changed, then the names of the related parents it changed."""
+        empty = self.empty_values.get(module, {})
+        changed = changed_fields(self.modules[module]["fields"], None if before is None else empty | before,
+                                 empty | after)
+        return changed + [name for name in self.modules[module].get("related", {})
+                          if before_parents.get(name) != after_parents.get(name)]
+
+    def before_save(self, module: str, record_id: str, before: dict | None, before_parents: dict,
+                    stored: dict, user: str) -> list[str]:
+        """CrmSyncHook's before_save: what a CRM user's save changes, to be recorded once it is written;
+        a crm_changes record it changes waits for Moodle from now on (`stored` gets that state)."""
         if not self.recording(module, user):
-            return
-        changed = changed_fields(self.modules[module]["fields"], before, after)
+            return []
+        changed = self.changes(module, before, stored, before_parents, self.parents(module, record_id))
+        if changed and "related" in self.modules[module]:
+            stored.update(WAITING_FOR_MOODLE)
+        return changed
+
+    def record_save(self, module: str, record_id: str, changed: list[str]) -> None:
+        """CrmSyncHook's after_save: the changes before_save found (none: nothing is recorded)."""
         if changed:
+            self._add(module, record_id, "save", changed)
+
+    def record_relationship(self, module: str, record_id: str, before_parents: dict, user: str) -> None:
+        """after_relationship_add/delete on a crm_changes record: a parent it names in `related` that a
+        CRM user related or unrelated is a change of that name, and the record waits for Moodle."""
+        if not self.recording(module, user) or "related" not in self.modules[module]:
+            return
+        record = self.store.get(module, record_id)
+        changed = self.changes(module, {}, {}, before_parents, self.parents(module, record_id))
+        if changed and record is not None:
+            self.store.update(record_id, record.fields | WAITING_FOR_MOODLE, self.now())
             self._add(module, record_id, "save", changed)
 
     def record_delete(self, module: str, record_id: str, user: str) -> None:
@@ -161,21 +230,25 @@ class Channel:
         newest = rows[-1]
         changed = list(dict.fromkeys(f for row in rows for f in json.loads(row["changed"])))
         record = self.store.get_any(module, record_id)
-        values = record.fields if record else {}
-        site = plain(values.get(definition["moodle"]["site_id"]))
-        user = str(values.get(definition["moodle"]["user_id"]) or "").strip()
+        values = self.empty_values.get(module, {}) | (record.fields if record else {})
         deleted = record is None or record.deleted
+        data: dict = {"id": record_id}
+        if "moodle" in definition:  # a Contact: its Moodle identity
+            site = plain(values.get(definition["moodle"]["site_id"]))
+            user = str(values.get(definition["moodle"]["user_id"]) or "").strip()
+            data["moodle"] = ({"site_id": site, "user_id": int(user)} if site and user.isdigit() and int(user) > 0
+                              else None)
+        data |= {"changed": changed,
+                 "fields": {f: plain(values.get(f)) for f in definition["fields"]} if record else {}}
+        if "related" in definition:
+            # A deleted record's relationships went with it (SuiteCRM marks them deleted too).
+            data["related"] = self.parents(module, record_id)
+        data |= {"date_modified": int(record.modified_at) if record else None, "deleted": deleted}
         return {
             "id": newest["uuid"], "type": definition["subject"] + (".deleted" if deleted else ".updated"),
             "occurred_at": datetime.fromtimestamp(newest["created"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "sequence": newest["id"], "subject": f"{definition['subject']}:{record_id}", "crm": self.crm,
-            "data": {"id": record_id,
-                     "moodle": {"site_id": site, "user_id": int(user)} if site and user.isdigit() and int(user) > 0
-                     else None,
-                     "changed": changed,
-                     "fields": {f: plain(values.get(f)) for f in definition["fields"]} if record else {},
-                     "date_modified": int(record.modified_at) if record else None,
-                     "deleted": deleted}}
+            "data": data}
 
     def _send_groups(self, groups: list, now: float) -> dict[str, int]:
         counts = {"delivered": 0, "rows": 0, "retry": 0, "failed": 0}

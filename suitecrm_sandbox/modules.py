@@ -1,9 +1,10 @@
 """What modules the sandbox serves, with the fields, empty values and links the real server has.
 
-Standard modules come from data/standard.json (derived from the recorded SuiteCRM 7.14.6); the
-product's custom fields and modules come from crm_connector/crm_schema.yaml, the same definition
-the SuiteCRM package is built from, or from the frozen definition of an earlier package release
-(data/packages/<version>.yaml), for a CRM that still has that release installed.
+Standard modules come from data/standard.json (derived from the recorded SuiteCRM 7.14.6), Target
+Lists (ProspectLists) from SuiteCRM's vardefs; the product's custom fields and modules come from
+crm_connector/crm_schema.yaml, the same definition the SuiteCRM package is built from, or from the
+frozen definition of an earlier package release (data/packages/<version>.yaml), for a CRM that still
+has that release installed.
 """
 
 from __future__ import annotations
@@ -138,6 +139,56 @@ def _leads(contacts: Module) -> Module:
                   relationships_block={"SecurityGroups": "SecurityGroups", "Users": "created_by_link"})
 
 
+# SuiteCRM's Target Lists, a core module the package relates its Intakes to (mdl_intakes_prospectlists).
+# Not recorded: its attributes, in the order of its vardefs (modules/ProspectLists/vardefs.php, then the
+# assignable and security_groups templates), as a fresh record shows them.
+PROSPECT_LIST_LINKS = {"prospects": "prospect_list_prospects", "contacts": "prospect_list_contacts",
+                       "leads": "prospect_list_leads", "accounts": "prospect_list_accounts",
+                       "campaigns": "prospect_list_campaigns", "users": "prospect_list_users",
+                       "email_marketing": "email_marketing_prospect_lists"}
+PROSPECT_LIST_CONTACTS = "prospect_list_contacts"  # SuiteCRM's join table prospect_lists_prospects
+
+
+def _prospect_lists() -> Module:
+    non_db = {"source": "non-db", "required": False}
+    meta: dict[str, dict] = {
+        "id": {"type": "id", "required": True, "dbType": "id"},
+        "name": {"type": "varchar", "len": "50", "required": False, "dbType": "varchar"},
+        "list_type": {"type": "enum", "len": 100, "required": False, "dbType": "enum"},
+        "date_entered": {"type": "datetime", "required": False, "dbType": "datetime"},
+        "date_modified": {"type": "datetime", "required": False, "dbType": "datetime"},
+        "modified_user_id": {"type": "assigned_user_name", "dbType": "id", "required": False},
+        "modified_by_name": {"type": "relate", **non_db, "dbType": "relate"},
+        "created_by": {"type": "assigned_user_name", "dbType": "id", "required": False},
+        "created_by_name": {"type": "relate", **non_db, "dbType": "relate"},
+        "deleted": {"type": "bool", "required": False, "dbType": "bool"},
+        "description": {"type": "text", "required": False, "dbType": "text"},
+        "domain_name": {"type": "varchar", "len": "255", "required": False, "dbType": "varchar"},
+        "entry_count": {"type": "int", **non_db, "dbType": "int"},
+        **{link: {"type": "link", "relationship": relationship, **non_db, "dbType": "link"}
+           for link, relationship in PROSPECT_LIST_LINKS.items()},
+        "marketing_id": {"type": "varchar", "len": "36", **non_db, "dbType": "varchar"},
+        "marketing_name": {"type": "varchar", "len": "255", **non_db, "dbType": "varchar"},
+        "assigned_user_id": {"type": "relate", "dbType": "id", "required": False},
+        "assigned_user_name": {"type": "relate", **non_db, "dbType": "relate"},
+        "assigned_user_link": {"type": "link", "relationship": "prospectlists_assigned_user", **non_db,
+                               "dbType": "link"},
+        "SecurityGroups": {"type": "link", "relationship": "securitygroups_prospectlists", **non_db,
+                           "dbType": "link"},
+    }
+    attributes: dict[str, object] = {name: "" for name in meta if name != "id"}
+    attributes.update(modified_user_id="1", modified_by_name="Administrator", created_by="1",
+                      created_by_name="Administrator", deleted="0")
+    module = Module(name="ProspectLists", type_name="ProspectList", attributes=attributes, field_meta=meta,
+                    label="Targets - Lists",
+                    relationships_block={"Accounts": "accounts", "Campaigns": "campaigns", "Contacts": "contacts",
+                                         "EmailMarketing": "email_marketing", "Leads": "leads",
+                                         "Prospects": "prospects", "SecurityGroups": "SecurityGroups",
+                                         "Users": "users"})
+    module.links["contacts"] = Link("contacts", "Contacts", PROSPECT_LIST_CONTACTS, "lhs", True)
+    return module
+
+
 def package_schema(version: str | None = None) -> CrmSchema:
     """What the package installs at a released version (None: the current crm_schema.yaml)."""
     current = crm_schema.load()
@@ -170,6 +221,9 @@ def build(custom: CrmSchema | None) -> dict[str, Module]:
     modules["Accounts"].links["contacts"] = Link("contacts", "Contacts", "accounts_contacts", "lhs", True)
     modules["Contacts"].links["account_id"] = Link("account_id", "Accounts", "accounts_contacts", "rhs", True)
     modules["Contacts"].relate_ids["account_id"] = ("accounts_contacts", "account_name")
+    modules["ProspectLists"] = _prospect_lists()
+    modules["Contacts"].links["prospect_lists"] = Link("prospect_lists", "ProspectLists", PROSPECT_LIST_CONTACTS,
+                                                       "rhs", True)
     if custom is None:
         return modules
     contacts = modules["Contacts"]

@@ -1,5 +1,6 @@
-"""The sandbox reproduces the package's CRM → receiver channel: a CRM user's Contact changes go, signed,
-to /webhooks/crm as the package's outbox and scheduler job send them; the API user's writes do not."""
+"""The sandbox reproduces the package's CRM → receiver channel: a CRM user's changes of Contacts and of
+the administration modules (enrolments, groups, intakes: crm_changes in crm_schema.yaml) go, signed, to
+/webhooks/crm as the package's outbox and scheduler job send them; the API user's writes do not."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
 from crmsync import config
+from crmsync.contract import validator_for
 from receiver import create_app
 from suitecrm_sandbox.testing import SandboxProcess
 from tests.support import REPO
@@ -103,21 +105,24 @@ class Crm:
         response.raise_for_status()
         return response.json()["access_token"]
 
-    def _call(self, method: str, token: str, path: str, body: dict | None = None) -> dict:
+    def call(self, method: str, token: str, path: str, body: dict | None = None) -> dict:
         response = requests.request(method, f"{self.process.url}/Api/V8/{path}", json=body, timeout=10,
                                     headers={"Authorization": f"Bearer {token}",
                                              "Content-Type": "application/vnd.api+json"})
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    def create(self, token: str, **attributes) -> str:
-        return self._call("POST", token, "module", {"data": {"type": "Contacts", "attributes": attributes}})["data"]["id"]
+    def create(self, token: str, module: str = "Contacts", /, **attributes) -> str:
+        return self.call("POST", token, "module", {"data": {"type": module, "attributes": attributes}})["data"]["id"]
 
-    def patch(self, token: str, record_id: str, **attributes) -> None:
-        self._call("PATCH", token, "module", {"data": {"type": "Contacts", "id": record_id, "attributes": attributes}})
+    def patch(self, token: str, record_id: str, module: str = "Contacts", /, **attributes) -> None:
+        self.call("PATCH", token, "module", {"data": {"type": module, "id": record_id, "attributes": attributes}})
 
-    def delete(self, token: str, record_id: str) -> None:
-        self._call("DELETE", token, f"module/Contacts/{record_id}")
+    def delete(self, token: str, record_id: str, module: str = "Contacts") -> None:
+        self.call("DELETE", token, f"module/{module}/{record_id}")
+
+    def read(self, token: str, module: str, record_id: str) -> dict:
+        return self.call("GET", token, f"module/{module}/{record_id}")["data"]["attributes"]
 
     def wait_for_channel(self, done, timeout: float = 20) -> dict:
         """The channel's status once `done(status)` holds (the delivery thread works on its own)."""
@@ -232,6 +237,112 @@ def test_the_crm_id_and_the_sequence_survive_a_restart(collector, tmp_path):
     assert first_crm == second_crm and second_sequence > first_sequence
 
 
+# --- administration from the CRM: the modules with crm_changes ---------------------------------------
+ENROLMENT = {"role": "teacher", "status": "active", "time_start": "2027-01-04 08:00:00",
+             "groups_list": "Group A\nGroup B"}
+TO_CONTACT = "mdl_enrolments_contactscontacts_ida"
+TO_COURSE = "mdl_enrolments_mdl_coursesmdl_courses_ida"
+
+
+def sent(crm: Crm, collector, change) -> list[dict]:
+    """The messages delivered because of `change()`, each valid by the CRM contract."""
+    already = sum(len(events) for status, events, _ in collector.posts if 200 <= status < 300)
+    change()
+    crm.wait_until_nothing_waits()
+    messages = [m for status, events, _ in collector.posts if 200 <= status < 300 for m in events][already:]
+    for message in messages:
+        errors = [e.message for e in validator_for(message["type"], "crm").iter_errors(message)]
+        assert not errors, (message, errors)
+    return messages
+
+
+@pytest.fixture
+def learner_and_course(crm):
+    """What the sync wrote from Moodle: nothing of it is sent back."""
+    contact = crm.create(crm.api, first_name="Ada", last_name="Lovelace", email1="ada@example.org")
+    course = crm.create(crm.api, "mdl_Courses", name="Analytical Engines", moodle_course_id="7")
+    return contact, course
+
+
+def test_a_crm_users_new_enrolment_goes_with_its_contact_and_course_and_waits_for_moodle(crm, collector,
+                                                                                          learner_and_course):
+    contact, course = learner_and_course
+    created = {}
+    message, = sent(crm, collector, lambda: created.update(id=crm.create(
+        crm.user, "mdl_Enrolments", name="Ada in AE", **ENROLMENT, **{TO_CONTACT: contact, TO_COURSE: course})))
+    enrolment = created["id"]
+    assert (message["type"], message["subject"]) == ("enrolment.updated", f"enrolment:{enrolment}")
+    assert message["data"]["changed"] == ["role", "status", "time_start", "groups_list", "contact", "course"]
+    assert message["data"]["fields"] == {**ENROLMENT, "time_end": ""}
+    assert message["data"]["related"] == {"contact": contact, "course": course, "intake": None}
+    shown = crm.read(crm.user, "mdl_Enrolments", enrolment)
+    assert (shown["sync_state"], shown["sync_message"]) == ("pending", "")
+
+    # The connector's answer, written by the API user: shown, and not sent back.
+    assert sent(crm, collector, lambda: crm.patch(crm.api, enrolment, "mdl_Enrolments", sync_state="done",
+                                                  role="editingteacher")) == []
+    assert crm.read(crm.user, "mdl_Enrolments", enrolment)["sync_state"] == "done"
+    # A CRM user's save that changes nothing Moodle has leaves the state as it is.
+    assert sent(crm, collector, lambda: crm.patch(crm.user, enrolment, "mdl_Enrolments", description="note")) == []
+    assert crm.read(crm.user, "mdl_Enrolments", enrolment)["sync_state"] == "done"
+
+
+def test_relating_unrelating_and_deleting_are_sent(crm, collector, learner_and_course):
+    contact, course = learner_and_course
+    enrolment = crm.create(crm.api, "mdl_Enrolments", name="Ada in AE", **{TO_CONTACT: contact})
+
+    message, = sent(crm, collector, lambda: crm.call(
+        "POST", crm.user, f"module/mdl_Courses/{course}/relationships/mdl_enrolments_mdl_courses",
+        {"data": {"type": "mdl_Enrolments", "id": enrolment}}))
+    assert message["data"]["changed"] == ["course"]
+    assert message["data"]["related"] == {"contact": contact, "course": course, "intake": None}
+    assert crm.read(crm.user, "mdl_Enrolments", enrolment)["sync_state"] == "pending"
+
+    message, = sent(crm, collector, lambda: crm.call(
+        "DELETE", crm.user, f"module/mdl_Enrolments/{enrolment}/relationships/mdl_enrolments_contacts/{contact}"))
+    assert message["data"]["changed"] == ["contact"]
+    assert message["data"]["related"]["contact"] is None
+
+    message, = sent(crm, collector, lambda: crm.delete(crm.user, enrolment, "mdl_Enrolments"))
+    assert (message["type"], message["data"]["changed"], message["data"]["deleted"]) == (
+        "enrolment.deleted", ["deleted"], True)
+
+
+def test_an_intake_names_its_target_list_whose_contacts_v8_reads(crm, collector, learner_and_course):
+    ada, course = learner_and_course
+    bob = crm.create(crm.api, first_name="Bob", last_name="Babbage", email1="bob@example.org")
+    target_list = crm.create(crm.user, "ProspectLists", name="Spring 2027", list_type="default")
+    for contact in (ada, bob):
+        related = crm.call("POST", crm.user, f"module/ProspectLists/{target_list}/relationships/contacts",
+                           {"data": {"type": "Contacts", "id": contact}})["meta"]
+        assert related["message"] == (f"Contacts record with id {contact} has been related to Targets - Lists "
+                                      f"record with id {target_list} using link contacts")
+    members = crm.call("GET", crm.api, f"module/ProspectLists/{target_list}/relationships/contacts")["data"]
+    assert sorted((m["type"], m["attributes"]["email1"]) for m in members) == [
+        ("Contact", "ada@example.org"), ("Contact", "bob@example.org")]
+    lists = crm.call("GET", crm.api, f"module/Contacts/{bob}/relationships/prospect_lists")["data"]
+    assert [(t["type"], t["id"], t["attributes"]["list_type"]) for t in lists] == [
+        ("ProspectList", target_list, "default")]
+    assert crm.process.crm_channel()["rows"] == []  # a target list is not sent; its intake is
+
+    created = {}
+    message, = sent(crm, collector, lambda: created.update(id=crm.create(
+        crm.user, "mdl_Intakes", name="Spring intake", action="enrol", courses="AE101\nAE102",
+        mdl_intakes_prospectlistsprospectlists_ida=target_list)))
+    assert (message["type"], message["data"]["related"]) == ("intake.updated", {"prospect_list": target_list})
+    assert message["data"]["fields"]["courses"] == "AE101\nAE102" and "prospect_list" in message["data"]["changed"]
+    assert crm.read(crm.user, "mdl_Intakes", created["id"])["sync_state"] == "pending"
+
+    # Deleting the target list unrelates the intake from it, as SuiteCRM deletes a record's relationships.
+    message, = sent(crm, collector, lambda: crm.delete(crm.user, target_list, "ProspectLists"))
+    assert (message["subject"], message["data"]["changed"], message["data"]["related"]) == (
+        f"intake:{created['id']}", ["prospect_list"], {"prospect_list": None})
+
+    message, = sent(crm, collector, lambda: crm.create(crm.user, "mdl_Groups", name="Group C",
+                                                       mdl_groups_mdl_coursesmdl_courses_ida=course))
+    assert (message["type"], message["data"]["changed"], message["data"]["related"]) == (
+        "group.updated", ["name", "course"], {"course": course})
+
 @pytest.fixture
 def receiver(sqlite_url, redis_url):
     """The real receiver over HTTP, with a CRM secret of its own."""
@@ -252,6 +363,8 @@ def test_the_real_receiver_accepts_and_stores_what_the_sandbox_sends(receiver, t
         crm = Crm(process)
         contact = crm.create(crm.api, **LEARNER)
         crm.patch(crm.user, contact, last_name="O'Neil & Co", email1="ada.oneil@example.org")
+        # Sent before the deletion is recorded: waiting together, both rows would go as one contact.deleted.
+        crm.wait_until_nothing_waits()
         crm.delete(crm.user, contact)
         shown = crm.wait_until_nothing_waits()
         assert shown["delivered"] == 2 and shown["failed"] == 0
