@@ -73,18 +73,6 @@ def plain(value: object) -> str:
     return text
 
 
-def crm_changes_modules(schema) -> dict[str, dict]:
-    """The modules with crm_changes, as suitecrm_package.build.outbox_modules() is to give them:
-    module => {subject, fields, related: {name: {relationship, link, id_field}}} (id_field: the relate
-    id field on the child). Used for what outbox_modules() does not list yet."""
-    relationships = {r.name: r for r in schema.relationships}
-    return {m.name: {"subject": m.crm_changes.subject, "fields": list(m.crm_changes.fields),
-                     "related": {name: {"relationship": rel, "link": relationships[rel].link,
-                                        "id_field": relationships[rel].relate_id_field}
-                                 for name, rel in m.crm_changes.related.items()}}
-            for m in schema.modules if m.crm_changes}
-
-
 def changed_fields(fields: list[str], before: dict | None, after: dict) -> list[str]:
     """The synced fields whose value a save changed; a new record: those it gives a value."""
     return [f for f in fields if (plain(after.get(f)) != "" if before is None else plain(before.get(f)) != plain(after.get(f)))]

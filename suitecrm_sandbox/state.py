@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sandbox_kit.gate import Gate
 from suitecrm_sandbox import modules as module_defs
-from suitecrm_sandbox.channel import Channel, ChannelSettings, crm_changes_modules
+from suitecrm_sandbox.channel import Channel, ChannelSettings
 from suitecrm_sandbox.email import HOOK_MODULES
 from suitecrm_sandbox.faults import Faults
 from suitecrm_sandbox.store import Store
@@ -66,9 +66,7 @@ class SandboxState:
         from crm_connector.mapping import DEFAULT_MAPPING
         from suitecrm_package.build import outbox_modules
 
-        modules = outbox_modules(custom, Path(self.options.field_mapping_file or DEFAULT_MAPPING))
-        # The crm_changes modules, for as long as outbox_modules() does not give them itself.
-        return {**crm_changes_modules(custom), **modules}
+        return outbox_modules(custom, Path(self.options.field_mapping_file or DEFAULT_MAPPING))
 
     def now(self) -> float:
         return self._frozen_now if self._frozen_now is not None else time.time()

@@ -152,6 +152,7 @@ class CrmSyncHook
                 return;
             }
             (new CrmSyncOutbox($GLOBALS['db']))->record($bean->module_dir, (string) $bean->id, $action, array($name), time());
+            self::markWaiting($bean);
             if (self::$retrievedParents !== null && isset(self::$retrievedParents[$bean])) {
                 // Its next save compares with the parent the database now holds, not the one it was retrieved with.
                 $parents = self::$retrievedParents[$bean];
@@ -161,6 +162,19 @@ class CrmSyncHook
         } catch (\Throwable $error) {
             self::log($error);
         }
+    }
+
+    /**
+     * Relating or unrelating from a subpanel saves no bean, so no before_save shows the change waiting:
+     * the record's row is set as before_save would have set it.
+     */
+    private static function markWaiting($bean): void
+    {
+        $db = $GLOBALS['db'];
+        $db->query('UPDATE ' . $bean->table_name . " SET sync_state = '" . self::PENDING . "', sync_message = '' WHERE id = '"
+            . $db->quote((string) $bean->id) . "'");
+        $bean->sync_state = self::PENDING;
+        $bean->sync_message = '';
     }
 
     /**

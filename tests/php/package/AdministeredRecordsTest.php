@@ -54,6 +54,7 @@ final class AdministeredRecordsTest extends TestCase {
     private function retrieved(array $columns = [], array $parents = []): object {
         $bean = new stdClass();
         $bean->module_dir = 'mdl_Enrolments';
+        $bean->table_name = 'mdl_enrolments';
         $bean->id = self::ENROLMENT;
         $bean->deleted = 0;
         $row = $columns + ['id' => self::ENROLMENT, 'role' => 'student', 'status' => 'active', 'time_start' => '2026-12-01 00:00:00',
@@ -138,6 +139,8 @@ final class AdministeredRecordsTest extends TestCase {
     }
 
     public function test_relating_and_unrelating_a_parent_from_a_subpanel_records_the_enrolment_only(): void {
+        $this->db->query("CREATE TABLE mdl_enrolments (id char(36), sync_state varchar(100), sync_message text)");
+        $this->db->query("INSERT INTO mdl_enrolments VALUES ('" . self::ENROLMENT . "', 'done', 'earlier')");
         $enrolment = $this->retrieved([], [self::CONTACT_ID => '']);
         $this->relationship($enrolment, 'after_relationship_add', 'mdl_enrolments_contacts');
         // The same add, as SuiteCRM also calls it on the Contact (the Contacts' hooks have no related parents).
@@ -152,6 +155,9 @@ final class AdministeredRecordsTest extends TestCase {
         $this->relationship($enrolment, 'after_relationship_delete', 'mdl_enrolments_mdl_coursesmdl_courses_ida', self::COURSE);
         $this->assertSame([['mdl_Enrolments', self::ENROLMENT, 'relate', ['contact']],
                            ['mdl_Enrolments', self::ENROLMENT, 'unrelate', ['course']]], $this->rows());
+        // No save shows it waiting, so the hook does: the CRM user sees "Waiting for Moodle" at once.
+        $this->assertSame([['sync_state' => 'pending', 'sync_message' => '']],
+                          $this->db->rows('SELECT sync_state, sync_message FROM mdl_enrolments'));
 
         // Its next save knows the parent the database holds now: setting the same contact again is no change.
         $enrolment->{self::CONTACT_ID} = self::CONTACT;
