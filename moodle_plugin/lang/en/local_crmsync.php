@@ -107,3 +107,5 @@ $string['privacy:metadata:receiver:grades'] = 'Grades.';
 $string['privacy:metadata:receiver:completions'] = 'Activity and course completions.';
 $string['privacy:metadata:receiver:attendance'] = 'Attendance statuses and data-protection consent.';
 $string['privacy:metadata:receiver:tutors'] = 'The names of the teachers of each course, shown on the course in the CRM.';
+$string['messageprovider:reconciliation'] = 'Differences the CRM sync\'s reconciliation found between Moodle and the CRM';
+$string['reconciliationreport'] = 'The reconciliation report';
