@@ -56,7 +56,7 @@ class notify_admins extends external_api {
         self::validate_context($context);
         require_capability('local/crmsync:webservice', $context);
         if (trim($params['subject']) === '') {
-            throw new \invalid_parameter_exception('The subject is empty');
+            throw new \moodle_exception('emptysubject', 'local_crmsync');
         }
         $sent = 0;
         foreach (get_admins() as $admin) {

@@ -56,8 +56,8 @@ class resend extends external_api {
         self::validate_context($context);
         require_capability('local/crmsync:webservice', $context);
         if (count($subjects) > self::MAX_SUBJECTS) {
-            throw new \invalid_parameter_exception('At most ' . self::MAX_SUBJECTS . ' subjects in one call, not '
-                . count($subjects));
+            throw new \moodle_exception('toomanysubjects', 'local_crmsync', '', (object) ['max' => self::MAX_SUBJECTS,
+                'count' => count($subjects)]);
         }
         return state_export::resend($subjects);
     }

@@ -65,7 +65,9 @@ class state_export {
     public static function page(string $kind, int $fromid, int $limit, ?state_source $source = null): array {
         global $DB;
         if (!in_array($kind, self::KINDS, true)) {
-            throw new \invalid_parameter_exception("Unknown kind '$kind': one of " . implode(', ', self::KINDS));
+            // A moodle_exception, not invalid_parameter_exception: its message says what is wrong without debugging on.
+            throw new \moodle_exception('unknownkind', 'local_crmsync', '', (object) ['kind' => $kind,
+                'kinds' => implode(', ', self::KINDS)]);
         }
         $limit = max(1, min(self::MAX_LIMIT, $limit));
         $listing = self::listing($kind);

@@ -109,3 +109,6 @@ $string['privacy:metadata:receiver:attendance'] = 'Attendance statuses and data-
 $string['privacy:metadata:receiver:tutors'] = 'The names of the teachers of each course, shown on the course in the CRM.';
 $string['messageprovider:reconciliation'] = 'Differences the CRM sync\'s reconciliation found between Moodle and the CRM';
 $string['reconciliationreport'] = 'The reconciliation report';
+$string['unknownkind'] = 'There is no kind \'{$a->kind}\' to export: one of {$a->kinds}.';
+$string['toomanysubjects'] = 'At most {$a->max} subjects in one call, not {$a->count}.';
+$string['emptysubject'] = 'A notification needs a subject.';

@@ -206,8 +206,9 @@ final class reconciliation_test extends \externallib_advanced_testcase {
         $this->login_as_webservice_user();
         $refused = $this->call('local_crmsync_export_state', ['kind' => 'contact']);
         $this->assertTrue($refused['error']);
-        $this->assertSame('invalidparameter', $refused['exception']->errorcode);
-        $this->assertStringContainsString("Unknown kind 'contact'", $refused['exception']->debuginfo);
+        $this->assertSame('unknownkind', $refused['exception']->errorcode);
+        $this->assertStringStartsWith("There is no kind 'contact' to export: one of user, course,",
+            $refused['exception']->message);
         // A limit above 1000 is 1000, one below 1 is 1.
         $page = $this->data('local_crmsync_export_state', ['kind' => 'user', 'limit' => 0]);
         $this->assertSame([1, 2], [count($page['items']), $page['total']]);
@@ -246,7 +247,7 @@ final class reconciliation_test extends \externallib_advanced_testcase {
 
         $refused = $this->call('local_crmsync_resend', ['subjects' => array_fill(0, 1001, 'user:1')]);
         $this->assertTrue($refused['error']);
-        $this->assertStringContainsString('At most 1000 subjects', $refused['exception']->debuginfo);
+        $this->assertSame('At most 1000 subjects in one call, not 1001.', $refused['exception']->message);
     }
 
     public function test_notify_admins_sends_a_notification_to_every_site_admin(): void {
@@ -272,6 +273,7 @@ final class reconciliation_test extends \externallib_advanced_testcase {
         }
 
         $refused = $this->call('local_crmsync_notify_admins', ['subject' => '  ', 'message' => 'x']);
-        $this->assertTrue($refused['error']);
+        $this->assertSame('emptysubject', $refused['exception']->errorcode);
+        $this->assertCount(2, $sink->get_messages(), 'nothing more was sent');
     }
 }
