@@ -11,8 +11,8 @@ to `local_crmsync_notifications` (userid, subject, message, url, timecreated); t
 
 from __future__ import annotations
 
-import html
 import hashlib
+import html
 import json
 import re
 import uuid
