@@ -79,7 +79,6 @@ RECONCILE_LIST = [json.loads((RECONCILE / line.split("\t")[0]).read_text()) | {"
 # The real Moodle stored the notification for its admin (mdl_notifications) yet answered sent 0: message_send()
 # returned false there (not in PHPUnit, where messages are redirected). Not understood yet: the sandbox answers
 # what the plugin means (1), and this replay fails until the plugin's count and Moodle agree.
-OPEN = {"10_notify_admins.json": "the real Moodle answered sent 0 although it stored the admin's notification"}
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +100,7 @@ def test_every_reconciliation_transcript_is_replayed():
     assert len(RECONCILE_LIST) == len(list(RECONCILE.glob("[0-9][0-9]_*.json"))) == 11
 
 
-@pytest.mark.parametrize("transcript", [pytest.param(t, marks=pytest.mark.xfail(reason=OPEN[t["file"]], strict=True))
-                                        if t["file"] in OPEN else t for t in RECONCILE_LIST],
-                         ids=[t["file"] for t in RECONCILE_LIST])
+@pytest.mark.parametrize("transcript", RECONCILE_LIST, ids=[t["file"] for t in RECONCILE_LIST])
 def test_sandbox_answers_the_reconciliation_functions_like_moodle(recorded_plugin_site, transcript):
     moodle = recorded_plugin_site
     moodle.freeze_clock(transcript["clock"])  # the exported messages' occurred_at and ids name the export's time
