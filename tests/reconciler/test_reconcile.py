@@ -296,3 +296,41 @@ def test_requests_to_each_system_are_capped_per_second(pipeline, moodle, in_step
     assert run.requests == {"moodle": moodle_requests, "crm": crm_requests} and moodle_requests > 10
     # The phases run one after the other, each system's requests at most its cap per second.
     assert clock.now >= (moodle_requests - 1) / 2.0 + (crm_requests - 1) / 4.0
+
+
+@ONE_ENGINE
+def test_a_crm_owned_field_moodle_lost_is_written_to_moodle_again_from_the_crm(sandbox, moodle, database_url,
+                                                                              redis_url, tmp_path, monkeypatch):
+    from tests.connector.conftest import SITE
+    from tests.connector.crm_side import TwoWayPipeline, now
+
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("contact:\n  first_name: {moodle: firstname, owner: shared}\n  last_name: lastname\n"
+                       "  email1: email\n  moodle_username_c: username\n"
+                       "  department: {moodle: department, owner: crm}\n")
+    moodle.set_config(siteurl=SITE["url"], crmsync_siteid=SITE["id"])  # the site the pipeline's helpers name
+    two_way = TwoWayPipeline(sandbox, moodle, database_url, redis_url, tmp_path, monkeypatch,
+                             FIELD_MAPPING_FILE=str(mapping))
+    try:
+        learner = learners(moodle)[0]
+        deliver(two_way, exported(moodle))
+        two_way.send_crm(two_way.crm_user_saves({"department": "Sales"}, now(), uid=learner))
+        two_way.drain()
+        assert two_way.moodle_user(learner)["department"] == "Sales"
+        # An admin changes it in Moodle by a path that fires no event; the CRM owns it.
+        MoodleClient(moodle.url, moodle.token).update_users([{"id": learner, "department": "Support"}])
+        settings = two_way.settings.replace(moodle_url=moodle.url, moodle_token=moodle.token,
+                                            moodle_site_id=SITE["id"], field_mapping_file=str(mapping), **FAST)
+
+        run_id = reconcile(settings)
+        [difference] = report_of(settings, run_id)
+        assert (difference.kind, difference.field, difference.moodle_value, difference.crm_value,
+                difference.owner) == ("field_differs", "department", "Support", "Sales", "crm")
+        with db.session_scope(settings.database_url) as session:
+            [action] = repair(session, settings, run_id)
+        assert action["action"] == "rewrite_crm"
+        two_way.drain()
+        assert two_way.moodle_user(learner)["department"] == "Sales"
+        assert report_of(settings, reconcile(settings)) == []
+    finally:
+        two_way.close()
