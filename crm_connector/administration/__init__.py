@@ -16,7 +16,7 @@ letters as every other message. Each message type has its handler here; the rule
 from __future__ import annotations
 
 from crm_connector import to_moodle
-from crm_connector.administration import enrolments, groups
+from crm_connector.administration import enrolments, groups, intakes
 from crm_connector.administration.work import Outcome, Work
 
 HANDLERS = {
@@ -24,6 +24,8 @@ HANDLERS = {
     "enrolment.deleted": enrolments.apply_deleted,
     "group.updated": groups.apply_updated,
     "group.deleted": groups.apply_deleted,
+    "intake.updated": intakes.apply_updated,
+    "intake.deleted": intakes.apply_deleted,
 }
 
 

@@ -54,14 +54,37 @@ class Course:
 def apply_updated(work, message: dict) -> Outcome:
     data = message["data"]
     try:
-        return _apply(work, data)
+        return apply_record(work, data)
     except Refused as exc:
         results.failed(work, MODULE, data["id"], exc.reason)
         raise
+
+
+def apply_record(work, data: dict) -> Outcome:
+    """Carry out one enrolment record ({id, fields, related} as its message carries them); Refused (the
+    caller writes the reason on the record) for what Moodle cannot or will not do."""
+    try:
+        return _apply(work, data)
+    except Refused:
+        raise
     except PermanentError as exc:  # a refusal not foreseen here: Moodle's words, on the record too
-        reason = f"Moodle refused the change: {getattr(exc, 'message', exc.detail)}"
-        results.failed(work, MODULE, data["id"], reason)
-        raise Refused(reason, exc.detail) from None
+        raise Refused(f"Moodle refused the change: {getattr(exc, 'message', exc.detail)}", exc.detail) from None
+
+
+def checked_role(work, role: str) -> int:
+    role_id = work.config.role_ids.get(role)
+    if role_id is None:
+        raise Refused(f"Role {role!r} has no Moodle role id: an administrator adds it to ROLE_IDS "
+                      f"(now {', '.join(work.config.role_ids) or 'empty'})")
+    return role_id
+
+
+def checked_dates(fields: dict) -> tuple[int | None, int | None]:
+    start, end = _time(fields.get("time_start"), "Enrolment starts"), _time(fields.get("time_end"), "Enrolment ends")
+    if start and end and end <= start:
+        raise Refused(f"The enrolment ends ({fields['time_end']} UTC) before it starts ({fields['time_start']} UTC): "
+                      "correct the dates")
+    return start, end
 
 
 def _apply(work, data: dict) -> Outcome:
@@ -70,17 +93,11 @@ def _apply(work, data: dict) -> Outcome:
     contact = _related(work, "Contacts", related.get("contact"), "a Contact (the person to enrol)")
     course = linked_course(work, related.get("course"))
     role = fields.get("role") or "student"
-    role_id = work.config.role_ids.get(role)
-    if role_id is None:
-        raise Refused(f"Role {role!r} has no Moodle role id: an administrator adds it to ROLE_IDS "
-                      f"(now {', '.join(work.config.role_ids) or 'empty'})")
+    role_id = checked_role(work, role)
     status = fields.get("status") or "active"
     if status not in STATUSES:
         raise Refused(f"Status {status!r} is not one of {', '.join(STATUSES)}")
-    start, end = _time(fields.get("time_start"), "Enrolment starts"), _time(fields.get("time_end"), "Enrolment ends")
-    if start and end and end <= start:
-        raise Refused(f"The enrolment ends ({fields['time_end']} UTC) before it starts ({fields['time_start']} UTC): "
-                      "correct the dates")
+    start, end = checked_dates(fields)
     account = accounts.find(work, contact)
     if status == "unenrolled":
         if account.user_id is None:
