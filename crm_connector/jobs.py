@@ -1,5 +1,6 @@
 """The RQ job: bring one subject up to the newest state waiting for it: a Moodle subject (e.g.
-`enrolment:3:2`) in SuiteCRM, a CRM subject (`contact:<id>`) in Moodle (to_moodle.py).
+`enrolment:3:2`) in SuiteCRM, a CRM subject in Moodle (`contact:<id>`: to_moodle.py; `enrolment:<id>`,
+`group:<id>`, `intake:<id>`: administration/).
 
 Order is decided by the database alone (crm_connector/ordering.py): the job claims the subject,
 applies the newest waiting event (older ones are coalesced into it, stale ones skipped), records the
