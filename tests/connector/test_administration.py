@@ -223,7 +223,9 @@ def test_a_record_moodle_cannot_carry_out_fails_with_its_reason_and_nothing_in_m
 
 
 @SQLITE_ONLY
-def test_moodles_refusal_is_on_the_record_and_a_dead_letter_with_moodles_answer(admin, monkeypatch):
+def test_moodles_refusal_is_on_the_record_and_a_dead_letter_with_moodles_answer_replayed_once_fixed(
+        admin, monkeypatch):
+    monkeypatch.setenv("ADMIN_API_TOKENS", "t" * 32)
     monkeypatch.setenv("ROLE_IDS", "student=7")  # the authenticated-user role: not assignable in a course
     admin = Admin(admin.sandbox, admin.moodle, admin.database_url, admin.redis_url, admin.tmp_path, monkeypatch)
     try:
@@ -241,6 +243,16 @@ def test_moodles_refusal_is_on_the_record_and_a_dead_letter_with_moodles_answer(
         assert "You don't have the permission to assign this role (7)" in event.last_error
         assert admin.crm.get("Contacts", alice)["moodle_user_id_c"] == "3"  # linked by her e-mail, no new account
         assert admin.moodle_calls("core_user_create_users") == 0
+
+        admin.env["ROLE_IDS"] = "student=5"  # the administrator corrects it and replays the dead letter
+        response = requests.post(admin.url.replace("/webhooks/moodle", "/api/v1/events/replay"),
+                                 json={"ids": [message["id"]]}, headers={"Authorization": "Bearer " + "t" * 32},
+                                 timeout=10)
+        assert response.json() == {"replayed": 1}
+        admin.drain()
+        assert admin.event_of(message).status == "applied"
+        assert admin.moodle_state(3)["enrolment"] == {"status": 0, "timestart": START_EPOCH, "timeend": END_EPOCH}
+        assert (admin.enrolment(record)["sync_state"], admin.enrolment(record)["sync_message"]) == ("done", "")
     finally:
         admin.close()
 
