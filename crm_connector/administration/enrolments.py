@@ -156,10 +156,7 @@ def apply_deleted(work, message: dict) -> Outcome:
         return Outcome.of(work, skipped=f"Moodle has no course {course_id} any more: nothing to unenrol")
     course = Course(row.crm_id, int(course_id), found[0]["shortname"], found[0]["fullname"],
                     found[0].get("idnumber") or "")
-    try:
-        _unenrol(work, int(user_id), course)
-    except Refused:
-        raise
+    _unenrol(work, int(user_id), course)
     contact_row = work.session.get(CrmRecord, (work.site_id, f"user:{user_id}"))
     course_row = work.session.get(CrmRecord, (work.site_id, f"course:{course_id}"))
     if contact_row is not None and course_row is not None:
