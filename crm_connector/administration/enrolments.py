@@ -2,8 +2,9 @@
 
 An updated record is the whole wanted state: the Contact (found or given a Moodle account, accounts.py)
 enrolled in the course through its manual enrolment with the role, start, end and status (active or
-suspended) it names, in exactly the groups it lists (status `unenrolled` unenrols). Moodle's course
-welcome message, sent on the first enrolment only, is the learner's joining instruction.
+suspended) it names, in exactly the groups it lists (status `unenrolled` unenrols). A new account's
+password e-mail comes from Moodle (accounts.py); the joining instructions are the CRM's to send
+(docs/crm-user-guide.md on main).
 
 After it, the record shows the Moodle ids and the fields Moodle → CRM writes for the same enrolment, and
 the id map row `(site, enrolment:<user>:<course>)` points at it with the content hash of that write: Moodle's
