@@ -1,5 +1,6 @@
 """The RQ job: bring one subject up to the newest state waiting for it: a Moodle subject (e.g.
-`enrolment:3:2`) in SuiteCRM, a CRM subject (`contact:<id>`) in Moodle (to_moodle.py).
+`enrolment:3:2`) in SuiteCRM, a CRM subject in Moodle (`contact:<id>`: to_moodle.py; `enrolment:<id>`,
+`group:<id>`, `intake:<id>`: administration/).
 
 Order is decided by the database alone (crm_connector/ordering.py): the job claims the subject,
 applies the newest waiting event (older ones are coalesced into it, stale ones skipped), records the
@@ -26,7 +27,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
 
-from crm_connector import cascade, metrics, moodle, ordering, ownership, runtime, suitecrm, to_moodle
+from crm_connector import (
+    administration,
+    cascade,
+    metrics,
+    moodle,
+    ordering,
+    ownership,
+    runtime,
+    suitecrm,
+    to_moodle,
+)
 from crm_connector.mapping import MappingError, writes_for
 from crm_connector.writer import CrmWriter, ParentGone, ParentMissing
 from crmsync import contract, pause, queue
@@ -279,9 +290,11 @@ def _to_crm(session, config, site_id: str, target: InboxEvent, fence, force: boo
 
 def _to_moodle(session, config, site_id: str, target: InboxEvent, fence, force: bool, again: bool) -> Applied:
     """A CRM message, written to Moodle."""
-    outcome = to_moodle.apply(session, config, runtime.moodle_client, site_id, target.payload, fence, again, force)
+    handler = administration.apply if administration.handles(target.type) else to_moodle.apply
+    outcome = handler(session, config, runtime.moodle_client, site_id, target.payload, fence, again, force)
     status = EventStatus.SKIPPED if outcome.skipped else EventStatus.APPLIED
-    return Applied(status, outcome.detail, [], outcome.rewrite, moodle_writes=outcome.moodle_writes)
+    return Applied(status, outcome.detail, [], outcome.rewrite, crm_writes=getattr(outcome, "crm_writes", 0),
+                   moodle_writes=outcome.moodle_writes)
 
 
 def _conclude(session, site_id: str, subject: str, token: str, target: InboxEvent, older: list[InboxEvent],

@@ -247,7 +247,10 @@ def _enrolment(message: dict, _config: Config) -> list[Write]:
     active = [e for e in data["enrolments"] if e["status"] == "active"]
     starts = [e["timestart"] for e in data["enrolments"] if e.get("timestart")]
     ends = [e["timeend"] for e in data["enrolments"] if e.get("timeend")]
-    status = {"deleted": "unenrolled"}.get(data["status"], data["status"])
+    # Status is the enrolment's own flag, as a CRM user sets it (active / suspended); whether today lies between
+    # its start and end is time_start and time_end's to say. Moodle's message calls an enrolment outside its
+    # dates "suspended": shown as that, the CRM's next edit of the record would suspend the learner for real.
+    status = "unenrolled" if data["status"] == "deleted" else "active" if active else "suspended"
     course_fields = {"moodle_course_id": str(cid),
                      "course_url": f"{message['site']['url']}/course/view.php?id={cid}"}
     if course:
@@ -258,12 +261,17 @@ def _enrolment(message: dict, _config: Config) -> list[Write]:
         **({"name": f"{course['shortname']} / user {uid}"} if course else {}), **_course_name(data),
         "moodle_user_id": str(uid), "moodle_course_id": str(cid), "status": status,
         "enrol_methods": ", ".join(sorted({e["method"] for e in (active or data["enrolments"])})),
-        "roles": ", ".join(data["roles"]), "groups_list": ", ".join(g["name"] for g in data["groups"]),
+        "roles": ", ".join(data["roles"]), "groups_list": group_lines(g["name"] for g in data["groups"]),
         "time_start": crm_datetime(min(starts) if starts else None),
         "time_end": crm_datetime(max(ends) if ends else None)},
         parents=(_contact_parent(uid), _parent("mdl_Enrolments", "mdl_Courses", f"course:{cid}")),
         scope=(("course_id", cid),)))
     return writes
+
+
+def group_lines(names) -> str:
+    """An enrolment's groups as the CRM shows them and CRM users write them: one name per line, sorted."""
+    return "\n".join(sorted(names))
 
 
 def _course_name(data: dict) -> dict:

@@ -67,6 +67,18 @@ def moodle_site(session, config: Config) -> str | None:
     return sites[0] if len(sites) == 1 else None
 
 
+def target_site(session, config: Config) -> str:
+    """The Moodle site CRM changes are written to; AuthError (work pauses, CRM changes wait) when it is unknown."""
+    if not (config.moodle_url and config.moodle_token):
+        raise AuthError("Moodle is not configured: set MOODLE_URL and MOODLE_TOKEN (docs/configuration.md); "
+                        "CRM changes wait")
+    site_id = moodle_site(session, config)
+    if site_id is None:
+        raise AuthError("MOODLE_SITE_ID is not set and the connector knows several Moodle sites (or none): set "
+                        "it to the site id of the Moodle at MOODLE_URL; CRM changes wait")
+    return site_id
+
+
 def apply(session, config: Config, client_factory, crm_site_id: str, message: dict, before_write,
           again: bool = False, write_all: bool = False) -> Outcome:
     """Apply one CRM message; the caller commits. Raises the Moodle client's errors, StateMoved, MappingError.
@@ -77,13 +89,7 @@ def apply(session, config: Config, client_factory, crm_site_id: str, message: di
                                "Moodle stays a Moodle admin's act")
     if data["moodle"] is None:
         return Outcome(skipped="the Contact is linked to no Moodle user (no Moodle site and user id)")
-    if not (config.moodle_url and config.moodle_token):
-        raise AuthError("Moodle is not configured: set MOODLE_URL and MOODLE_TOKEN (docs/configuration.md); "
-                        "CRM changes wait")
-    site_id = moodle_site(session, config)
-    if site_id is None:
-        raise AuthError("MOODLE_SITE_ID is not set and the connector knows several Moodle sites (or none): set "
-                        "it to the site id of the Moodle at MOODLE_URL; CRM changes wait")
+    site_id = target_site(session, config)
     user_id = data["moodle"]["user_id"]
     if data["moodle"]["site_id"] != site_id:
         return Outcome(skipped=f"the Contact is linked to a user of Moodle site {data['moodle']['site_id']}; "

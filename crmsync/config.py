@@ -80,6 +80,23 @@ def _secrets(value: str) -> tuple[str, ...]:
     return secrets
 
 
+def _role_ids(value: str) -> dict[str, int]:
+    """`shortname=id,…`: the Moodle role id of each role a CRM user can give (mdl_role_list)."""
+    roles: dict[str, int] = {}
+    for part in _list(value):
+        name, _, number = part.partition("=")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name.strip()) or not number.strip().isdigit():
+            raise ValueError(f"expected shortname=role id pairs separated by commas, got {part!r}")
+        roles[name.strip()] = int(number)
+    return roles
+
+
+def _auth_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+        raise ValueError(f"expected a Moodle authentication plugin name (manual, oauth2, saml2, ldap…), got {value!r}")
+    return value
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -185,6 +202,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MOODLE_LATE_WRITE_SECONDS", _positive(_int), "120",
             "Longest time Moodle may take to carry out a call whose answer timed out; the learner is written "
             "to Moodle again after it.", "Connector"),
+    Setting("ROLE_IDS", _role_ids, "student=5,teacher=4,editingteacher=3",
+            "Moodle role id of each role a CRM user gives on an enrolment (`shortname=id`, comma-separated; "
+            "Moodle's defaults). An enrolment with a role not listed fails with that reason on the record.",
+            "Connector"),
+    Setting("MOODLE_NEW_USER_AUTH", _auth_name, "manual",
+            "Authentication of the Moodle account created for a Contact enrolled from the CRM who has none "
+            "(username: the e-mail address, lower-cased): `manual` makes Moodle create a password and e-mail "
+            "the learner a link to it; any other name (e.g. `oauth2`, `saml2`, the site's single sign-on) "
+            "creates the account with that method and no password.", "Connector"),
     Setting("CONTACT_MATCH_BY_EMAIL", _bool, "false",
             "On a learner's first sync, link to an existing Contact with the same e-mail instead of creating one: "
             "one with no Moodle identity becomes the learner's; another Moodle site's learner's is only linked to "

@@ -13,6 +13,7 @@ from crm_connector.moodle.errors import (
     NotFound,
     PermanentError,
     PolicyNotAgreed,
+    RoleNotAssignable,
     TransientError,
     Unavailable,
     UnknownFunction,
@@ -21,4 +22,4 @@ from crm_connector.moodle.errors import (
 
 __all__ = ["MoodleClient", "MoodleError", "TransientError", "Unavailable", "AuthError", "InvalidToken",
            "FunctionNotAllowed", "UnknownFunction", "PermanentError", "MoodleException", "InvalidParameter",
-           "NotFound", "NotEnrolled", "NoManualEnrolment", "PolicyNotAgreed", "retry_delay"]
+           "NotFound", "NotEnrolled", "NoManualEnrolment", "PolicyNotAgreed", "RoleNotAssignable", "retry_delay"]

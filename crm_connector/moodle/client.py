@@ -30,6 +30,7 @@ from crm_connector.moodle.errors import (
     NotFound,
     PermanentError,
     PolicyNotAgreed,
+    RoleNotAssignable,
     TransientError,
     Unavailable,
     UnknownFunction,
@@ -76,6 +77,7 @@ def _error(function: str, body: dict) -> MoodleError:
     kind = (InvalidParameter if exception == "invalid_parameter_exception"
             else NotFound if exception == "dml_missing_record_exception"
             else NotEnrolled if code in ("usernotenroled", "notenrolled", "notenroled")
+            else RoleNotAssignable if code == "wsusercannotassign"
             else MoodleException)
     return kind(code, message, exception, debuginfo, function)
 
@@ -172,12 +174,15 @@ class MoodleClient:
         return self.call("core_group_get_course_groups", {"courseid": course_id})
 
     def create_groups(self, groups: list[dict]) -> list[dict]:
+        """[{id, courseid, name, …}]; a name the course has already is refused (InvalidParameter)."""
         return self.call("core_group_create_groups", {"groups": groups})
 
     def add_group_members(self, members: list[dict]) -> None:
+        """Adding a member again changes nothing; only enrolled users may be members (InvalidParameter)."""
         self.call("core_group_add_group_members", {"members": members})
 
     def delete_group_members(self, members: list[dict]) -> None:
+        """Removing someone who is not a member changes nothing."""
         self.call("core_group_delete_group_members", {"members": members})
 
     def get_enrolled_users(self, course_id: int, **options) -> list[dict]:

@@ -76,6 +76,10 @@ class NotEnrolled(MoodleException):
     """The user is not enrolled in the course the call is about."""
 
 
+class RoleNotAssignable(MoodleException):
+    """wsusercannotassign: the role cannot be given in a course (not a course-level role, or not for the token's user)."""
+
+
 class NoManualEnrolment(PermanentError):
     """The course has no enabled manual enrolment instance; Moodle 4.3 answers that with an empty HTTP 500."""
 

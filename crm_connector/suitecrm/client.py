@@ -197,3 +197,16 @@ class SuiteCrmClient:
             if number >= pages:
                 return
             number += 1
+
+    def related(self, module: str, record_id: str, link: str) -> Iterator[dict]:
+        """Every record related to one through a link field (e.g. a Target List's `contacts`), paged."""
+        number = 1
+        while True:
+            params = {"page[size]": PAGE_SIZE, "page[number]": number}
+            payload = self.request("GET", f"module/{module}/{record_id}/relationships/{link}", params=params)
+            for data in payload.get("data") or []:
+                yield {"id": data["id"], **_unescape(data.get("attributes", {}))}
+            pages = (payload.get("meta") or {}).get("total-pages", 0)
+            if number >= pages:
+                return
+            number += 1

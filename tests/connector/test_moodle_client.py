@@ -18,6 +18,7 @@ from crm_connector.moodle import (
     NotFound,
     PermanentError,
     PolicyNotAgreed,
+    RoleNotAssignable,
     TransientError,
     Unavailable,
     UnknownFunction,
@@ -158,9 +159,9 @@ def test_bad_parameters_not_found_and_not_enrolled(client, moodle):
                                               "mod_attendance_get_session"])
     with pytest.raises(NotFound):
         client.call("mod_attendance_get_session", {"sessionid": 999})
-    with pytest.raises(MoodleException) as other:
+    with pytest.raises(RoleNotAssignable) as other:
         client.enrol_users([{"roleid": 7, "userid": 6, "courseid": 2}])
-    assert other.value.errorcode == "wsusercannotassign" and type(other.value) is MoodleException
+    assert other.value.errorcode == "wsusercannotassign" and isinstance(other.value, MoodleException)
 
 
 def test_groups_and_enrolled_users(client):
