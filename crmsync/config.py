@@ -256,7 +256,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKER_METRICS_ADDRESS", _str, "127.0.0.1",
             "Address the worker's metrics server binds; `0.0.0.0` to let a Prometheus on another host scrape it.",
             "Connector"),
-    # --- reconciliation: schedule and notices (docs/operator-guide.md, "Reconciliation") -----------
+    # --- reconciliation ----------------------------------------------------------------------------
+    Setting("RECONCILE_MOODLE_RPS", _positive(_float), "5",
+            "Most requests per second a reconciliation makes to Moodle (export_state, resend), so business "
+            "hours are not slowed.", "Reconciliation"),
+    Setting("RECONCILE_CRM_RPS", _positive(_float), "5",
+            "Most requests per second a reconciliation makes to SuiteCRM (its paged reads).", "Reconciliation"),
+    Setting("RECONCILE_PAGE_SIZE", _positive(_int), "200",
+            "Records a reconciliation reads per request, from Moodle (at most 1000) and from SuiteCRM; the "
+            "checkpoint an interrupted run goes on from is written after each page.", "Reconciliation"),
+    Setting("RECONCILE_LEASE_SECONDS", _positive(_int), "600",
+            "How long the one running reconciliation holds its lease without renewing it (it renews it after "
+            "every page); a crashed run's lease runs out after this and the next run goes on from its checkpoint.",
+            "Reconciliation"),
+    Setting("RECONCILE_EXTRA_RECORDS", _choice("report", "mark"), "report",
+            "What `--repair` does to a CRM record whose Moodle entity is gone: `report` lists it and changes "
+            "nothing; `mark` has the plugin send the entity's deletion, applied as the connector's deletion "
+            "policies say (USER_DELETION_POLICY: a Contact is marked deleted by default; an enrolment ends).",
+            "Reconciliation"),
     Setting("RECONCILE_SCHEDULE", _cron, "",
             "When workers start a reconciliation by themselves: a cron expression in RECONCILE_TIMEZONE, e.g. "
             "`0 2 * * *` for 02:00 every night. Empty: only `crmsync reconcile` and the admin API start one.",

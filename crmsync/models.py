@@ -187,3 +187,66 @@ class FieldConflict(Base):
     event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_field_conflicts_site_user", "site_id", "moodle_user_id"),)
+
+
+class ReconcileStatus:
+    """Life of a reconciliation run (reconciler/run.py)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # stopped by something a retry cannot fix (the reason is in `error`)
+    INTERRUPTED = "interrupted"  # stopped part-way (an outage, a restart): the next run goes on from `checkpoint`
+    ALL = (RUNNING, DONE, FAILED, INTERRUPTED)
+
+
+class ReconcileRun(Base):
+    """One comparison of a Moodle site with the CRM: when, how far it got, what it found and what it cost.
+
+    `counts`: {difference kind: {entity: n}}; `checkpoint`: where an interrupted run goes on (written after
+    every page, with that page's differences); `requests`: {"moodle": n, "crm": n} made by the run.
+    """
+
+    __tablename__ = "reconcile_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=ReconcileStatus.RUNNING)
+    trigger: Mapped[str] = mapped_column(String(16))  # cli | api | schedule
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    checkpoint: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    requests: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    differences: Mapped[list[ReconcileDifference]] = relationship(
+        back_populates="run", order_by="ReconcileDifference.id", cascade="all, delete-orphan")
+
+
+class ReconcileDifference(Base):
+    """One thing the CRM shows otherwise than Moodle's state says it should (reconciler/compare.py).
+
+    `owner`: whose state a repair re-applies ("moodle": resent by the plugin; "crm": the Contact's newest
+    CRM message written to Moodle again); none for identity problems, which need a person's decision.
+    """
+
+    __tablename__ = "reconcile_differences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconcile_runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(191))
+    crm_module: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    crm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    field: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    moodle_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    crm_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    repaired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    repair_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    run: Mapped[ReconcileRun] = relationship(back_populates="differences")
+
+    __table_args__ = (Index("ix_reconcile_differences_run_kind", "run_id", "kind"),)
