@@ -227,8 +227,9 @@ class ReconcileRun(Base):
 class ReconcileDifference(Base):
     """One thing the CRM shows otherwise than Moodle's state says it should (reconciler/compare.py).
 
-    `owner`: whose state a repair re-applies ("moodle": resent by the plugin; "crm": the Contact's newest
-    CRM message written to Moodle again); none for identity problems, which need a person's decision.
+    `owner`: whose state a repair re-applies ("moodle": `subject` resent by the plugin; "crm": the Contact's
+    newest CRM message, subject `contact:<id>`, written to Moodle again); none for identity problems, which
+    need a person's decision (a duplicate's `moodle_value` is the Contact the sync writes, `crm_value` the other).
     """
 
     __tablename__ = "reconcile_differences"
@@ -244,6 +245,7 @@ class ReconcileDifference(Base):
     moodle_value: Mapped[str | None] = mapped_column(Text, nullable=True)
     crm_value: Mapped[str | None] = mapped_column(Text, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(191), nullable=True)
     repaired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     repair_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 

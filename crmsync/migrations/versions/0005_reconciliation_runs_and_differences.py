@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column('moodle_value', sa.Text(), nullable=True),
         sa.Column('crm_value', sa.Text(), nullable=True),
         sa.Column('owner', sa.String(length=16), nullable=True),
+        sa.Column('subject', sa.String(length=191), nullable=True),
         sa.Column('repaired_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('repair_note', sa.Text(), nullable=True),
     )
