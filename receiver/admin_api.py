@@ -414,4 +414,7 @@ def openapi():
     replay = document["components"]["schemas"]["ReplayRequest"]
     replay["minProperties"] = 1
     replay["properties"]["filter"]["minProperties"] = 1
+    from reconciler import api as reconcile_api
+
+    reconcile_api.refine_openapi(document)
     return jsonify(document)

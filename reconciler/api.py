@@ -17,16 +17,14 @@ from sqlalchemy import func, select
 from crmsync.models import ReconcileDifference, ReconcileRun, ReconcileStatus
 from receiver import resources
 from receiver.admin_api import MAX_PAGE, _load, require_token
-from reconciler import notify, schedule
+from reconciler import compare, notify, repair, report, schedule
 
 blueprint = Blueprint("reconcile_api", __name__, url_prefix="/api/v1")
 # reconcile_runs.id and reconcile_differences.id are INTEGER columns: a larger id names no row, and
 # PostgreSQL would refuse to compare with it (a 500), so it is a 404 or a 422 before any query.
 LARGEST_ID = 2**31 - 1
-KINDS = tuple(notify.KIND_WORDS)
+KINDS = compare.KINDS
 CSV_CHUNK = 500
-CSV_COLUMNS = ("id", "kind", "entity", "key", "crm_module", "crm_id", "field", "moodle_value", "crm_value", "owner",
-               "repaired_at", "repair_note")
 # A cell a spreadsheet would run as a formula (CSV injection); a number such as -3.5 is left alone.
 FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?![\d.]))")
 
@@ -58,7 +56,7 @@ class RunSchema(Schema):
         return (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
 
     def _total(self, run) -> int:
-        return notify.total(run)
+        return report.total(run)
 
 
 class RunPageSchema(Schema):
@@ -97,6 +95,8 @@ class DifferenceSchema(Schema):
     crm_value = fields.String(allow_none=True)
     owner = fields.String(allow_none=True, metadata={"description": "whose state a repair re-applies: moodle or "
                                                                     "crm; none for identity problems"})
+    subject = fields.String(allow_none=True, metadata={"description": "what a repair re-applies: the Moodle "
+                                                                      "subject resent, or the CRM's contact:<id>"})
     repaired_at = fields.DateTime(allow_none=True)
     repair_note = fields.String(allow_none=True)
 
@@ -118,10 +118,25 @@ class RepairRequestSchema(Schema):
             raise SchemaError("give either differences or kinds", "differences")
 
 
+class RepairActionSchema(Schema):
+    difference = fields.Integer(metadata={"description": "the difference's id"})
+    action = fields.String(metadata={"description": "resend (Moodle sends its state again), rewrite_crm (the CRM's "
+                                                    "state is written to Moodle again) or none"})
+    subject = fields.String(allow_none=True)
+    note = fields.String(metadata={"description": "what was done, or why nothing was"})
+
+
 class RepairResultSchema(Schema):
     run_id = fields.Integer()
     dry_run = fields.Boolean()
-    actions = fields.List(fields.Dict(), metadata={"description": "what was (or would be) done, one per difference"})
+    actions = fields.List(fields.Nested(RepairActionSchema),
+                          metadata={"description": "one per chosen difference not repaired yet"})
+
+
+def refine_openapi(document: dict) -> None:
+    """Object-level rules marshmallow's field metadata cannot express: differences or kinds, not both."""
+    document["components"]["schemas"]["RepairRequest"]["oneOf"] = [
+        {"required": ["differences"]}, {"required": ["kinds"]}]
 
 
 def _run_or_404(session, run_id: int):
@@ -259,7 +274,7 @@ def list_differences(run_id: int):
 def _cell(value) -> str:
     if value is None:
         return ""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    text = str(value)
     return "'" + text if FORMULA.match(text) else text
 
 
@@ -267,7 +282,7 @@ def _csv(statement):
     """The CSV, CSV_CHUNK rows per query in id order: a run of any size streams in flat memory."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(report.DIFFERENCE_COLUMNS)
     after = 0
     session = resources.session()
     try:
@@ -275,7 +290,8 @@ def _csv(statement):
             chunk = session.scalars(statement.where(ReconcileDifference.id > after)
                                     .order_by(ReconcileDifference.id).limit(CSV_CHUNK)).all()
             for difference in chunk:
-                writer.writerow([_cell(getattr(difference, column)) for column in CSV_COLUMNS])
+                row = report.difference_dict(difference)
+                writer.writerow([_cell(row[column]) for column in report.DIFFERENCE_COLUMNS])
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -314,24 +330,10 @@ def repair_reconciliation(run_id: int):
             return missing
         if run.status == ReconcileStatus.RUNNING:
             return jsonify({"error": f"reconciliation {run_id} is still running: repair it once it is over"}), 409
-        from reconciler import repair  # the core's; imported here so that reading reports never needs its clients
-
         actions = repair.repair(session, resources.config(), run_id, difference_ids=body.get("differences"),
                                 kinds=body.get("kinds"), dry_run=body["dry_run"])
         session.commit()
         return jsonify(RepairResultSchema().dump({"run_id": run_id, "dry_run": body["dry_run"],
-                                                  "actions": [_action(a) for a in actions]}))
+                                                  "actions": actions}))
     finally:
         session.close()
-
-
-def _action(action) -> dict:
-    if isinstance(action, dict):
-        return action
-    if hasattr(action, "_asdict"):
-        return action._asdict()
-    if hasattr(action, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(action)
-    return {"action": str(action)}

@@ -28,24 +28,21 @@ from sqlalchemy.orm import Session
 from crmsync import db
 from crmsync.config import Config
 from crmsync.models import ReconcileRun, ReconcileStatus, utcnow
+from reconciler import compare, report
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 30
 
-# The kinds of difference (reconciler/compare.py) in words an admin reads in a notice.
+# The kinds of difference in words an admin reads in a notice.
 KIND_WORDS = {
-    "missing_in_crm": "missing in the CRM",
-    "extra_in_crm": "in the CRM only (gone from Moodle)",
-    "field_differs": "a field differs",
-    "duplicate_contact": "two Contacts for one Moodle user",
-    "unknown_moodle_user": "Contact linked to a Moodle user that does not exist",
+    compare.MISSING_IN_CRM: "missing in the CRM",
+    compare.EXTRA_IN_CRM: "in the CRM only (gone from Moodle)",
+    compare.FIELD_DIFFERS: "a field differs",
+    compare.DUPLICATE_CONTACT: "two Contacts for one Moodle user",
+    compare.UNKNOWN_MOODLE_USER: "Contact linked to a Moodle user that does not exist",
 }
 TRIGGER_WORDS = {"cli": "by `crmsync reconcile`", "api": "through the admin API", "schedule": "by RECONCILE_SCHEDULE"}
-ENTITIES = ("user", "course", "enrolment", "group", "grade", "completion", "attendance", "consent")
-
-
-def total(run: ReconcileRun) -> int:
-    return sum(n for per_entity in (run.counts or {}).values() for n in per_entity.values())
+ENTITIES = tuple(sorted(set(compare.ENTITY_OF_PREFIX.values())))
 
 
 def _duration(run: ReconcileRun) -> str:
@@ -59,7 +56,7 @@ def _duration(run: ReconcileRun) -> str:
 
 def notice(run: ReconcileRun) -> tuple[str, str]:
     """The subject and plain-text body of the notice of a run: counts, timing and where to look."""
-    found = total(run)
+    found = report.total(run)
     subject = (f"Moodle ⇄ SuiteCRM reconciliation: {found} difference{'s' if found != 1 else ''} found "
                f"(site {run.site_id}, run {run.id})")
     requests = run.requests or {}
@@ -120,7 +117,7 @@ def notify_run(config: Config, run_id: int) -> dict[str, str]:
     and the tests: "sent", "off" (not configured), "nothing to report" or "failed: <why>"."""
     with db.session_scope(config.database_url) as session:
         run = session.get(ReconcileRun, run_id)
-        if run is None or run.status != ReconcileStatus.DONE or total(run) == 0:
+        if run is None or run.status != ReconcileStatus.DONE or report.total(run) == 0:
             return {"email": "nothing to report", "moodle": "nothing to report"}
         subject, body = notice(run)
     outcome = {"email": "off", "moodle": "off"}
@@ -173,7 +170,7 @@ class ReconcileCollector:
         differences = GaugeMetricFamily(
             "crmsync_reconcile_differences", "Differences the latest finished reconciliation found",
             labels=["kind", "entity"])
-        for kind in sorted(set(KIND_WORDS) | set(counts)):
+        for kind in sorted(set(compare.KINDS) | set(counts)):
             found = counts.get(kind, {})
             for entity in sorted(set(ENTITIES) | set(found)):
                 differences.add_metric([kind, entity], found.get(entity, 0))

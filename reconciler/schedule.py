@@ -36,6 +36,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from crmsync.config import Config
+from reconciler import run
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,11 @@ clock = time.time
 
 
 class AlreadyRunning(Exception):
-    """A reconciliation job is queued or running; `job_id` names it."""
+    """A reconciliation is queued or running: `job_id` names its job, None for one `crmsync reconcile` runs."""
 
-    def __init__(self, job_id: str):
-        super().__init__(f"a reconciliation is already queued or running (job {job_id})")
+    def __init__(self, job_id: str | None):
+        super().__init__(f"a reconciliation is already queued or running (job {job_id})" if job_id else
+                         "a reconciliation started by `crmsync reconcile` is running")
         self.job_id = job_id
 
 
@@ -100,6 +102,8 @@ def start(redis: Redis, config: Config, trigger: str, deadline: float | None = N
                 current = _text(pipe.get(ACTIVE_KEY))
                 if current and _alive(redis, current):
                     raise AlreadyRunning(current)
+                if run.in_progress(redis):  # one started by hand holds the run's lock
+                    raise AlreadyRunning(None)
                 pipe.multi()
                 pipe.set(ACTIVE_KEY, job_id)
                 _enqueue_in(redis, pipe, config, job_id, trigger, deadline)
@@ -185,7 +189,7 @@ def run_slice(trigger: str, deadline: float | None = None) -> int | None:
     from rq import get_current_job
 
     from crm_connector import runtime
-    from reconciler import notify, run
+    from reconciler import notify
 
     job = get_current_job()
     redis, config = job.connection, runtime.settings()
@@ -200,6 +204,10 @@ def run_slice(trigger: str, deadline: float | None = None) -> int | None:
             log.info("reconciliation job %s started after its window closed: nothing done", job.id)
             return None
         run_id = run.reconcile(config, trigger=trigger, resume=True, progress=progress)
+    except run.RunInProgress:
+        log.info("reconciliation job %s not run: one started by `crmsync reconcile` is running", job.id)
+        _release(redis, job.id)
+        return None
     except SliceEnded:
         if deadline is not None and clock() >= deadline:
             log.info("reconciliation window closed; the next scheduled run goes on from here")

@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from crmsync import db
 from crmsync.models import ReconcileDifference, ReconcileRun
-from reconciler import schedule
+from reconciler import run, schedule
 from tests.receiver.conftest import ADMIN_TOKEN, Receiver
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -80,6 +80,18 @@ def test_a_start_is_queued_once_and_refused_while_it_waits_or_runs(api, redis_cl
     assert Queue(api.settings.queue_name, connection=redis_client).count == 1
 
 
+def test_a_start_is_refused_while_crmsync_reconcile_runs(api, redis_client):
+    lock = redis_client.lock(run.LOCK_NAME, timeout=60)  # what a run started by hand holds
+    assert lock.acquire(blocking=False)
+    try:
+        refused = api.call("POST", "/reconciliations")
+        assert refused.status_code == 409 and refused.json()["job_id"] is None
+        assert "crmsync reconcile" in refused.json()["error"]
+    finally:
+        lock.release()
+    assert api.call("POST", "/reconciliations").status_code == 202
+
+
 def test_runs_newest_first_and_one_run_with_its_counts_and_timing(database_url, redis_url):
     api = Served(database_url, redis_url)
     try:
@@ -127,6 +139,24 @@ def test_differences_as_a_page_and_as_a_csv_download(api, sqlite_url, monkeypatc
     assert len(list(csv.DictReader(io.StringIO(only_users.text)))) == 3
     assert api.call("GET", f"/reconciliations/{run_id}/differences?kind=lost").status_code == 422
     assert api.call("GET", f"/reconciliations/{run_id}/differences?format=xml").status_code == 422
+
+
+def test_repair_lists_what_it_would_do_and_leaves_to_people_what_needs_them(api, sqlite_url):
+    run_id = stored_run(sqlite_url, counts={"field_differs": {"user": 1}, "duplicate_contact": {"user": 1}})
+    resend, duplicate = stored_differences(sqlite_url, run_id, [
+        dict(kind="field_differs", entity="user", key="user:3", crm_module="Contacts", crm_id="c3", field="last_name",
+             moodle_value="O'Neil", crm_value="ONeil", owner="moodle", subject="user:3"),
+        dict(kind="duplicate_contact", entity="user", key="user:4", crm_module="Contacts", crm_id="c4b")])
+    planned = api.call("POST", f"/reconciliations/{run_id}/repair", json={"kinds": ["field_differs"], "dry_run": True})
+    assert planned.status_code == 200 and planned.json()["dry_run"] is True
+    assert [(a["difference"], a["action"], a["subject"]) for a in planned.json()["actions"]] == [
+        (resend, "resend", "user:3")]
+    done = api.call("POST", f"/reconciliations/{run_id}/repair", json={"differences": [duplicate]}).json()
+    assert [(a["difference"], a["action"]) for a in done["actions"]] == [(duplicate, "none")]
+    assert "needs a person's decision" in done["actions"][0]["note"]
+    listed = {d["id"]: d for d in api.call("GET", f"/reconciliations/{run_id}/differences").json()["differences"]}
+    assert listed[resend]["repaired_at"] is None and listed[resend]["repair_note"] is None  # a dry run changes nothing
+    assert listed[duplicate]["repaired_at"] is None and "decision" in listed[duplicate]["repair_note"]
 
 
 def test_repair_requests_that_cannot_be_carried_out(api, sqlite_url):
