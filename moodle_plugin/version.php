@@ -25,7 +25,7 @@
 defined('MOODLE_INTERNAL') || die();
 
 $plugin->component = 'local_crmsync';
-$plugin->version = 2026120300;
+$plugin->version = 2026120400;
 $plugin->requires = 2023100900; // Moodle 4.3.
 $plugin->supported = [403, 501];
 $plugin->maturity = MATURITY_BETA;

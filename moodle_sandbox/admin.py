@@ -153,3 +153,12 @@ def set_service(shortname: str):
         service["enabled"] = int(bool(body["enabled"]))
     state.store.update("external_services", service)
     return jsonify(service)
+
+
+@blueprint.put("/config")
+def set_config():
+    """Change site settings: {"siteurl": ..., "crmsync_siteid": ..., "crmsync_profilefields": [...]}."""
+    body = _body()
+    if not body or "id" in body:
+        return _bad("give {setting: value, ...} (not the id)")
+    return jsonify(_state().set_config(body))

@@ -19,8 +19,22 @@ RECORDED = Path(__file__).parent / "data" / "recorded.json"
 CALL_LOG_LIMIT = 100_000
 
 
+# The plugin's own functions, which the plugin's upgrade adds to its service: the sandbox stands for a Moodle with
+# the plugin installed, whose CRM sync service lists them besides the recorded ones.
+PLUGIN_FUNCTIONS = ("local_crmsync_export_state", "local_crmsync_resend", "local_crmsync_notify_admins")
+
+
 def recorded_site() -> dict[str, list[dict]]:
-    """The recorded Moodle 4.3 site's rows, table by table (ids as recorded)."""
+    """The recorded Moodle 4.3 site's rows, table by table (ids as recorded), the plugin's functions in crm_sync."""
+    site = recorded_data()
+    for service in site["external_services"]:
+        if service["shortname"] == "crm_sync":
+            service["functions"] = service["functions"] + list(PLUGIN_FUNCTIONS)
+    return site
+
+
+def recorded_data() -> dict[str, list[dict]]:
+    """The recorded site's rows exactly as recorded."""
     data = json.loads(RECORDED.read_text())
     return {table: rows for table, rows in data.items() if isinstance(rows, list)}
 
@@ -53,6 +67,13 @@ class SandboxState:
 
     def config(self) -> dict:
         return self.store.get("config", 1)
+
+    def set_config(self, changes: dict) -> dict:
+        """Change site settings (siteurl, crmsync_siteid, crmsync_profilefields, ...)."""
+        with self.store.transaction():
+            config = self.config() | changes
+            self.store.update("config", config)
+        return config
 
     def seed(self, tables: dict[str, list[dict]]) -> dict[str, int]:
         """Adds rows (with their ids, or the tables' next ones); one transaction."""

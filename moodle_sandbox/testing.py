@@ -53,6 +53,9 @@ class MoodleSandboxProcess(SandboxChild):
     def revoke_tokens(self) -> None:
         self._admin("POST", "revoke-tokens")
 
+    def set_config(self, **changes) -> dict:
+        return self._admin("PUT", "config", json=changes)
+
     def set_service(self, shortname: str, **changes) -> dict:
         return self._admin("PUT", f"services/{shortname}", json=changes)
 

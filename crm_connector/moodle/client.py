@@ -192,3 +192,18 @@ class MoodleClient:
     def get_course_completion_status(self, course_id: int, user_id: int) -> dict:
         return self.call("core_completion_get_course_completion_status",
                          {"courseid": course_id, "userid": user_id})["completionstatus"]
+
+    # --- reconciliation (the plugin's own functions) ------------------------------------------------
+    def export_state(self, kind: str, fromid: int = 0, limit: int = 200) -> dict:
+        """One page of Moodle's current state of a kind: {"items": [{"subject", "message": JSON text of the
+        message the outbox would send}], "nextfromid": the next page's fromid, 0 after the last, "total"}.
+        An unknown kind is a MoodleException with errorcode `unknownkind`."""
+        return self.call("local_crmsync_export_state", {"kind": kind, "fromid": fromid, "limit": limit})
+
+    def resend(self, subjects: list[str]) -> dict:
+        """{"queued": n, "unknown": [subjects not taken]}: fresh messages recorded in the plugin's outbox."""
+        return self.call("local_crmsync_resend", {"subjects": list(subjects)})
+
+    def notify_admins(self, subject: str, message: str, url: str = "") -> dict:
+        """{"sent": n}: a Moodle notification to every site admin."""
+        return self.call("local_crmsync_notify_admins", {"subject": subject, "message": message, "url": url})

@@ -38,6 +38,31 @@ $functions = [
         'ajax' => false,
         'capabilities' => 'enrol/manual:manage',
     ],
+    // Reconciliation (docs/operator-guide.md): read Moodle's state, resend what the CRM lacks, tell the admins.
+    'local_crmsync_export_state' => [
+        'classname' => \local_crmsync\external\export_state::class,
+        'description' => 'Moodle\'s current state of one kind of subject (user, course, enrolment, group, grade, '
+            . 'course_completion, module_completion, attendance, consent, course_summary), a page at a time, as the '
+            . 'messages the CRM sync\'s outbox sends, for the synced people only.',
+        'type' => 'read',
+        'ajax' => false,
+        'capabilities' => 'local/crmsync:webservice',
+    ],
+    'local_crmsync_resend' => [
+        'classname' => \local_crmsync\external\resend::class,
+        'description' => 'Record fresh messages of these subjects in the CRM sync\'s outbox, as a backfill does, so '
+            . 'they are delivered by the normal ordered path (a subject whose entity is gone is sent as its deletion).',
+        'type' => 'write',
+        'ajax' => false,
+        'capabilities' => 'local/crmsync:webservice',
+    ],
+    'local_crmsync_notify_admins' => [
+        'classname' => \local_crmsync\external\notify_admins::class,
+        'description' => 'Send a notification of the CRM sync to every site admin.',
+        'type' => 'write',
+        'ajax' => false,
+        'capabilities' => 'local/crmsync:webservice',
+    ],
 ];
 
 $services = [
@@ -64,6 +89,10 @@ $services = [
             'core_group_add_group_members',
             'core_group_delete_group_members',
             'core_completion_get_course_completion_status',
+            // Reconciliation.
+            'local_crmsync_export_state',
+            'local_crmsync_resend',
+            'local_crmsync_notify_admins',
         ],
         'requiredcapability' => 'local/crmsync:webservice',
         'restrictedusers' => 1,

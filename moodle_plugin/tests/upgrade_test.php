@@ -47,7 +47,9 @@ final class upgrade_test extends \advanced_testcase {
             'local_crmsync');
         $this->upgrade_from(2026112600);
         $this->assertFalse(get_config('local_crmsync', 'paused'));
-        $this->assertFalse($DB->record_exists('message_providers', ['component' => 'local_crmsync']));
+        // The only provider left is the reconciliation's (db/messages.php).
+        $this->assertSame(['reconciliation'], array_values($DB->get_fieldset_select('message_providers', 'name',
+            'component = ?', ['local_crmsync'])));
     }
 
     /**

@@ -64,6 +64,7 @@ def _load() -> None:
         courses,
         enrol,
         groups,
+        reconcile,
         site,
         users,
     )

@@ -40,7 +40,8 @@ final class service_test extends \externallib_advanced_testcase {
         'enrol_manual_enrol_users', 'enrol_manual_unenrol_users', 'local_crmsync_update_enrolments',
         'core_role_assign_roles', 'core_role_unassign_roles', 'core_group_get_course_groups', 'core_group_create_groups',
         'core_group_add_group_members', 'core_group_delete_group_members',
-        'core_completion_get_course_completion_status'];
+        'core_completion_get_course_completion_status', 'local_crmsync_export_state', 'local_crmsync_resend',
+        'local_crmsync_notify_admins'];
 
     /**
      * @return \stdClass the service's row
