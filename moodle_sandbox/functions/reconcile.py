@@ -187,9 +187,10 @@ def _php_json_text(message: dict) -> str:
 
 @function("local_crmsync_resend", subjects=Multiple(Value("raw")))
 def resend(call: Call, params: dict):
+    if len(params["subjects"]) > MAX_SUBJECTS:  # counted as given, repeats included
+        raise MoodleException("toomanysubjects",
+                              f"At most {MAX_SUBJECTS} subjects in one call, not {len(params['subjects'])}.")
     subjects = list(dict.fromkeys(params["subjects"]))
-    if len(subjects) > MAX_SUBJECTS:
-        raise MoodleException("toomanysubjects", f"At most {MAX_SUBJECTS} subjects in one call, not {len(subjects)}.")
     hidden = _not_synced(call)
     queued, unknown = 0, []
     for subject in subjects:

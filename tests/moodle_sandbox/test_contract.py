@@ -14,6 +14,7 @@ declares its functions; `<password>` is any password.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -69,3 +70,47 @@ def test_sandbox_answers_like_moodle(moodle, mobile_token, transcript):
         assert response.json() == expected["body"]
     else:
         assert response.text == expected["body"]
+
+
+# --- the plugin's reconciliation functions, recorded from a real Moodle 4.3 with the plugin installed ---------------
+RECONCILE = Path(__file__).parent / "recorded" / "reconcile"
+RECONCILE_LIST = [json.loads((RECONCILE / line.split("\t")[0]).read_text()) | {"file": line.split("\t")[0]}
+                  for line in (RECONCILE / "INDEX.tsv").read_text().splitlines()[1:] if line.strip()]
+# The real Moodle stored the notification for its admin (mdl_notifications) yet answered sent 0: message_send()
+# returned false there (not in PHPUnit, where messages are redirected). Not understood yet: the sandbox answers
+# what the plugin means (1), and this replay fails until the plugin's count and Moodle agree.
+OPEN = {"10_notify_admins.json": "the real Moodle answered sent 0 although it stored the admin's notification"}
+
+
+@pytest.fixture(scope="module")
+def recorded_plugin_site():
+    """A sandbox holding what the recorded Moodle held (site.json, from its exports) and its service user's token."""
+    described = json.loads((RECONCILE / "site.json").read_text())
+    with MoodleSandboxProcess() as sandbox:
+        sandbox.reset("empty")
+        sandbox.set_config(**described["config"])
+        present = {u["id"] for u in sandbox.records("user")}  # the empty site's guest and admin
+        tables = described["tables"] | {"user": [u for u in described["tables"]["user"] if u["id"] not in present]}
+        sandbox.seed(**tables)
+        service_user = next(u for u in tables["user"] if u["username"] == "crmsync")
+        sandbox.token = sandbox.issue_token("crm_sync", userid=service_user["id"])
+        yield sandbox
+
+
+def test_every_reconciliation_transcript_is_replayed():
+    assert len(RECONCILE_LIST) == len(list(RECONCILE.glob("[0-9][0-9]_*.json"))) == 11
+
+
+@pytest.mark.parametrize("transcript", [pytest.param(t, marks=pytest.mark.xfail(reason=OPEN[t["file"]], strict=True))
+                                        if t["file"] in OPEN else t for t in RECONCILE_LIST],
+                         ids=[t["file"] for t in RECONCILE_LIST])
+def test_sandbox_answers_the_reconciliation_functions_like_moodle(recorded_plugin_site, transcript):
+    moodle = recorded_plugin_site
+    moodle.freeze_clock(transcript["clock"])  # the exported messages' occurred_at and ids name the export's time
+    request = transcript["request"]
+    params = [(k, moodle.token if v == "<ws-token>" else v) for k, v in request["params"]]
+    response = requests.request(request["method"], moodle.url + request["path"], params=request["query"],
+                                data=params, timeout=10)
+    expected = transcript["response"]
+    assert (response.status_code, response.headers["Content-Type"]) == (expected["status"], expected["content-type"])
+    assert response.json() == expected["body"]
