@@ -6,10 +6,12 @@ server would be handed, headers, envelope and login included.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
@@ -120,3 +122,30 @@ def test_an_unreachable_smtp_server_is_logged_not_raised(sqlite_url, caplog):
     outcome = notify.notify_run(settings(sqlite_url, free_port()), run_id)
     assert outcome["email"] == "failed: ConnectionRefusedError"
     assert f"reconciliation run {run_id}: the e-mail was not sent" in caplog.text
+
+
+def test_every_process_serves_the_gauges_of_the_latest_finished_run(sqlite_url, redis_url):
+    """Read from the database at scrape time: a worker process and the receiver that ran nothing show it."""
+    from tests.receiver.conftest import Receiver
+    from tests.support import background_process
+
+    finished_run(sqlite_url, {"missing_in_crm": {"user": 7}})
+    latest = finished_run(sqlite_url, {"field_differs": {"grade": 2}, "missing_in_crm": {"enrolment": 1}})
+    finished_run(sqlite_url, {"field_differs": {"user": 9}}, status="interrupted")  # not finished: not shown
+    with db.session_scope(sqlite_url) as session:
+        finished = session.get(ReconcileRun, latest).finished_at.timestamp()
+    port = free_port()
+    env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WORKER_METRICS_PORT": str(port), "QUEUE_NAME": "idle",
+           "SUITECRM_URL": "http://127.0.0.1:9", "SUITECRM_CLIENT_ID": "x", "SUITECRM_CLIENT_SECRET": "x"}
+    with background_process([sys.executable, "-m", "crmsync", "worker"], env=env,
+                            ready_url=f"http://127.0.0.1:{port}/metrics"):
+        worker = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    receiver = Receiver(sqlite_url, redis_url).client.get("/metrics").get_data(as_text=True)
+    for metrics in (worker, receiver):
+        gauges = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                  if line.startswith("crmsync_reconcile_")}
+        assert gauges['crmsync_reconcile_differences{entity="grade",kind="field_differs"}'] == 2
+        assert gauges['crmsync_reconcile_differences{entity="enrolment",kind="missing_in_crm"}'] == 1
+        assert gauges['crmsync_reconcile_differences{entity="user",kind="missing_in_crm"}'] == 0  # the older run's
+        assert gauges['crmsync_reconcile_differences{entity="user",kind="field_differs"}'] == 0  # unfinished run's
+        assert gauges["crmsync_reconcile_last_run_timestamp_seconds"] == pytest.approx(finished)
