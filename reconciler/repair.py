@@ -1,8 +1,9 @@
 """Repair: re-apply the owning side's state for chosen differences, through the normal ordered path.
 
-- Moodle's state (a record missing in the CRM, a field the CRM shows otherwise): the plugin's `resend`
-  records fresh state messages for the subjects in its outbox; they are delivered, ordered and applied like
-  any event, so a repair never races a live change or overwrites a newer one.
+- Moodle's state (a record missing in the CRM, a field the CRM shows otherwise): the subject is marked for
+  rewrite (its next state is written whole: the content hashes say the CRM shows what it no longer does) and
+  the plugin's `resend` records fresh state messages for it in its outbox; they are delivered, ordered and
+  applied like any event, so a repair never races a live change or overwrites a newer one.
 - The CRM's state (a field the CRM owns, or changed last, that Moodle does not show): the Contact's subject
   `contact:<id>` is marked for rewrite (crm_connector/ordering.py) and a job writes its newest stored CRM
   message to Moodle again, all fields.
@@ -78,6 +79,10 @@ def repair(session: Session, config: Config, run_id: int, difference_ids: Sequen
     subjects = sorted({a.subject for a in actions if a.action == "resend"})
     unknown: set[str] = set()
     if subjects:
+        # The CRM no longer shows what the id map's content hashes say it was last written: the subject's next
+        # state (the resent one, or a live event arriving first) is written whole, hashes ignored.
+        for subject in subjects:
+            ordering.mark_rewrite(session, run.site_id, subject)
         moodle = moodle or to_moodle.client(config)
         pacer = RequestPacer(config.reconcile_moodle_rps)
         for start in range(0, len(subjects), RESEND_BATCH):
