@@ -176,6 +176,9 @@ def tick(redis: Redis, config: Config, now: datetime | None = None) -> str | Non
     except AlreadyRunning as busy:
         log.info("the reconciliation scheduled for %s is skipped: %s", started.isoformat(), busy)
         return None
+    except BaseException:
+        redis.delete(claim)  # not started (Redis went away mid-way): the next round tries again
+        raise
     log.info("reconciliation scheduled for %s started (job %s, window until %s)", started.isoformat(), job_id,
              window_end.isoformat())
     return job_id
@@ -199,10 +202,11 @@ def run_slice(trigger: str, deadline: float | None = None) -> int | None:
         if clock() >= stop_at:
             raise SliceEnded()
 
+    if deadline is not None and clock() >= deadline:
+        log.info("reconciliation job %s started after its window closed; the next scheduled run goes on", job.id)
+        _release(redis, job.id)
+        return None
     try:
-        if deadline is not None and clock() >= deadline:
-            log.info("reconciliation job %s started after its window closed: nothing done", job.id)
-            return None
         run_id = run.reconcile(config, trigger=trigger, resume=True, progress=progress)
     except run.RunInProgress:
         log.info("reconciliation job %s not run: one started by `crmsync reconcile` is running", job.id)
