@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from crm_connector import ownership
 from crm_connector.mapping import NEWEST_WINS, Owner, contact_mapping, moodle_text, moodle_value, writes_for
@@ -114,9 +114,14 @@ def merge(stored: dict | None, new: dict) -> dict:
 
 # --- how the CRM differs ---------------------------------------------------------------------------
 def _minute(value: str) -> str:
+    """A time as UTC to the minute: the connector writes 'Y-m-d H:i:s' (UTC), V8 answers ISO 8601 with the
+    API user's offset and the seconds dropped."""
     for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
         with contextlib.suppress(ValueError):
-            return datetime.strptime(value, pattern).strftime("%Y-%m-%d %H:%M")
+            when = datetime.strptime(value, pattern)
+            if when.tzinfo is not None:
+                when = when.astimezone(UTC)
+            return when.strftime("%Y-%m-%d %H:%M")
     return value
 
 

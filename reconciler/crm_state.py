@@ -11,6 +11,7 @@ from functools import cache
 
 from crm_connector import crm_schema
 from crm_connector.mapping import contact_mapping
+from crm_connector.suitecrm.errors import PermanentError
 from crmsync.config import Config
 from reconciler.pacing import RequestPacer
 
@@ -113,9 +114,15 @@ def pages(client, module: CrmModule, site_id: str, config: Config, number: int, 
     fields = ",".join(fields_read(module, config))
     while True:
         pacer.wait()
-        payload = client.request("GET", f"module/{module.name}", params={
-            f"filter[{module.site_field}][eq]": site_id, "page[size]": size, "page[number]": number,
-            "sort": STABLE_SORT, f"fields[{module.name}]": fields})
+        try:
+            payload = client.request("GET", f"module/{module.name}", params={
+                f"filter[{module.site_field}][eq]": site_id, "page[size]": size, "page[number]": number,
+                "sort": STABLE_SORT, f"fields[{module.name}]": fields})
+        except PermanentError as exc:
+            if "not found" in exc.detail or "does not exist" in exc.detail:
+                raise PermanentError(f"{exc.detail} (is the SuiteCRM package of schema {crm_schema.load().package['version']} "
+                                     "installed? `crmsync suitecrm-package` builds it)", exc.status) from None
+            raise
         records = [{"id": data["id"], **{k: html.unescape(v) if isinstance(v, str) else v
                                          for k, v in (data.get("attributes") or {}).items()}}
                    for data in (payload or {}).get("data", [])]

@@ -43,9 +43,11 @@ class Action:
 
 def _plan(session: Session, config: Config, run: ReconcileRun, difference) -> Action:
     if difference.owner is None:
-        what = ("merge the Contacts in SuiteCRM (keep the one the sync writes)"
-                if difference.kind == compare.DUPLICATE_CONTACT
-                else "link the Contact to the right Moodle user, or clear its Moodle ids")
+        what = {compare.DUPLICATE_CONTACT: f"merge the Contact {difference.crm_value} into "
+                                           f"{difference.moodle_value}, the one the sync writes",
+                compare.UNKNOWN_MOODLE_USER: "link the Contact to the right Moodle user, or clear its Moodle ids",
+                }.get(difference.kind, f"delete the record {difference.crm_value} of {difference.crm_module}: "
+                                       f"the sync writes {difference.moodle_value}")
         return Action(difference.id, "none", None, f"needs a person's decision: {what}")
     if difference.kind == compare.EXTRA_IN_CRM and config.reconcile_extra_records == "report":
         return Action(difference.id, "none", None, "kept: RECONCILE_EXTRA_RECORDS is report (nothing is deleted)")

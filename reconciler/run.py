@@ -133,7 +133,14 @@ class Reconciliation:
         for message in messages:
             if not run.site_id:
                 run.site_id = message["site"]["id"]
-            for key, record in compare.expected_records(session, self.config, run.site_id, message).items():
+            try:
+                expected = compare.expected_records(session, self.config, run.site_id, message)
+            except MappingError as exc:
+                # The connector dead-letters such a message too: its records are compared with nothing.
+                log.warning("reconciliation %s: %s cannot be mapped (%s); its CRM records count as extra",
+                            run.id, message.get("subject"), exc)
+                continue
+            for key, record in expected.items():
                 slot = (record["module"], key)
                 records[slot] = compare.merge(records.get(slot), record)
         by_module: dict[str, list[str]] = {}
@@ -237,6 +244,23 @@ class Reconciliation:
         self.redis.delete(*names)
 
 
+def _record_stop(session, run: ReconcileRun, exc: BaseException) -> None:
+    """The run stopped part-way: interrupted (it goes on from its checkpoint next time), or failed when
+    going on cannot help. With the database away nothing can be recorded: the run stays `running`, its
+    lock runs out, and the next run goes on from the last checkpoint committed."""
+    permanent = isinstance(exc, PERMANENT)
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        session.rollback()
+        session.refresh(run)
+        report.finish(run, ReconcileStatus.FAILED if permanent else ReconcileStatus.INTERRUPTED,
+                      f"{exc.__class__.__name__}: {reason}" if reason else exc.__class__.__name__)
+        session.commit()
+    except Exception as failure:  # noqa: BLE001 - the stop itself is what the caller must see
+        log.warning("reconciliation %s stopped (%s) and could not record it: %s", run.id,
+                    exc.__class__.__name__, failure.__class__.__name__)
+
+
 def _clients(config: Config, redis: Redis):
     config.require("moodle_url", "moodle_token", "suitecrm_url", "suitecrm_client_id", "suitecrm_client_secret")
     crm = SuiteCrmClient(config.suitecrm_url, config.suitecrm_client_id, config.suitecrm_client_secret,
@@ -288,12 +312,7 @@ def reconcile(config: Config, trigger: str = "cli", resume: bool = True,
             try:
                 work.run(session, run)
             except BaseException as exc:
-                session.rollback()
-                session.refresh(run)
-                permanent = isinstance(exc, PERMANENT)
-                report.finish(run, ReconcileStatus.FAILED if permanent else ReconcileStatus.INTERRUPTED,
-                              f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-                session.commit()
+                _record_stop(session, run, exc)
                 raise
             report.finish(run, ReconcileStatus.DONE)
             run.checkpoint = None

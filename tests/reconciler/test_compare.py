@@ -36,6 +36,9 @@ def test_records_as_suitecrm_shows_them_match_and_a_changed_field_shows_both_val
                   "shortname": "CRM101", "idnumber": "", "start_date": "2026-11-22T10:40:00+00:00", "end_date": "",
                   "visible": "1", "course_url": "http://moodle.test/course/view.php?id=2"}
     assert compare.field_differences("mdl_Courses", "course:2", wanted["course:2"], crm_course) == []
+    # The same time shown in an API user's own time zone is the same time.
+    in_berlin = {**crm_course, "start_date": "2026-11-22T11:40:00+01:00"}
+    assert compare.field_differences("mdl_Courses", "course:2", wanted["course:2"], in_berlin) == []
     # The course's own message names it, not an enrolment's view of the course (a facet of it).
     assert wanted["course:2"]["fields"]["name"]["s"] == "course:2"
 

@@ -7,12 +7,16 @@ then made to diverge by hand; the report must list exactly what an admin would s
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import threading
 import uuid
 
 import pytest
 import requests
+from click.testing import CliRunner
 
 from crm_connector.moodle.client import MoodleClient
 from crm_connector.suitecrm import SuiteCrmClient
@@ -20,6 +24,7 @@ from crmsync import db
 from crmsync.models import ReconcileRun, ReconcileStatus
 from moodle_sandbox.testing import MoodleSandboxProcess
 from reconciler import moodle_state, report
+from reconciler.commands import reconcile as reconcile_command
 from reconciler.repair import repair
 from reconciler.run import RunInProgress, reconcile
 
@@ -145,7 +150,11 @@ def test_what_was_changed_by_hand_is_reported_with_both_values_and_repair_puts_i
     kept_id = contact_of(pipeline, edited)["id"]
     second = api.create("Contacts", {"last_name": "Again", "moodle_site_id_c": site,
                                      "moodle_user_id_c": str(edited)})["id"]
+    stranger = api.create("Contacts", {"last_name": "Nobody", "moodle_site_id_c": site, "moodle_user_id_c": "777"})["id"]
     gone = gone_from_moodle(moodle)
+    # A group created in Moodle whose event never arrived (the plugin was disabled).
+    [group] = MoodleClient(moodle.url, moodle.token).create_groups([{"courseid": 2, "name": "Group C",
+                                                                      "description": "", "idnumber": "GC"}])
 
     run_id = reconcile(settings)
     assert found(settings, run_id) == {
@@ -153,11 +162,13 @@ def test_what_was_changed_by_hand_is_reported_with_both_values_and_repair_puts_i
         ("missing_in_crm", f"user:{deleted}", None, None, None),
         ("duplicate_contact", f"user:{edited}", "id", kept_id, second),
         ("extra_in_crm", f"user:{gone}", None, None, None),
+        ("unknown_moodle_user", "user:777", "moodle_user_id_c", None, "777"),
+        ("missing_in_crm", f"group:{group['id']}", None, None, None),
     }
     run = run_of(settings, run_id)
     assert run.status == ReconcileStatus.DONE and run.counts == {
-        "field_differs": {"user": 1}, "missing_in_crm": {"user": 1}, "duplicate_contact": {"user": 1},
-        "extra_in_crm": {"user": 1}}
+        "field_differs": {"user": 1}, "missing_in_crm": {"user": 1, "group": 1}, "duplicate_contact": {"user": 1},
+        "extra_in_crm": {"user": 1}, "unknown_moodle_user": {"user": 1}}
 
     # A dry run says what it would do and changes nothing anywhere.
     requests.delete(f"{moodle.url}/__sandbox/calls", timeout=5)
@@ -175,16 +186,19 @@ def test_what_was_changed_by_hand_is_reported_with_both_values_and_repair_puts_i
     with db.session_scope(settings.database_url) as session:
         done = repair(session, mark, run_id)
     resent = {a["subject"] for a in done if a["action"] == "resend"}
-    assert resent == {f"user:{edited}", f"user:{deleted}", f"user:{gone}"}
+    assert resent == {f"user:{edited}", f"user:{deleted}", f"user:{gone}", f"group:{group['id']}"}
     pipeline.sandbox.clear_calls()
     contacts_before = len(pipeline.sandbox.records("Contacts"))
     deliver(pipeline, resent_messages(moodle))
     written = {c.get("module") for c in pipeline.sandbox.calls() if c["method"] != "GET" and "/V8/" in c["path"]}
-    assert written == {"Contacts"} and len(pipeline.sandbox.records("Contacts")) == contacts_before + 1
+    assert written == {"Contacts", "mdl_Groups"} and len(pipeline.sandbox.records("Contacts")) == contacts_before + 1
     assert {(d.kind, d.key) for d in report_of(settings, reconcile(settings))} == {
-        ("duplicate_contact", f"user:{edited}")}, "only the duplicate, which needs a person, is left"
+        ("duplicate_contact", f"user:{edited}"), ("unknown_moodle_user", "user:777")}, \
+        "only the identity problems, which need a person, are left"
     assert crm(pipeline).get("Contacts", kept_id)["last_name"] == moodle_lastname
-    assert crm(pipeline).get("Contacts", second)["last_name"] == "Again"  # nothing else was written
+    # Nothing else was written: the identity problems are as they were.
+    assert crm(pipeline).get("Contacts", second)["last_name"] == "Again"
+    assert crm(pipeline).get("Contacts", stranger)["last_name"] == "Nobody"
 
 
 class Stopped(Exception):
@@ -219,6 +233,18 @@ def test_an_interrupted_run_goes_on_from_its_checkpoint_and_finds_each_differenc
     # Nothing was read twice: the two parts together made the requests of the whole comparison.
     assert resumed.requests == whole.requests and before["moodle"] == whole.requests["moodle"]
     assert found(settings, resumed_id) == found(settings, whole.id) and len(report_of(settings, resumed_id)) == 2
+
+    # What an admin reads: `crmsync reconcile report` as CSV, and the summary `crmsync reconcile` ends with.
+    env = {**pipeline.env, "MOODLE_URL": moodle.url, "MOODLE_TOKEN": moodle.token, "MOODLE_SITE_ID": settings.moodle_site_id,
+           "RECONCILE_MOODLE_RPS": "1000", "RECONCILE_CRM_RPS": "1000"}
+    runner, obj = CliRunner(), {"env_file": str(pipeline.tmp_path / "no.env")}
+    shown = runner.invoke(reconcile_command, ["report", str(resumed_id), "--format", "csv"], obj=obj, env=env)
+    assert shown.exit_code == 0, shown.output
+    assert {(row["kind"], row["field"], row["crm_value"]) for row in csv.DictReader(io.StringIO(shown.output))} == {
+        ("field_differs", "first_name", "Changed"), ("field_differs", "shortname", "RENAMED")}
+    again = runner.invoke(reconcile_command, [], obj=obj, env=env)
+    assert again.exit_code == 0, again.output
+    assert re.search(r"^field_differs\s+1\s+1\s+2$", again.stdout, re.M), again.stdout
 
 
 @ONE_ENGINE
@@ -270,3 +296,41 @@ def test_requests_to_each_system_are_capped_per_second(pipeline, moodle, in_step
     assert run.requests == {"moodle": moodle_requests, "crm": crm_requests} and moodle_requests > 10
     # The phases run one after the other, each system's requests at most its cap per second.
     assert clock.now >= (moodle_requests - 1) / 2.0 + (crm_requests - 1) / 4.0
+
+
+@ONE_ENGINE
+def test_a_crm_owned_field_moodle_lost_is_written_to_moodle_again_from_the_crm(sandbox, moodle, database_url,
+                                                                              redis_url, tmp_path, monkeypatch):
+    from tests.connector.conftest import SITE
+    from tests.connector.crm_side import TwoWayPipeline, now
+
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("contact:\n  first_name: {moodle: firstname, owner: shared}\n  last_name: lastname\n"
+                       "  email1: email\n  moodle_username_c: username\n"
+                       "  department: {moodle: department, owner: crm}\n")
+    moodle.set_config(siteurl=SITE["url"], crmsync_siteid=SITE["id"])  # the site the pipeline's helpers name
+    two_way = TwoWayPipeline(sandbox, moodle, database_url, redis_url, tmp_path, monkeypatch,
+                             FIELD_MAPPING_FILE=str(mapping))
+    try:
+        learner = learners(moodle)[0]
+        deliver(two_way, exported(moodle))
+        two_way.send_crm(two_way.crm_user_saves({"department": "Sales"}, now(), uid=learner))
+        two_way.drain()
+        assert two_way.moodle_user(learner)["department"] == "Sales"
+        # An admin changes it in Moodle by a path that fires no event; the CRM owns it.
+        MoodleClient(moodle.url, moodle.token).update_users([{"id": learner, "department": "Support"}])
+        settings = two_way.settings.replace(moodle_url=moodle.url, moodle_token=moodle.token,
+                                            moodle_site_id=SITE["id"], field_mapping_file=str(mapping), **FAST)
+
+        run_id = reconcile(settings)
+        [difference] = report_of(settings, run_id)
+        assert (difference.kind, difference.field, difference.moodle_value, difference.crm_value,
+                difference.owner) == ("field_differs", "department", "Support", "Sales", "crm")
+        with db.session_scope(settings.database_url) as session:
+            [action] = repair(session, settings, run_id)
+        assert action["action"] == "rewrite_crm"
+        two_way.drain()
+        assert two_way.moodle_user(learner)["department"] == "Sales"
+        assert report_of(settings, reconcile(settings)) == []
+    finally:
+        two_way.close()
