@@ -18,10 +18,12 @@ PURGE_INTERVAL_SECONDS = 3600
 
 
 def _sweep_forever(settings, stop: threading.Event) -> None:
-    """Re-enqueue what was left pending or lost; once an hour, purge what is past its retention."""
+    """Re-enqueue what was left pending or lost; once an hour, purge what is past its retention; start the
+    scheduled reconciliation when it is due (RECONCILE_SCHEDULE: every worker looks, one starts it)."""
     from redis import Redis
 
     from crmsync import db, queue, retention
+    from reconciler import schedule
 
     redis_conn = Redis.from_url(settings.redis_url)
     next_purge = time.monotonic()
@@ -36,6 +38,11 @@ def _sweep_forever(settings, stop: threading.Event) -> None:
                         log.info("purged events past their retention: %s", counts)
         except Exception as exc:  # noqa: BLE001 - the sweeper must outlive a Redis or DB outage
             log.warning("sweep failed, will try again: %s", exc.__class__.__name__)
+        try:
+            schedule.tick(redis_conn, settings)
+        except Exception as exc:  # noqa: BLE001 - as the sweep: the next round looks again, within the window
+            log.warning("the reconciliation schedule could not be checked, will try again: %s",
+                        exc.__class__.__name__)
 
 
 @click.command("worker")
@@ -52,6 +59,11 @@ def worker(ctx: click.Context, burst: bool) -> None:
     logs.configure(settings)
     db.upgrade(settings.database_url)
     if settings.worker_metrics_port:
+        from prometheus_client import REGISTRY
+
+        from reconciler.notify import ReconcileCollector
+
+        REGISTRY.register(ReconcileCollector(db.session_factory(settings.database_url)))
         start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_address)
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")

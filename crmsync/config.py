@@ -126,6 +126,34 @@ def _non_negative(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return check
 
 
+def _cron(value: str) -> str:
+    """A five-field cron expression (minute hour day month weekday), or empty."""
+    from croniter import croniter
+
+    value = " ".join(value.split())
+    if value and (len(value.split()) != 5 or not croniter.is_valid(value)):
+        raise ValueError(f"expected a cron expression of five fields such as '0 2 * * *', got {value!r}")
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone such as 'Europe/Paris' or 'UTC', got {value!r}") from None
+    return value
+
+
+def _addresses(value: str) -> tuple[str, ...]:
+    addresses = _list(value)
+    for address in addresses:
+        if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+", address):
+            raise ValueError(f"expected e-mail addresses separated by commas, got {address!r}")
+    return addresses
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -272,6 +300,31 @@ SETTINGS: tuple[Setting, ...] = (
             "nothing; `mark` has the plugin send the entity's deletion, applied as the connector's deletion "
             "policies say (USER_DELETION_POLICY: a Contact is marked deleted by default; an enrolment ends).",
             "Reconciliation"),
+    Setting("RECONCILE_SCHEDULE", _cron, "",
+            "When workers start a reconciliation by themselves: a cron expression in RECONCILE_TIMEZONE, e.g. "
+            "`0 2 * * *` for 02:00 every night. Empty: only `crmsync reconcile` and the admin API start one.",
+            "Reconciliation"),
+    Setting("RECONCILE_TIMEZONE", _timezone, "UTC",
+            "Time zone of RECONCILE_SCHEDULE (an IANA name such as `Europe/Paris`).", "Reconciliation"),
+    Setting("RECONCILE_WINDOW_HOURS", _positive(_float), "4",
+            "How long after its scheduled start a scheduled run may go on: at the window's end it stops where it "
+            "is and the next scheduled run resumes it there. A worker that was down at the start time starts "
+            "the run late, but only within the window.", "Reconciliation"),
+    Setting("RECONCILE_EMAIL_TO", _addresses, "",
+            "Comma-separated addresses e-mailed when a run finds differences (counts only, no personal data). "
+            "Empty: no e-mail. Needs SMTP_HOST and SMTP_FROM.", "Reconciliation"),
+    Setting("RECONCILE_NOTIFY_MOODLE", _bool, "true",
+            "Also send Moodle's site administrators a Moodle notification when a run finds differences "
+            "(through the plugin's web service at MOODLE_URL).", "Reconciliation"),
+    Setting("SMTP_HOST", _str, "", "SMTP server the e-mails are sent through.", "E-mail"),
+    Setting("SMTP_PORT", _positive(_int), "587",
+            "Its port: 587 for submission with STARTTLS, 25 for a local relay.", "E-mail"),
+    Setting("SMTP_USERNAME", _str, "", "User to log in as; empty: no login.", "E-mail"),
+    Setting("SMTP_PASSWORD", _str, "", "Password of SMTP_USERNAME.", "E-mail", secret=True),
+    Setting("SMTP_STARTTLS", _bool, "true",
+            "Switch to TLS with STARTTLS before logging in and sending (refused by the server: nothing is "
+            "sent, the worker's log says why). `false` only for a relay on the same host.", "E-mail"),
+    Setting("SMTP_FROM", _str, "", "Sender address of the e-mails, e.g. `crmsync@example.org`.", "E-mail"),
     # --- sandbox -----------------------------------------------------------------------------------
     Setting("SANDBOX_BIND", _str, "127.0.0.1:8090", "Address the bundled SuiteCRM sandbox listens on.", "Sandbox"),
     Setting("SANDBOX_DATABASE", _str, "var/sandbox.db",
@@ -353,6 +406,10 @@ def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike |
     if set(values["crm_webhook_secrets"]) & set(values["webhook_secrets"]):
         # A shared secret would let a Moodle site sign CRM changes (and the reverse).
         raise ConfigError("CRM_WEBHOOK_SECRETS: a secret is also in WEBHOOK_SECRETS; give the CRM its own")
+    if values["reconcile_email_to"] and not (values["smtp_host"] and values["smtp_from"]):
+        missing = [name for name in ("SMTP_HOST", "SMTP_FROM") if not values[name.lower()]]
+        raise ConfigError(f"RECONCILE_EMAIL_TO is set but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                          "not: the notices could not be sent")
     return Config(values)
 
 

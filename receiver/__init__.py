@@ -13,6 +13,7 @@ def create_app(config: Config | None = None) -> Flask:
     """App factory: one Flask app per process, configured from crmsync.config."""
     from crmsync import logs
     from receiver import admin_api, crm_webhooks, errors, metrics, ops, resources, webhooks
+    from reconciler import api as reconcile_api
 
     config = config or configuration.load()
     logs.configure(config)
@@ -28,4 +29,5 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(crm_webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(admin_api.blueprint)
+    app.register_blueprint(reconcile_api.blueprint)
     return app

@@ -22,6 +22,7 @@ from prometheus_client import (
 
 from crmsync import contract
 from receiver import resources
+from reconciler.notify import ReconcileCollector
 
 REQUESTS = Counter("crmsync_http_requests_total", "HTTP requests answered", ["endpoint", "status"])
 # `origin`: who sent the webhook, moodle or crm (crmsync.contract.ORIGINS).
@@ -62,5 +63,10 @@ def metrics():
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        samples = generate_latest(registry)
+    else:
+        samples = generate_latest()
+    # Read from the database now, not counted by this process: whichever worker ran the reconciliation.
+    from_database = CollectorRegistry()
+    from_database.register(ReconcileCollector(resources.session))
+    return Response(samples + generate_latest(from_database), content_type=CONTENT_TYPE_LATEST)

@@ -213,14 +213,14 @@ def test_admin_api_follows_its_openapi_document_on_every_engine(database_url, re
     receiver.post(message())
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", receiver.app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5  # events, one event, replay, stats, conflicts
+    assert len(operations) == 10  # events, one event, replay, stats, conflicts; reconciliations: start, list, one, differences, repair
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _follows_the_document(operation, mode)
 
 
 def _follows_the_document(operation, mode: GenerationMode) -> None:
-    @fuzz(50)  # 4 operations, valid and invalid: 400 requests per engine
+    @fuzz(30)  # 10 operations, valid and invalid: 600 requests per engine
     @given(case=operation.as_strategy(mode))
     def check(case):
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -233,7 +233,8 @@ def _follows_the_document(operation, mode: GenerationMode) -> None:
 
 
 ROUTES = ["/webhooks/moodle", "/webhooks/crm", "/healthz", "/readyz", "/metrics", "/api/v1/events", "/api/v1/events/x",
-          "/api/v1/events/replay", "/api/v1/stats", "/api/v1/openapi.json", "/", "/api/v1/nope"]
+          "/api/v1/events/replay", "/api/v1/stats", "/api/v1/openapi.json", "/", "/api/v1/nope",
+          "/api/v1/reconciliations", "/api/v1/reconciliations/1/differences", "/api/v1/reconciliations/1/repair"]
 
 
 def test_any_method_path_query_and_headers_never_cause_a_server_error(sqlite_url, redis_url):
