@@ -17,7 +17,30 @@ from crmsync.config import ConfigError
 COMMAND_GROUP = "crmsync.commands"  # each part of the product contributes its sub-commands here
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ComponentGroup(click.Group):
+    """The parts of the product name their commands in pyproject.toml; the core imports none of them. They
+    are loaded when a command is looked up, not when this module is imported: a part's commands module
+    imports load_config from here."""
+
+    _loaded = False
+
+    def _load_components(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for entry in entry_points(group=COMMAND_GROUP):
+                for command in entry.load():
+                    self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_components()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_components()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=ComponentGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env-file", default=".env", show_default=True,
               help="File of VAR=value settings (./.env is optional; a file named here must exist).")
 @click.pass_context
@@ -99,16 +122,6 @@ def run_everything(ctx: click.Context) -> None:
     from crmsync.run import run
 
     ctx.exit(run(load_config(ctx)))
-
-
-def _register_components() -> None:
-    """The parts of the product name their commands in pyproject.toml; the core imports none of them."""
-    for entry in entry_points(group=COMMAND_GROUP):
-        for command in entry.load():
-            cli.add_command(command)
-
-
-_register_components()
 
 
 def main() -> None:
