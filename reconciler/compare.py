@@ -30,8 +30,10 @@ ENTITY_OF_PREFIX = {"user": "user", "course": "course", "activity_summary": "cou
                     "group": "group", "grade": "grade", "module_completion": "completion",
                     "course_completion": "completion", "attendance": "attendance", "consent": "consent"}
 # Written by the writer to every record (the reader filters by it), or ordered by Moodle times across
-# subjects (the newest of several wins: writer.py's high-water marks), so no one message says their value.
-NOT_COMPARED = {"moodle_site_id", "moodle_site_id_c", *(name for group in NEWEST_WINS.values() for name in group)}
+# subjects (the newest of several wins: writer.py's high-water marks), so no one message says their value;
+# or when a summary was computed (an export computes it anew: it always differs, and says nothing).
+NOT_COMPARED = {"moodle_site_id", "moodle_site_id_c", "summary_updated",
+                *(name for group in NEWEST_WINS.values() for name in group)}
 
 
 @dataclass

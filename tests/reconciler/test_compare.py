@@ -70,3 +70,16 @@ def test_a_crm_owned_field_moodle_does_not_show_is_repaired_from_the_crm(sqlite_
     [difference] = compare.field_differences("Contacts", "user:4", wanted["user:4"], crm_contact)
     assert (difference.field, difference.moodle_value, difference.crm_value, difference.owner,
             difference.subject) == ("department", "Support", "Sales", "crm", f"contact:{contact_id}")
+
+
+def test_a_summary_computed_again_for_the_export_is_no_difference_but_a_changed_count_is(sqlite_url):
+    from tests.connector.test_course_content import summary
+    with db.session_scope(sqlite_url) as session:
+        wanted = expected(session, message("course_summary.updated", "course_summary:2", summary([])))
+    fields = {name: field["v"] for name, field in wanted["course:2"]["fields"].items()}
+    # The CRM holds the summary of last night's message: every count the same, computed at another time.
+    crm_course = {"id": "c", **fields, "summary_updated": "2026-11-01T02:00:00+00:00"}
+    assert compare.field_differences("mdl_Courses", "course:2", wanted["course:2"], crm_course) == []
+    [difference] = compare.field_differences("mdl_Courses", "course:2", wanted["course:2"],
+                                             {**crm_course, "learners": "2"})
+    assert (difference.field, difference.moodle_value, difference.crm_value) == ("learners", "3", "2")
