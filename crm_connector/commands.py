@@ -162,8 +162,10 @@ def replay(ctx: click.Context, status: str, message_type: str | None, subject: s
 @click.pass_context
 def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: float) -> None:
     """Send the sample Moodle event stream to a running receiver and show what the CRM now holds; then edit a
-    learner's Contact as a CRM user and show the edit arriving in Moodle."""
+    learner's Contact as a CRM user and show the edit arriving in Moodle; then enrol the learners with an
+    intake and move them to another group, made in the CRM and shown in Moodle."""
     from crm_connector import demo as sample
+    from crm_connector import demo_intake
 
     settings = load_config(ctx)
     url = url or f"http://{settings.bind}/webhooks/moodle"
@@ -183,6 +185,7 @@ def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: 
         for row in rows:
             click.echo(f"  {row}")
     sample.crm_to_moodle(settings, wait_seconds, click.echo)
+    demo_intake.administration(settings, wait_seconds, click.echo)
 
 
 COMMANDS = [worker, replay, demo]

@@ -39,7 +39,7 @@ def find(work, contact: dict) -> Account:
                       f"in Moodle site {work.site_id} only")
     if user_of:
         user_id = int(user_of) if user_of.isdigit() else 0
-        found = [u for u in work.moodle.get_users_by_field("id", [user_id]) if not u.get("deleted")]
+        found = [u for u in work.moodle.get_users_by_field("id", [user_id]) if _live(u)]
         if not found:
             raise Refused(f"{name}'s Moodle user {user_of} is not in Moodle any more (deleted there?): clear the "
                           "Contact's Moodle user id to have a new account made, or correct it")
@@ -48,7 +48,7 @@ def find(work, contact: dict) -> Account:
     if not EMAIL.match(email):
         raise Refused(f"{name} has no valid e-mail address: Moodle needs one to find or create their account")
     matches = [u for u in work.moodle.get_users_by_field("email", [email])
-               if not u.get("deleted") and str(u.get("email", "")).lower() == email.lower()]
+               if _live(u) and str(u.get("email", "")).lower() == email.lower()]
     if len(matches) > 1:
         raise Refused(f"{len(matches)} Moodle users have {name}'s e-mail address: set the Contact's Moodle user "
                       "id to the right one")
@@ -66,6 +66,12 @@ def find(work, contact: dict) -> Account:
     if auth == "manual":
         new_user["createpassword"] = 1  # Moodle e-mails the learner a link to set their password
     return Account(contact["id"], None, username, new_user)
+
+
+def _live(user: dict) -> bool:
+    """core_user_get_users_by_field answers deleted users too, with no `deleted` field: Moodle's delete_user()
+    replaces their e-mail address by a hash (the recorded site's user 5), so an address is what shows it."""
+    return "@" in str(user.get("email", ""))
 
 
 def _checked(work, account: Account) -> Account:

@@ -107,7 +107,7 @@ def _apply(work, data: dict) -> Outcome:
         row = _claim_row(work, account.user_id, course, data["id"])
         _unenrol(work, account.user_id, course)
         attributes = _moodle_view(work, account.user_id, course, None)
-        results.done(work, MODULE, data["id"], attributes)
+        results.done(work, MODULE, data["id"], _shown(attributes))
         _remember(work, row, data["id"], contact["id"], course, attributes)
         return Outcome.of(work, f"unenrolled Moodle user {account.user_id} from course {course.moodle_id}")
     _check_course(work, course)
@@ -135,7 +135,7 @@ def _apply(work, data: dict) -> Outcome:
     attributes = _moodle_view(work, user_id, course, {"role": role, "suspended": status == "suspended",
                                                       "start": start, "end": end,
                                                       "groups": [g["name"] for g in chosen]})
-    results.done(work, MODULE, data["id"], attributes)
+    results.done(work, MODULE, data["id"], _shown(attributes))
     _remember(work, row, data["id"], contact["id"], course, attributes)
     who = f"new Moodle user {user_id}" if created else f"Moodle user {user_id}"
     return Outcome.of(work, f"{who} enrolled in course {course.moodle_id} as {role} ({status}), "
@@ -258,6 +258,12 @@ def _moodle_view(work, user_id: int, course: Course, enrolled: dict | None) -> d
                "data": {"userid": user_id, "courseid": course.moodle_id, "course": course.ref(), **state}}
     [write] = [w for w in writes_for(message, work.config) if w.module == MODULE]
     return {**write.attributes, "moodle_site_id": work.site_id}
+
+
+def _shown(attributes: dict) -> dict:
+    """What of Moodle's view is written on the CRM user's record: all but its name, which stays theirs (Moodle
+    → CRM keeps a record's name too)."""
+    return {name: value for name, value in attributes.items() if name != "name"}
 
 
 def _hash(work, attributes: dict, contact_id: str, course_id: str) -> str:

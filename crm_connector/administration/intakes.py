@@ -46,7 +46,9 @@ def apply_updated(work, message: dict) -> Outcome:
             except Refused as exc:
                 failed.append(exc)
     people = len(plan["contacts"])
-    summary = f"{done} done, {len(failed)} failed, for {people} people in {len(plan['courses'])} courses"
+    courses = len(plan["courses"])
+    summary = (f"{done} done, {len(failed)} failed, for {people} {'person' if people == 1 else 'people'} in "
+               f"{courses} {'course' if courses == 1 else 'courses'}")
     counts = {"people": str(people), "done_count": str(done), "failed_count": str(len(failed))}
     if failed:
         work.write_crm(work.crm.update, MODULE, data["id"], {
