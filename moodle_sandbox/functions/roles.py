@@ -14,6 +14,7 @@ from moodle_sandbox.errors import CodingError, InvalidParameter
 from moodle_sandbox.functions import Call, function
 from moodle_sandbox.params import Multiple, Single, Value, optional
 
+
 def _assignments() -> Multiple:
     return Multiple(Single({"roleid": Value("int"), "userid": Value("int"), "contextid": optional(Value("int")),
                             "contextlevel": optional(Value("alpha")), "instanceid": optional(Value("int"))}))

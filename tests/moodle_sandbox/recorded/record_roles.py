@@ -72,8 +72,8 @@ def main(folder: Path) -> None:
         "user": [{"id": me["userid"], "username": me["username"], "firstname": me["firstname"],
                   "lastname": me["lastname"], "email": f"{me['username']}@example.invalid"}]
                 # the service's user sees others' full names only: first word first name, the rest last name
-                + [{k: u[k] for k in ("id", "username", "email")} | dict(zip(("firstname", "lastname"),
-                                                                            u["fullname"].split(" ", 1)))
+                + [{k: u[k] for k in ("id", "username", "email")}
+                   | dict(zip(("firstname", "lastname"), u["fullname"].split(" ", 1), strict=True))
                    for u in users],
         "course": [{k: course[k] for k in ("id", "shortname", "fullname")}],
         "enrol": [{"id": 1, "courseid": COURSE, "enrol": "manual"}],
