@@ -1,7 +1,8 @@
 """Moodle's exceptions as the web-service layer reports them (webservice/rest/locallib.php, generate_error).
 
 The recorded site ran with debugging on, so `debuginfo` is sent and a moodle_exception's message
-carries it in brackets, as Moodle's own constructor appends it.
+carries it in brackets, as Moodle's own constructor appends it. A site without developer debugging (site
+setting `debugdeveloper` false, as the real Moodle of tests/moodle_sandbox/recorded/roles) sends neither.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ class MoodleException(Exception):
         full = f"{message} ({debuginfo})" if debuginfo else message
         super().__init__(full)
         self.exception, self.errorcode, self.message, self.debuginfo = exception, errorcode, full, debuginfo
+        self.plain_message = message
+
+    def shown(self, debugging: bool) -> MoodleException:
+        """The exception as a site with or without developer debugging reports it."""
+        if debugging or self.debuginfo is None:
+            return self
+        return MoodleException(self.errorcode, self.plain_message, None, self.exception)
 
     def body(self) -> dict:
         body = {"exception": self.exception, "errorcode": self.errorcode, "message": self.message}

@@ -134,11 +134,29 @@ def is_enrolled(call: Call, course_id: int, user_id: int, only_active: bool = Fa
 
 
 def user_roles(call: Call, course_id: int, user_id: int) -> list[dict]:
+    """get_user_roles() in the course: ordered by the roles' sortorder (recorded: teacher before student)."""
     roles = {r["id"]: r for r in call.store.all("role")}
     return [{"roleid": ra["roleid"], "name": roles[ra["roleid"]]["name"], "shortname": roles[ra["roleid"]]["shortname"],
              # get_user_roles() selects ra.* after r.*: the assignment's sortorder (0) wins the column clash
              "sortorder": 0}
-            for ra in call.store.find("role_assignments", courseid=course_id, userid=user_id)]
+            for ra in sorted(call.store.find("role_assignments", courseid=course_id, userid=user_id),
+                             key=lambda ra: roles[ra["roleid"]]["sortorder"])]
+
+
+SYSTEM = 0  # role_assignments.courseid of a system-level assignment (the system context's instance id is 0)
+
+
+def assignable_roles(call: Call, course_id: int) -> set[int]:
+    """get_assignable_roles() in a course context for the token's user: the roles allowed at course level that a
+    site admin may give, or that the roles the user holds at system level or in the course may give (a role row's
+    `allowassign`, Moodle's role_allow_assign)."""
+    roles = {r["id"]: r for r in call.store.all("role") if "course" in r["contextlevels"]}
+    if call.user.get("siteadmin"):
+        return set(roles)
+    held = [ra["roleid"] for ra in call.store.find("role_assignments", userid=call.user["id"])
+            if ra["courseid"] in (SYSTEM, course_id)]
+    allowed = {a for r in call.store.all("role") if r["id"] in held for a in r.get("allowassign", [])}
+    return allowed & set(roles)
 
 
 def user_groups(call: Call, course_id: int, user_id: int) -> list[dict]:

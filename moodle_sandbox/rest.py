@@ -90,7 +90,7 @@ def server():
     try:
         return _result(_run(state, fields.get("wstoken"), name, params), restformat)
     except MoodleException as exc:
-        return _error(exc, restformat)
+        return _error(exc.shown(state.config().get("debugdeveloper", True)), restformat)
     except PhpCrash:
         return Response("", 500, content_type="text/html; charset=utf-8")
 

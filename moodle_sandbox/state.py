@@ -22,6 +22,8 @@ CALL_LOG_LIMIT = 100_000
 # The plugin's own functions, which the plugin's upgrade adds to its service: the sandbox stands for a Moodle with
 # the plugin installed, whose CRM sync service lists them besides the recorded ones.
 PLUGIN_FUNCTIONS = ("local_crmsync_export_state", "local_crmsync_resend", "local_crmsync_notify_admins")
+# Core functions the plugin's service lists (moodle_plugin/db/services.php) that the recorded service did not.
+PLUGIN_SERVICE_CORE_FUNCTIONS = ("core_role_assign_roles", "core_role_unassign_roles")
 
 
 def recorded_site() -> dict[str, list[dict]]:
@@ -29,7 +31,7 @@ def recorded_site() -> dict[str, list[dict]]:
     site = recorded_data()
     for service in site["external_services"]:
         if service["shortname"] == "crm_sync":
-            service["functions"] = service["functions"] + list(PLUGIN_FUNCTIONS)
+            service["functions"] = service["functions"] + list(PLUGIN_SERVICE_CORE_FUNCTIONS + PLUGIN_FUNCTIONS)
     return site
 
 

@@ -2,7 +2,10 @@
 
 An updated record is the whole wanted state: the Contact (found or given a Moodle account, accounts.py)
 enrolled in the course through its manual enrolment with the role, start, end and status (active or
-suspended) it names, in exactly the groups it lists (status `unenrolled` unenrols). A new account's
+suspended) it names, in exactly the groups it lists (status `unenrolled` unenrols), holding of the roles the
+CRM manages (ROLE_IDS) exactly the one it names: Moodle's enrolment adds a role and keeps the others, so the
+others of ROLE_IDS the person holds are taken away (roles outside ROLE_IDS are a Moodle administrator's and
+stay). A new account's
 password e-mail comes from Moodle (accounts.py); the joining instructions are the CRM's to send
 (docs/crm-user-guide.md on main).
 
@@ -113,6 +116,8 @@ def _apply(work, data: dict) -> Outcome:
     _check_course(work, course)
     chosen, others = membership.resolve(work, course.moodle_id, course.fullname,
                                         membership.wanted_names(fields.get("groups_list", "")))
+    # The roles of ROLE_IDS the person holds besides the record's: Moodle's enrolment adds a role, never replaces one.
+    surplus = _managed_roles_held(work, account.user_id, course) - {role_id} if account.user_id is not None else set()
     row = _claim_row(work, account.user_id, course, data["id"]) if account.user_id is not None else None
     # --- Moodle --------------------------------------------------------------------------------
     created = account.user_id is None
@@ -131,6 +136,7 @@ def _apply(work, data: dict) -> Outcome:
         raise Refused(_no_manual(course), exc.detail) from None
     except InvalidParameter as exc:
         raise Refused(f"Moodle refused the enrolment in {course.fullname}: {exc.message}", exc.detail) from None
+    _take_away_roles(work, user_id, course, surplus)
     membership.set_groups(work, user_id, chosen, others)
     attributes = _moodle_view(work, user_id, course, {"role": role, "suspended": status == "suspended",
                                                       "start": start, "end": end,
@@ -231,6 +237,27 @@ def _claim_row(work, user_id: int, course: Course, record_id: str) -> CrmRecord 
         row.crm_id, row.tombstone = record_id, None
     work.session.commit()
     return row
+
+
+def _managed_roles_held(work, user_id: int, course: Course) -> set[int]:
+    """The roles of ROLE_IDS (the roles the CRM manages) the user holds in the course; roles a Moodle administrator
+    gave outside ROLE_IDS are not the CRM's to take away."""
+    return work.moodle.course_roles(course.moodle_id).get(user_id, set()) & set(work.config.role_ids.values())
+
+
+def _take_away_roles(work, user_id: int, course: Course, role_ids: set[int]) -> None:
+    """Only roles the user holds are taken away, so a repeat of the same record makes no role write at all."""
+    if not role_ids:
+        return
+    try:
+        work.write_moodle(work.moodle.unassign_roles, [
+            {"roleid": role_id, "userid": user_id, "contextlevel": "course", "instanceid": course.moodle_id}
+            for role_id in sorted(role_ids)])
+    except InvalidParameter as exc:
+        names = ", ".join(name for name, role_id in work.config.role_ids.items() if role_id in role_ids)
+        raise Refused(f"Moodle does not let the sync take the role {names} away in {course.fullname}: an "
+                      "administrator lets the sync's role assign it (Allow role assignments) or corrects ROLE_IDS",
+                      exc.detail) from None
 
 
 def _unenrol(work, user_id: int, course: Course) -> None:

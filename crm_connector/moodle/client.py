@@ -191,6 +191,18 @@ class MoodleClient:
                    for name, value in options.items()]
         return self.call("core_enrol_get_enrolled_users", {"courseid": course_id, "options": encoded})
 
+    def course_roles(self, course_id: int) -> dict[int, set[int]]:
+        """Each enrolled user's role ids in the course (core_enrol_get_enrolled_users with userfields id,roles: an
+        id, full name and roles per user, the least a read of the roles carries)."""
+        users = self.get_enrolled_users(course_id, userfields=["id", "roles"])
+        return {int(u["id"]): {int(r["roleid"]) for r in u.get("roles", [])} for u in users}
+
+    def unassign_roles(self, unassignments: list[dict]) -> None:
+        """[{roleid, userid, contextlevel, instanceid}]: taking away a role not held (or from an unknown user)
+        changes nothing; a role the service's user may not give there, or an unknown course, is InvalidParameter
+        (without Moodle's reason unless it is debugging)."""
+        self.call("core_role_unassign_roles", {"unassignments": unassignments})
+
     def get_courses_by_field(self, field: str, value) -> list[dict]:
         return self.call("core_course_get_courses_by_field", {"field": field, "value": value})["courses"]
 

@@ -65,6 +65,7 @@ def _load() -> None:
         enrol,
         groups,
         reconcile,
+        roles,
         site,
         users,
     )

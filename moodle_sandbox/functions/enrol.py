@@ -11,12 +11,6 @@ from moodle_sandbox.functions.courses import course_summary
 from moodle_sandbox.params import Multiple, Single, Value, default, optional
 
 
-def _assignable(call: Call, role_id: int) -> bool:
-    """get_assignable_roles() for a site admin in a course context: the roles allowed at course level."""
-    role = call.store.get("role", role_id)
-    return bool(role) and "course" in role["contextlevels"]
-
-
 @function("enrol_manual_enrol_users", enrolments=Multiple(Single({
     "roleid": Value("int"), "userid": Value("int"), "courseid": Value("int"),
     "timestart": optional(Value("int")), "timeend": optional(Value("int")), "suspend": optional(Value("int"))})))
@@ -25,7 +19,7 @@ def enrol_users(call: Call, params: dict):
         course_id, user_id, role_id = enrolment["courseid"], enrolment["userid"], enrolment["roleid"]
         if call.store.get("course", course_id) is None:
             raise InvalidParameter("Context does not exist")
-        if not _assignable(call, role_id):
+        if role_id not in model.assignable_roles(call, course_id):
             raise MoodleException(
                 "wsusercannotassign",
                 f"You don't have the permission to assign this role ({role_id}) to this user ({user_id}) "

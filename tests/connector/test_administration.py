@@ -204,6 +204,27 @@ def test_suspending_moving_dates_and_groups_then_deleting_the_record_unenrols(ad
 
 
 @SQLITE_ONLY
+def test_a_student_made_a_tutor_holds_the_tutor_role_only_and_a_repeat_makes_no_role_write(admin):
+    record, _contact, user_id = enrolled(admin)
+    # A Moodle administrator made her a manager in the course too: not a role the CRM manages (ROLE_IDS).
+    admin.moodle.seed(role_assignments=[{"roleid": 1, "courseid": COURSE, "userid": user_id}])
+
+    admin.send_crm(admin.saved(record, {"role": "teacher"}))
+    admin.drain()
+    assert admin.moodle_state(user_id)["roles"] == [1, 4], "student taken away, teacher given, manager kept"
+    shown = admin.enrolment(record)
+    assert (shown["sync_state"], shown["sync_message"], shown["role"]) == ("done", "", "teacher")
+
+    role_writes = admin.moodle_calls("core_role_unassign_roles") + admin.moodle_calls("core_role_assign_roles")
+    admin.send_crm(admin.saved(record, {"role": "teacher"}))
+    admin.drain()
+    assert admin.moodle_state(user_id)["roles"] == [1, 4]
+    assert admin.moodle_calls("core_role_unassign_roles") + admin.moodle_calls("core_role_assign_roles") \
+        == role_writes, "the same role again is no role write in Moodle"
+    assert {e.status for e in admin.events()} == {"applied"}
+
+
+@SQLITE_ONLY
 def test_an_older_save_delivered_after_a_newer_one_and_a_duplicate_change_nothing(admin):
     record, _contact, user_id = enrolled(admin)
     older = admin.saved(record, {"status": "active"})

@@ -111,3 +111,39 @@ def test_sandbox_answers_the_reconciliation_functions_like_moodle(recorded_plugi
     expected = transcript["response"]
     assert (response.status_code, response.headers["Content-Type"]) == (expected["status"], expected["content-type"])
     assert response.json() == expected["body"]
+
+
+# --- core_role_assign_roles / core_role_unassign_roles, recorded from a real Moodle 4.3 as the CRM sync service's user -
+ROLES = Path(__file__).parent / "recorded" / "roles"
+ROLES_LIST = [json.loads((ROLES / line.split("\t")[0]).read_text()) | {"file": line.split("\t")[0]}
+              for line in (ROLES / "INDEX.tsv").read_text().splitlines()[1:] if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def recorded_roles_site():
+    """The recorded course, its learners and roles, and the service's user holding the guide's role (site.json); the
+    recorded Moodle ran without developer debugging, so its errors carry no debuginfo."""
+    described = json.loads((ROLES / "site.json").read_text())
+    with MoodleSandboxProcess() as sandbox:
+        sandbox.reset("empty")
+        sandbox.set_config(debugdeveloper=False)
+        sandbox.seed(**described["tables"])
+        sandbox.token = sandbox.issue_token("crm_sync", userid=next(
+            u["id"] for u in described["tables"]["user"] if u["username"] == "crmsync"))
+        yield sandbox
+
+
+def test_every_roles_transcript_is_replayed():
+    assert len(ROLES_LIST) == len(list(ROLES.glob("[0-9][0-9]_*.json"))) == 12
+
+
+@pytest.mark.parametrize("transcript", ROLES_LIST, ids=[t["file"] for t in ROLES_LIST])
+def test_sandbox_assigns_and_unassigns_roles_like_moodle(recorded_roles_site, transcript):
+    moodle = recorded_roles_site
+    request = transcript["request"]
+    params = [(k, moodle.token if v == "<ws-token>" else v) for k, v in request["params"]]
+    response = requests.request(request["method"], moodle.url + request["path"], params=request["query"],
+                                data=params, timeout=10)
+    expected = transcript["response"]
+    assert (response.status_code, response.headers["Content-Type"]) == (expected["status"], expected["content-type"])
+    assert response.json() == expected["body"]
