@@ -535,9 +535,9 @@ def test_an_intake_hangs_off_a_target_list_as_module_builder_relates_a_core_modu
     metadata = php_json(f"include 'SugarModules/relationships/relationships/{rel.name}MetaData.php';"
                         f"echo json_encode($dictionary['{rel.name}']['relationships']['{rel.name}']);", root)
     assert (metadata["lhs_table"], metadata["rhs_table"]) == ("prospect_lists", "mdl_intakes")
-    labels = _strings(root, [f"SugarModules/language/ProspectLists/en_us.lang.php"])
+    labels = _strings(root, ["SugarModules/language/ProspectLists/en_us.lang.php"])
     assert labels["LBL_MDL_INTAKES_PROSPECTLISTS_FROM_MDL_INTAKES_TITLE"] == "Moodle Intakes"
-    intake_labels = _strings(root, [f"SugarModules/language/mdl_Intakes/en_us.lang.php"])
+    intake_labels = _strings(root, ["SugarModules/language/mdl_Intakes/en_us.lang.php"])
     assert intake_labels["LBL_MDL_INTAKES_PROSPECTLISTS_FROM_PROSPECTLISTS_TITLE"] == "Target List"
 
 
