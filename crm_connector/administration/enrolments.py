@@ -143,17 +143,44 @@ def _apply(work, data: dict) -> Outcome:
                                                       "groups": [g["name"] for g in chosen]})
     results.done(work, MODULE, data["id"], _shown(attributes))
     _remember(work, row, data["id"], contact["id"], course, attributes)
+    earlier = _let_go_of_earlier(work, data["id"], row.entity_key)
     who = f"new Moodle user {user_id}" if created else f"Moodle user {user_id}"
     return Outcome.of(work, f"{who} enrolled in course {course.moodle_id} as {role} ({status}), "
-                            f"groups: {', '.join(g['name'] for g in chosen) or 'none'}")
+                            f"groups: {', '.join(g['name'] for g in chosen) or 'none'}" + "".join(
+                                f"; Moodle user {u} unenrolled from course {c} (the record now names another)"
+                                for u, c in earlier))
+
+
+def _enrolment_rows(work, record_id: str) -> list[CrmRecord]:
+    """The id map rows of the enrolments this record stands for (its facets' rows left out)."""
+    return list(work.session.scalars(select(CrmRecord).where(
+        CrmRecord.site_id == work.site_id, CrmRecord.crm_module == MODULE, CrmRecord.crm_id == record_id,
+        CrmRecord.entity_key.like("enrolment:%"), CrmRecord.entity_key.not_like("%#%"))).all())
+
+
+def _let_go_of_earlier(work, record_id: str, key: str) -> list[tuple[int, int]]:
+    """A record a CRM user re-pointed to another person or course stands no more for the enrolment it stood
+    for: that one is ended in Moodle, as deleting the record would end it, and the id map forgets it (a later
+    enrolment of that person there is a record of its own). Done once the new one is in Moodle."""
+    ended = []
+    for row in _enrolment_rows(work, record_id):
+        if row.entity_key == key:
+            continue
+        _, user_id, course_id = row.entity_key.split(":")
+        found = work.moodle.get_courses_by_field("id", int(course_id))
+        if found:
+            _unenrol(work, int(user_id), Course(record_id, int(course_id), found[0]["shortname"],
+                                                 found[0]["fullname"], found[0].get("idnumber") or ""))
+        work.session.delete(row)
+        work.session.flush()
+        ended.append((int(user_id), int(course_id)))
+    return ended
 
 
 def apply_deleted(work, message: dict) -> Outcome:
     """A deleted enrolment record unenrols the learner (its manual enrolment) from the course."""
     record_id = message["data"]["id"]
-    row = work.session.scalars(select(CrmRecord).where(
-        CrmRecord.site_id == work.site_id, CrmRecord.crm_module == MODULE, CrmRecord.crm_id == record_id,
-        CrmRecord.entity_key.like("enrolment:%"), CrmRecord.entity_key.not_like("%#%"))).first()
+    row = next(iter(_enrolment_rows(work, record_id)), None)
     if row is None:
         return Outcome.of(work, skipped="the record stands for no Moodle enrolment the connector knows: nothing "
                                         "to unenrol")

@@ -204,6 +204,22 @@ def test_suspending_moving_dates_and_groups_then_deleting_the_record_unenrols(ad
 
 
 @SQLITE_ONLY
+def test_a_record_given_another_person_enrols_them_and_ends_the_enrolment_it_stood_for(admin):
+    record, _nora, nora = enrolled(admin)
+    alice = admin.person("Alice", "Anders", "alice.anders@example.invalid")  # Moodle user 3, by her e-mail
+    admin.send_crm(admin.saved(record, {CONTACT_LINK: alice}))  # the CRM user corrects who it is for
+    admin.drain()
+    assert admin.moodle_state(nora)["enrolment"] is None, "the person the record named before is unenrolled"
+    assert admin.moodle_state(3)["enrolment"] is not None and admin.enrolment(record)["sync_state"] == "done"
+    # Moodle's deletion of Nora's enrolment then changes nothing of the record, which is Alice's now.
+    admin.send(admin.message("enrolment.deleted", f"enrolment:{nora}:{COURSE}", {
+        "userid": nora, "courseid": COURSE, "status": "deleted", "enrolments": [], "roles": [], "groups": []}))
+    admin.drain()
+    assert str(admin.enrolment(record)["moodle_user_id"]) == "3"
+    assert [r["id"] for r in admin.sandbox.records("mdl_Enrolments")] == [record]
+
+
+@SQLITE_ONLY
 def test_a_student_made_a_tutor_holds_the_tutor_role_only_and_a_repeat_makes_no_role_write(admin):
     record, _contact, user_id = enrolled(admin)
     # A Moodle administrator made her a manager in the course too: not a role the CRM manages (ROLE_IDS).
