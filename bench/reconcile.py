@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -327,6 +328,7 @@ def measure(learners: int, page_size: int) -> dict:
         if crm is not None:
             crm.stop()
         moodle.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"learners": learners, "records": written, "seeded_s": seeded, "planted": planted.expected,
             "found": found, "requests": requests, "status": status, "crm_ceiling": (crm_pages_s, crm_records_s),
             "moodle_ceiling": (moodle_pages_s, moodle_items_s), **outcome}
