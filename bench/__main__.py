@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ingest, pipeline
+from bench import ingest, pipeline, reconcile
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     print(pipeline.end_to_end(events=100 if quick else 300))
     print(pipeline.coalescing(learners=10 if quick else 20))
     print(pipeline.backfill(learners=10 if quick else 200))
+    print(reconcile.run(learners=500 if quick else 10_000))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ class Store:
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0
+        # Bumped by every write: what is built from the tables (an export's index) is valid while it stays.
+        self.generation = 0
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -58,6 +60,7 @@ class Store:
     def insert(self, table: str, row: dict) -> dict:
         """Stores the row under its own `id` if it has one (seeding), else under the table's next id."""
         with self.transaction():
+            self.generation += 1
             next_id = self._next_id(table)
             row = dict(row)
             row_id = int(row.get("id") or next_id)
@@ -81,10 +84,12 @@ class Store:
 
     def update(self, table: str, row: dict) -> None:
         with self.transaction():
+            self.generation += 1
             self._db.execute("UPDATE rows SET data = ? WHERE tbl = ? AND id = ?", (json.dumps(row), table, row["id"]))
 
     def delete(self, table: str, row_id: int) -> None:
         with self.transaction():
+            self.generation += 1
             self._db.execute("DELETE FROM rows WHERE tbl = ? AND id = ?", (table, row_id))
 
     def all(self, table: str) -> list[dict]:
@@ -107,5 +112,6 @@ class Store:
 
     def reset(self) -> None:
         with self.transaction():
+            self.generation += 1
             self._db.execute("DELETE FROM rows")
             self._db.execute("DELETE FROM sequences")

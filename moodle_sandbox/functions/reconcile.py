@@ -11,14 +11,16 @@ to `local_crmsync_notifications` (userid, subject, message, url, timecreated); t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import html
 import json
 import re
+import threading
 import uuid
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
-from moodle_sandbox import model
 from moodle_sandbox.errors import MoodleException
 from moodle_sandbox.functions import Call, function
 from moodle_sandbox.params import Multiple, Value, default
@@ -37,17 +39,63 @@ SUBJECT = re.compile(r"^([a-z_]+)((?::[1-9][0-9]{0,17})+)$")
 FUNCTIONS = ("local_crmsync_export_state", "local_crmsync_resend", "local_crmsync_notify_admins")
 
 
+# --- the tables an export reads, indexed as the plugin's SQL joins them -----------------------------------
+class _Site:
+    """Read once per state of the store (Store.generation) and indexed, so that a page of an export costs its
+    own items, as the plugin's indexed queries do, not a read of every table for every item (which made a
+    site of thousands of learners unexportable)."""
+
+    def __init__(self, store):
+        self.generation = store.generation
+        self.users = store.all("user")
+        self.user = {u["id"]: u for u in self.users}
+        self.courses = store.all("course")
+        self.course = {c["id"]: c for c in self.courses}
+        self.instance = {i["id"]: i for i in store.all("enrol")}
+        self.user_enrolments = store.all("user_enrolments")
+        self.enrolments: dict[tuple[int, int], list[dict]] = defaultdict(list)  # (user, course) → by id
+        for ue in self.user_enrolments:
+            instance = self.instance.get(ue["enrolid"])
+            if instance is not None:
+                self.enrolments[(ue["userid"], instance["courseid"])].append(ue | {"instance": instance})
+        self.roles = {r["id"]: r for r in store.all("role")}
+        self.role_assignments: dict[tuple[int, int], list[dict]] = defaultdict(list)  # (course, user) → by id
+        for ra in store.all("role_assignments"):
+            self.role_assignments[(ra["courseid"], ra["userid"])].append(ra)
+        self.groups = store.all("groups")
+        self.member_of: dict[int, set[int]] = defaultdict(set)  # user → group ids
+        self.members: Counter = Counter()  # group id → members
+        for member in store.all("groups_members"):
+            self.member_of[member["userid"]].add(member["groupid"])
+            self.members[member["groupid"]] += 1
+        self.groups_of_course: dict[int, list[dict]] = defaultdict(list)
+        for group in self.groups:
+            self.groups_of_course[group["courseid"]].append(group)
+        services = {s["id"] for s in store.all("external_services") if s["shortname"] in SERVICES}
+        # The users authorised on the CRM sync service: here, whoever holds a token of it.
+        service_users = {t["userid"] for t in store.all("external_tokens") if t["serviceid"] in services}
+        # Existing users the CRM hears nothing of: site admins, the guest, the service's users.
+        self.not_synced = {u["id"] for u in self.users if u.get("siteadmin") or u["username"] == "guest"} \
+            | service_users
+        self.listings: dict[str, list[tuple]] = {}
+
+
+_SITES: dict[int, _Site] = {}
+_SITES_LOCK = threading.Lock()
+
+
+def _site_tables(call: Call) -> _Site:
+    with _SITES_LOCK:
+        site = _SITES.get(id(call.store))
+        if site is None or site.generation != call.store.generation:
+            site = _SITES[id(call.store)] = _Site(call.store)
+        return site
+
+
 # --- who is synced (synced_people.php) ----------------------------------------------------------------
-def _service_users(call: Call) -> set[int]:
-    """The users authorised on the CRM sync service: here, whoever holds a token of it."""
-    services = {s["id"] for s in call.store.all("external_services") if s["shortname"] in SERVICES}
-    return {t["userid"] for t in call.store.all("external_tokens") if t["serviceid"] in services}
-
-
 def _not_synced(call: Call) -> set[int]:
     """Existing users the CRM hears nothing of: site admins, the guest, the service's users."""
-    return {u["id"] for u in call.store.all("user") if u.get("siteadmin") or u["username"] == "guest"} \
-        | _service_users(call)
+    return _site_tables(call).not_synced
 
 
 # --- messages (message_builder.php) ----------------------------------------------------------------------
@@ -89,7 +137,8 @@ def _course_state(course: dict) -> dict:
 
 
 def _enrolment_state(call: Call, user_id: int, course: dict) -> dict:
-    rows = sorted(model.enrolments(call, course["id"], user_id), key=lambda ue: ue["id"])
+    site = _site_tables(call)
+    rows = site.enrolments.get((user_id, course["id"]), [])
     instances, current, modified = [], False, 0
     for ue in rows:
         active = ue["status"] == 0 and ue["instance"]["status"] == 0
@@ -102,13 +151,14 @@ def _enrolment_state(call: Call, user_id: int, course: dict) -> dict:
     if not instances:
         return {"userid": user_id, "courseid": course["id"], "status": "deleted", "course": _course_ref(course),
                 "enrolments": [], "roles": [], "groups": []}
-    roles = {r["id"]: r for r in call.store.all("role")}
+    roles = site.roles
     shortnames = []
-    for ra in sorted(call.store.find("role_assignments", courseid=course["id"], userid=user_id),
-                     key=lambda ra: roles[ra["roleid"]]["sortorder"]):
+    for ra in sorted(site.role_assignments.get((course["id"], user_id), []), key=lambda ra: roles[ra["roleid"]]["sortorder"]):
         if roles[ra["roleid"]]["shortname"] not in shortnames:
             shortnames.append(roles[ra["roleid"]]["shortname"])
-    groups = sorted(model.user_groups(call, course["id"], user_id), key=lambda g: (g["name"], g["id"]))
+    member_of = site.member_of.get(user_id, set())
+    groups = sorted((g for g in site.groups_of_course.get(course["id"], []) if g["id"] in member_of),
+                    key=lambda g: (g["name"], g["id"]))
     return {"userid": user_id, "courseid": course["id"], "course": _course_ref(course),
             "status": "active" if current else "suspended", "enrolments": instances, "roles": shortnames,
             "groups": [{"id": g["id"], "name": g["name"], "idnumber": g.get("idnumber") or ""} for g in groups],
@@ -116,11 +166,12 @@ def _enrolment_state(call: Call, user_id: int, course: dict) -> dict:
 
 
 def _group_state(call: Call, group: dict) -> dict:
-    course = call.store.get("course", group["courseid"])
+    site = _site_tables(call)
+    course = site.course.get(group["courseid"])
     return {"id": group["id"], "courseid": group["courseid"]} | ({"course": _course_ref(course)} if course else {}) | {
         "name": group["name"], "idnumber": group.get("idnumber") or "",
         "description": _plain_text(group.get("description") or "")[:DESCRIPTION_LENGTH],
-        "members": len(call.store.find("groups_members", groupid=group["id"])),
+        "members": site.members[group["id"]],
         "timemodified": int(group.get("timemodified") or 0)}
 
 
@@ -138,29 +189,44 @@ def _envelope(call: Call, kind: str, subject: str, data: dict) -> dict:
 
 
 def _listing(call: Call, kind: str) -> list[tuple[int, str, object]]:
-    """(key, subject, builder of its data) of every subject of the kind, by ascending key."""
+    """(key, subject, what its builder needs) of every subject of the kind, by ascending key."""
+    site = _site_tables(call)
+    if kind not in site.listings:
+        site.listings[kind] = _keys(site, kind)
+    return site.listings[kind]
+
+
+def _data(call: Call, kind: str, key: int, what) -> dict:
+    site = _site_tables(call)
     if kind == "user":
-        hidden = _not_synced(call)
-        return [(u["id"], f"user:{u['id']}", lambda u=u: _user_state(call, u))
-                for u in call.store.all("user") if not u["deleted"] and u["id"] not in hidden]
+        return _user_state(call, site.user[key])
     if kind == "course":
-        return [(c["id"], f"course:{c['id']}", lambda c=c: _course_state(c)) for c in call.store.all("course")
-                if c["id"] != 1]
+        return _course_state(site.course[key])
     if kind == "group":
-        return [(g["id"], f"group:{g['id']}", lambda g=g: _group_state(call, g)) for g in call.store.all("groups")
-                if g["courseid"] != 1]
+        return _group_state(call, what)
+    user_id, course_id = what
+    return _enrolment_state(call, user_id, site.course[course_id])
+
+
+def _keys(site: _Site, kind: str) -> list[tuple[int, str, object]]:
+    """(key, subject, what its builder needs) of every subject of the kind, by ascending key."""
+    if kind == "user":
+        return [(u["id"], f"user:{u['id']}", None) for u in site.users
+                if not u["deleted"] and u["id"] not in site.not_synced]
+    if kind == "course":
+        return [(c["id"], f"course:{c['id']}", None) for c in site.courses if c["id"] != 1]
+    if kind == "group":
+        return [(g["id"], f"group:{g['id']}", g) for g in site.groups if g["courseid"] != 1]
     if kind == "enrolment":
-        hidden = _not_synced(call)
-        courses = {i["id"]: i["courseid"] for i in call.store.all("enrol")}
         first: dict[tuple[int, int], int] = {}
-        for ue in call.store.all("user_enrolments"):
-            course_id = courses.get(ue["enrolid"])
-            user = call.store.get("user", ue["userid"])
-            if course_id in (None, 1) or not user or user["deleted"] or user["id"] in hidden:
+        for ue in site.user_enrolments:
+            instance = site.instance.get(ue["enrolid"])
+            course_id = instance["courseid"] if instance else None
+            user = site.user.get(ue["userid"])
+            if course_id in (None, 1) or not user or user["deleted"] or user["id"] in site.not_synced:
                 continue
             first.setdefault((ue["userid"], course_id), ue["id"])
-        return sorted((key, f"enrolment:{user_id}:{course_id}",
-                       lambda u=user_id, c=course_id: _enrolment_state(call, u, call.store.get("course", c)))
+        return sorted((key, f"enrolment:{user_id}:{course_id}", (user_id, course_id))
                       for (user_id, course_id), key in first.items())
     return []  # the sandbox holds no grades, completions, attendance, consents; no course summary is built
 
@@ -173,10 +239,11 @@ def export_state(call: Call, params: dict):
         raise MoodleException("unknownkind", f"There is no kind '{kind}' to export: one of {', '.join(KINDS)}.")
     limit = max(1, min(MAX_LIMIT, params["limit"]))
     listing = _listing(call, kind)
-    page = [entry for entry in listing if entry[0] > params["fromid"]][:limit + 1]
+    start = bisect.bisect_right(listing, params["fromid"], key=lambda entry: entry[0])
+    page = listing[start:start + limit + 1]
     more, page = len(page) > limit, page[:limit]
-    items = [{"subject": subject, "message": _php_json_text(_envelope(call, kind, subject, build()))}
-             for _, subject, build in page]
+    items = [{"subject": subject, "message": _php_json_text(_envelope(call, kind, subject, _data(call, kind, key, what)))}
+             for key, subject, what in page]
     return {"items": items, "nextfromid": page[-1][0] if more and page else 0, "total": len(listing)}
 
 
