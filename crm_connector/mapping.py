@@ -265,10 +265,7 @@ def _enrolment(message: dict, _config: Config) -> list[Write]:
         "time_start": crm_datetime(min(starts) if starts else None),
         "time_end": crm_datetime(max(ends) if ends else None)},
         parents=(_contact_parent(uid), _parent("mdl_Enrolments", "mdl_Courses", f"course:{cid}")),
-        scope=(("course_id", cid),),
-        # The name is given when the record is made: one a CRM user gave (or an intake) is never replaced by
-        # this one, which names no person (the message carries the user id only).
-        keep=frozenset({"name"})))
+        scope=(("course_id", cid),)))
     return writes
 
 

@@ -315,8 +315,8 @@ def _moodle_view(work, user_id: int, course: Course, enrolled: dict | None) -> d
 
 
 def _shown(attributes: dict) -> dict:
-    """What of Moodle's view is written on the CRM user's record: all but its name, which stays theirs (Moodle
-    → CRM keeps a record's name too)."""
+    """What of Moodle's view is written on the CRM user's record: all but the name, which stays the one they
+    gave (until Moodle → CRM writes a change of the enrolment: its name then says course and user id)."""
     return {name: value for name, value in attributes.items() if name != "name"}
 
 
