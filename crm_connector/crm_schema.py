@@ -33,6 +33,7 @@ class Field:
     default: str | None = None
     required: bool = False
     help: str = ""
+    readonly: bool = False  # written by the product only: shown, not editable, on the edit view
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,10 @@ class Module:
     label: str
     singular: str
     fields: tuple[Field, ...]
-    list_fields: tuple[str, ...]
+    list_fields: tuple[str, ...]  # the list view's default columns
     search_fields: tuple[str, ...]
     indices: tuple[tuple[str, ...], ...] = ()  # the fields the connector looks records up by
+    list_available: tuple[str, ...] = ()  # more columns a CRM user can add with the list view's column chooser
     crm_changes: CrmChanges | None = None
 
     def field(self, name: str) -> Field:
@@ -65,14 +67,24 @@ class Module:
         raise KeyError(f"{self.name} has no field {name!r}")
 
 
+ONE_TO_MANY, MANY_TO_MANY = "one-to-many", "many-to-many"
+
+
 @dataclass(frozen=True)
 class Relationship:
-    """A one-to-many relationship as Module Builder names it (parent = lhs, child = rhs)."""
+    """A relationship as Module Builder names it: one-to-many (parent = lhs, child = rhs; the child holds
+    one parent, in its relate fields) or many-to-many (a programme's courses: links on both sides, no
+    relate field, subpanels on both)."""
 
     name: str
     lhs_module: str
     rhs_module: str
     subpanel: bool = True
+    type: str = ONE_TO_MANY
+
+    @property
+    def many_to_many(self) -> bool:
+        return self.type == MANY_TO_MANY
 
     @property
     def join_table(self) -> str:
@@ -93,7 +105,10 @@ class Relationship:
 
     @property
     def relate_id_field(self) -> str:
-        """On the child: setting it in a V8 POST/PATCH creates or moves the join row."""
+        """On the child: setting it in a V8 POST/PATCH creates or moves the join row (one-to-many only)."""
+        if self.many_to_many:
+            raise SchemaError(f"{self.name} is many-to-many: its records have no relate field; relate them "
+                              "through the link")
         return self.lhs_column
 
     @property
@@ -169,6 +184,7 @@ def parse(raw: dict) -> CrmSchema:
         modules.append(Module(name=m["name"], table=m["table"], label=m["label"], singular=m["singular"],
                               fields=fields, list_fields=tuple(m.get("list_fields", ())),
                               search_fields=tuple(m.get("search_fields", ())),
+                              list_available=tuple(m.get("list_available", ())),
                               indices=_indices(m.get("indices", ()), fields, m["name"]),
                               crm_changes=_crm_changes(m.get("crm_changes"), fields, m["name"])))
     modules = tuple(modules)
@@ -178,10 +194,13 @@ def parse(raw: dict) -> CrmSchema:
     for rel in relationships:
         if rel.lhs_module not in known or rel.rhs_module not in known:
             raise SchemaError(f"relationship {rel.name}: unknown module")
+        if rel.type not in (ONE_TO_MANY, MANY_TO_MANY):
+            raise SchemaError(f"relationship {rel.name}: unknown type {rel.type!r}")
     names = {rel.name: rel for rel in relationships}
     for module in modules:
         for relationship in (module.crm_changes.related.values() if module.crm_changes else ()):
-            if relationship not in names or names[relationship].rhs_module != module.name:
+            if (relationship not in names or names[relationship].rhs_module != module.name
+                    or names[relationship].many_to_many):
                 raise SchemaError(f"{module.name}.crm_changes: {relationship} is no relationship to its parent")
     return CrmSchema(package=raw["package"], dropdowns=dropdowns, contact_fields=contact_fields,
                      modules=modules, relationships=relationships,

@@ -165,39 +165,63 @@ def module_language(module: Module) -> str:
     strings = {"LBL_MODULE_NAME": module.label, "LBL_MODULE_TITLE": module.label,
                "LNK_NEW_RECORD": f"Create {module.singular}", "LNK_LIST": f"View {module.label}",
                "LBL_LIST_FORM_TITLE": f"{module.singular} List", "LBL_SEARCH_FORM_TITLE": f"Search {module.label}",
-               "LBL_HOMEPAGE_TITLE": f"My {module.label}", "LBL_NAME": "Name"}
+               "LBL_HOMEPAGE_TITLE": f"My {module.label}", "LBL_NAME": "Name",
+               "LBL_DATE_ENTERED": "Date Created", "LBL_DATE_MODIFIED": "Date Modified"}
     strings.update({label_key(f.name): f.label for f in module.fields})
     return HEADER + assign("$mod_strings", strings)
 
 
-def _column(name: str) -> dict:
-    return {"label": label_key(name), "width": "10%", "default": True, **({"link": True} if name == "name" else {})}
+def _column(name: str, default: bool = True) -> dict:
+    """A list view column; `default` False: not shown until a CRM user adds it with the column chooser."""
+    return {"label": label_key(name), "width": "10%", "default": default, **({"link": True} if name == "name" else {})}
+
+
+def _parent_column(rel: Relationship, default: bool) -> dict:
+    return {"label": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "id": rel.relate_id_field.upper(),
+            "module": rel.lhs_module, "link": True, "default": default, "width": "10%",
+            "related_fields": [rel.relate_id_field]}
+
+
+def _edit_cell(f: Field) -> dict | str:
+    """A field the product writes (readonly) is shown on the edit view, not editable."""
+    if not f.readonly:
+        return f.name
+    if f.type == "enum":  # SugarFieldReadonly shows an enum's key: EditView2 hands the template its labels
+        return {"name": f.name, "label": label_key(f.name),
+                "customCode": f"{{$fields.{f.name}.options[$fields.{f.name}.value]}}"}
+    return {"name": f.name, "label": label_key(f.name), "type": "readonly"}
 
 
 def module_metadata(module: Module, parents: tuple[Relationship, ...] = ()) -> dict[str, str]:
     """Views of a module; `parents`: the relationships it is the child of, whose parent (the learner's
     Contact, the course) the views show as a link, as seen missing on a real SuiteCRM."""
     panel = [[f.name for f in module.fields[i:i + 2]] for i in range(0, len(module.fields), 2)]
+    edit_panel = [[_edit_cell(f) for f in module.fields[i:i + 2]] for i in range(0, len(module.fields), 2)]
     links = [rel.relate_name_field for rel in parents]
+    head = [["name", "assigned_user_name"], *[links[i:i + 2] for i in range(0, len(links), 2)]]
     view = {"templateMeta": {"maxColumns": "2", "widths": [{"label": "10", "field": "30"}] * 2},
-            "panels": {"default": [["name", "assigned_user_name"],
-                                   *[links[i:i + 2] for i in range(0, len(links), 2)], *panel, ["description"]]}}
-    edit = {"EditView": {**view, "templateMeta": {**view["templateMeta"], "form": {"buttons": ["SAVE", "CANCEL"]}}}}
+            "panels": {"default": [*head, *panel, ["description"]]}}
+    edit = {"EditView": {**view, "panels": {"default": [*head, *edit_panel, ["description"]]},
+                         "templateMeta": {**view["templateMeta"], "form": {"buttons": ["SAVE", "CANCEL"]}}}}
     detail = {"DetailView": {**view, "templateMeta": {**view["templateMeta"], "form": {
         "buttons": ["EDIT", "DUPLICATE", "DELETE", "FIND_DUPLICATES"]}}}}
     list_columns = {name.upper(): _column(name) for name in module.list_fields}
     if parents:  # the learner (or course) as a link, right after the record's name
         rel = parents[0]
-        column = {"label": label_key(f"{rel.name}_from_{rel.lhs_module}_title"), "id": rel.relate_id_field.upper(),
-                  "module": rel.lhs_module, "link": True, "default": True, "width": "10%",
-                  "related_fields": [rel.relate_id_field]}
         names = list(list_columns)
-        list_columns = {**{k: list_columns[k] for k in names[:1]}, rel.relate_name_field.upper(): column,
+        list_columns = {**{k: list_columns[k] for k in names[:1]}, rel.relate_name_field.upper(): _parent_column(rel, True),
                         **{k: list_columns[k] for k in names[1:]}}
+    # What the column chooser offers besides: the other parents, then the schema's list_available.
+    for rel in parents[1:]:
+        list_columns[rel.relate_name_field.upper()] = _parent_column(rel, False)
+    for name in module.list_available:
+        list_columns[name.upper()] = _column(name, default=False)
     search = {"templateMeta": {"maxColumns": "3", "widths": {"label": "10", "field": "30"}},
               "layout": {"basic_search": {n: {"name": n, "default": True} for n in module.search_fields[:3]},
                          "advanced_search": {n: {"name": n, "default": True} for n in module.search_fields}}}
-    search_fields = {n: {"query_type": "default"} for n in module.search_fields}
+    relate_names = {rel.relate_name_field for rel in parents}
+    # A parent's relate field is filtered through its link (SearchForm2), not a column of the module's table.
+    search_fields = {n: {"query_type": "default"} for n in module.search_fields if n not in relate_names}
     for f in module.fields:
         if f.name in module.search_fields and f.type in {"datetimecombo", "int", "decimal"}:
             for prefix in ("range_", "start_range_", "end_range_"):
@@ -216,7 +240,8 @@ def module_metadata(module: Module, parents: tuple[Relationship, ...] = ()) -> d
     popup = {"moduleMain": module.name, "varName": module.name.upper(), "orderBy": f"{module.table}.name",
              "whereClauses": {n: f"{module.table}.{n}" for n in module.search_fields if n in
                               {f.name for f in module.fields} | {"name"}},
-             "searchInputs": list(module.search_fields), "listviewdefs": list_columns}
+             "searchInputs": list(module.search_fields),
+             "listviewdefs": {k: v for k, v in list_columns.items() if v["default"]}}
     return {
         "editviewdefs.php": HEADER + f"$module_name = '{module.name}';\n" + assign("$viewdefs[$module_name]", edit),
         "detailviewdefs.php": HEADER + f"$module_name = '{module.name}';\n" + assign("$viewdefs[$module_name]", detail),
@@ -232,8 +257,10 @@ def module_metadata(module: Module, parents: tuple[Relationship, ...] = ()) -> d
 
 def relationship_files(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
     lhs_table, rhs_table = _table(schema, rel.lhs_module), _table(schema, rel.rhs_module)
+    # One-to-many: a child has one parent (alternate key on the child's column); many-to-many: a pair once.
+    alternate = [rel.lhs_column, rel.rhs_column] if rel.many_to_many else [rel.rhs_column]
     metadata = {
-        "true_relationship_type": "one-to-many",
+        "true_relationship_type": rel.type,
         "relationships": {rel.name: {
             "lhs_module": rel.lhs_module, "lhs_table": lhs_table, "lhs_key": "id",
             "rhs_module": rel.rhs_module, "rhs_table": rhs_table, "rhs_key": "id",
@@ -247,7 +274,7 @@ def relationship_files(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
                    "4": {"name": rel.rhs_column, "type": "varchar", "len": 36}},
         "indices": {"0": {"name": f"{rel.name}spk", "type": "primary", "fields": ["id"]},
                     "1": {"name": f"{rel.name}_ida1", "type": "index", "fields": [rel.lhs_column]},
-                    "2": {"name": f"{rel.name}_alt", "type": "alternate_key", "fields": [rel.rhs_column]}},
+                    "2": {"name": f"{rel.name}_alt", "type": "alternate_key", "fields": alternate}},
     }
     return {f"relationships/{rel.name}MetaData.php": HEADER + assign(f'$dictionary["{rel.name}"]', metadata)}
 
@@ -280,7 +307,16 @@ def _object_name(module: str) -> str:
 
 def relationship_vardefs(schema: CrmSchema, rel: Relationship) -> dict[str, str]:
     """Link fields on both sides, and on the child the relate name and relate-id fields (as Module Builder's
-    OneToManyRelationship::buildVardefs writes them; the relate field's table is the parent's table)."""
+    OneToManyRelationship::buildVardefs writes them; the relate field's table is the parent's table); a
+    many-to-many relationship has the link fields only (ManyToManyRelationship::buildVardefs)."""
+    if rel.many_to_many:
+        def link(other: str) -> dict:
+            return {"name": rel.link, "type": "link", "relationship": rel.name, "source": "non-db",
+                    "module": other, "bean_name": _object_name(other),
+                    "vname": label_key(f"{rel.name}_from_{other}_title")}
+        return {f"vardefs/{rel.name}_{module}.php": HEADER + assign(
+            f'$dictionary["{_object_name(module)}"]["fields"]["{rel.link}"]', link(other))
+            for module, other in ((rel.lhs_module, rel.rhs_module), (rel.rhs_module, rel.lhs_module))}
     parent = {"name": rel.link, "type": "link", "relationship": rel.name, "source": "non-db",
               "module": rel.rhs_module, "bean_name": rel.rhs_module, "side": "right",
               "vname": label_key(f"{rel.name}_from_{rel.rhs_module}_title")}
@@ -304,13 +340,22 @@ def relationship_vardefs(schema: CrmSchema, rel: Relationship) -> dict[str, str]
     }
 
 
-def relationship_layoutdefs(rel: Relationship) -> str:
-    subpanel = {"order": 100, "module": rel.rhs_module, "subpanel_name": "default", "sort_order": "asc",
-                "sort_by": "id", "title_key": label_key(f"{rel.name}_from_{rel.rhs_module}_title"),
-                "get_subpanel_data": rel.link,
-                "top_buttons": [{"widget_class": "SubPanelTopButtonQuickCreate"},
-                                {"widget_class": "SubPanelTopSelectButton", "mode": "MultiSelect"}]}
-    return HEADER + assign(f'$layout_defs["{rel.lhs_module}"]["subpanel_setup"]["{rel.link}"]', subpanel)
+def relationship_layoutdefs(rel: Relationship) -> dict[str, tuple[str, str]]:
+    """The subpanels: package path → (the module whose detail view shows it, the file). One-to-many: the
+    children on the parent; many-to-many: each side's records on the other (a programme's courses, a
+    course's programmes), as Module Builder's ManyToManyRelationship lays them out."""
+    def subpanel(on: str, shows: str) -> str:
+        definition = {"order": 100, "module": shows, "subpanel_name": "default", "sort_order": "asc",
+                      "sort_by": "id", "title_key": label_key(f"{rel.name}_from_{shows}_title"),
+                      "get_subpanel_data": rel.link,
+                      "top_buttons": [{"widget_class": "SubPanelTopButtonQuickCreate"},
+                                      {"widget_class": "SubPanelTopSelectButton", "mode": "MultiSelect"}]}
+        return HEADER + assign(f'$layout_defs["{on}"]["subpanel_setup"]["{rel.link}"]', definition)
+
+    if not rel.many_to_many:
+        return {f"layoutdefs/{rel.name}.php": (rel.lhs_module, subpanel(rel.lhs_module, rel.rhs_module))}
+    return {f"layoutdefs/{rel.name}_{on}.php": (on, subpanel(on, shows))
+            for on, shows in ((rel.lhs_module, rel.rhs_module), (rel.rhs_module, rel.lhs_module))}
 
 
 def relationship_labels(rel: Relationship, schema: CrmSchema) -> dict[str, str]:
@@ -321,7 +366,7 @@ def relationship_labels(rel: Relationship, schema: CrmSchema) -> dict[str, str]:
         return names.label if plural else names.singular
 
     return {label_key(f"{rel.name}_from_{rel.rhs_module}_title"): name(rel.rhs_module, plural=True),
-            label_key(f"{rel.name}_from_{rel.lhs_module}_title"): name(rel.lhs_module, plural=False)}
+            label_key(f"{rel.name}_from_{rel.lhs_module}_title"): name(rel.lhs_module, plural=rel.many_to_many)}
 
 
 def extension_labels(schema: CrmSchema) -> dict[str, dict[str, str]]:
@@ -400,8 +445,10 @@ def outbox_modules(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> d
       "user_id": <field>}} (the Contact's Moodle identity, data.moodle of its messages);
     - every module with crm_changes (crm_schema.yaml): {"subject": "enrolment", "fields": [its crm_changes
       fields], "related": {name: {"relationship": <relationship name>, "link": <link field on the module>,
-      "id_field": <the relate id field on the module (the child), Relationship.relate_id_field>}}}, the
-      parents its messages name in data.related, in crm_changes' order.
+      "id_field": <the relate id field on the module (the child), Relationship.relate_id_field>}}, "waits":
+      <whether a CRM user's change shows "Waiting for Moodle": the module has sync_state; a registration's
+      status has its own result>}, `related` naming the parents its messages carry in data.related, in
+      crm_changes' order.
 
     The package embeds them (outbox_fields: CrmSyncFields::MODULES); the SuiteCRM sandbox's emulation of
     the package's channel reads them too, so this shape is a contract between the two.
@@ -421,7 +468,8 @@ def outbox_modules(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> d
             changes = module.crm_changes
             modules[module.name] = {"subject": changes.subject, "fields": list(changes.fields), "related": {
                 name: {"relationship": rel, "link": relationships[rel].link, "id_field": relationships[rel].relate_id_field}
-                for name, rel in changes.related.items()}}
+                for name, rel in changes.related.items()},
+                "waits": any(f.name == "sync_state" for f in module.fields)}
     return modules
 
 
@@ -509,8 +557,9 @@ def manifest(schema: CrmSchema) -> str:
              for m in schema.modules]
     installdefs = {
         "id": package["key"], "beans": beans,
-        "layoutdefs": [{"from": f"<basepath>/SugarModules/relationships/layoutdefs/{rel.name}.php",
-                        "to_module": rel.lhs_module} for rel in schema.relationships if rel.subpanel],
+        "layoutdefs": [{"from": f"<basepath>/SugarModules/relationships/{path}", "to_module": module}
+                       for rel in schema.relationships if rel.subpanel
+                       for path, (module, _text) in relationship_layoutdefs(rel).items()],
         "relationships": [{"meta_data": f"<basepath>/SugarModules/relationships/relationships/{rel.name}MetaData.php"}
                           for rel in schema.relationships],
         "image_dir": "<basepath>/icons",
@@ -544,14 +593,15 @@ def files(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, 
                                    f"$mod_strings['LNK_LIST'], 'List', '{module.name}');\n}}\n")
         for name, text in bean_classes(module).items():
             out[f"{base}/{name}"] = text
-        parents = tuple(rel for rel in schema.relationships if rel.rhs_module == module.name)
+        parents = tuple(rel for rel in schema.relationships if rel.rhs_module == module.name and not rel.many_to_many)
         for name, text in module_metadata(module, parents).items():
             out[f"{base}/metadata/{name}"] = text
         out[f"icons/default/images/{module.name}.gif"] = (TEMPLATES / "icon.gif").read_bytes()
     for rel in schema.relationships:
         for name, text in {**relationship_files(schema, rel), **relationship_vardefs(schema, rel)}.items():
             out[f"SugarModules/relationships/{name}"] = text
-        out[f"SugarModules/relationships/layoutdefs/{rel.name}.php"] = relationship_layoutdefs(rel)
+        for path, (_module, text) in relationship_layoutdefs(rel).items():
+            out[f"SugarModules/relationships/{path}"] = text
     out["SugarModules/language/application/en_us.lang.php"] = application_language(schema)
     for module, strings in extension_labels(schema).items():
         out[f"SugarModules/language/{module}/en_us.lang.php"] = language_file(strings)

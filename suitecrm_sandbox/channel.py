@@ -12,7 +12,8 @@ a 2xx, narrowed down on 413/422, retried after a capped, jittered backoff otherw
 The modules with `crm_changes` in crm_schema.yaml (enrolments, groups, intakes) are recorded the same
 way, and also when a CRM user relates or unrelates one of the records they name in `related` (the
 change is then that name: `contact`, `course`, ...); their messages carry the ids of those parents,
-and a CRM user's change of one shows `sync_state` pending at once (the package's before_save).
+and a CRM user's change of one with a sync state (`waits`) shows `sync_state` pending at once (the
+package's before_save).
 
 Where the package waits for SuiteCRM's cron (every minute), a thread of the sandbox delivers as soon
 as a row is recorded, and again when the next retry is due.
@@ -139,7 +140,7 @@ class Channel:
         if not self.recording(module, user):
             return []
         changed = self.changes(module, before, stored, before_parents, self.parents(module, record_id))
-        if changed and "related" in self.modules[module]:
+        if changed and self.modules[module].get("waits"):
             stored.update(WAITING_FOR_MOODLE)
         return changed
 
@@ -156,7 +157,8 @@ class Channel:
         record = self.store.get(module, record_id)
         changed = self.changes(module, {}, {}, before_parents, self.parents(module, record_id))
         if changed and record is not None:
-            self.store.update(record_id, record.fields | WAITING_FOR_MOODLE, self.now())
+            if self.modules[module].get("waits"):
+                self.store.update(record_id, record.fields | WAITING_FOR_MOODLE, self.now())
             self._add(module, record_id, "save", changed)
 
     def record_delete(self, module: str, record_id: str, user: str) -> None:

@@ -235,8 +235,17 @@ def build(custom: CrmSchema | None) -> dict[str, Module]:
         modules[module.name] = _custom_module(module.name, module.table, module.label, module.fields)
     for rel in custom.relationships:
         lhs, rhs = modules[rel.lhs_module], modules[rel.rhs_module]
-        lhs.links[rel.link] = Link(rel.link, rhs.name, rel.name, "lhs")
-        rhs.links[rel.link] = Link(rel.link, lhs.name, rel.name, "rhs")
+        lhs.links[rel.link] = Link(rel.link, rhs.name, rel.name, "lhs", rel.many_to_many)
+        rhs.links[rel.link] = Link(rel.link, lhs.name, rel.name, "rhs", rel.many_to_many)
+        if rel.many_to_many:
+            # A link field on each side and nothing else: no record holds "its" other side.
+            for owner, other in ((lhs, rhs), (rhs, lhs)):
+                owner.attributes.setdefault(rel.link, "")
+                owner.field_meta.setdefault(rel.link, {"type": "link", "relationship": rel.name, "source": "non-db",
+                                                       "required": False, "dbType": "link"})
+                owner.relationships_block.setdefault(other.name, rel.link)
+                owner.relationships_block = dict(sorted(owner.relationships_block.items()))
+            continue
         # Module Builder also names a link after the relate-id field on the child.
         rhs.links[rel.relate_id_field] = Link(rel.relate_id_field, lhs.name, rel.name, "rhs")
         rhs.relate_ids[rel.relate_id_field] = (rel.name, rel.relate_name_field)

@@ -8,8 +8,9 @@
  * The modules a CRM user administers Moodle from (enrolments, groups, intakes: those whose definition
  * has `related`) have their parents (the learner's Contact, the course, the Target List) count as
  * fields: a save that changes a parent, or a parent related or unrelated from a subpanel, is a change
- * of the record, named by the parent's name in `related` ("contact"). Their before_save marks a CRM
- * user's change "Waiting for Moodle" (sync_state pending) in the same save.
+ * of the record, named by the parent's name in `related` ("contact"). The before_save of those with a
+ * sync state (`waits`; a registration has its own status result instead) marks a CRM user's change
+ * "Waiting for Moodle" (sync_state pending) in the same save.
  *
  * Off until $sugar_config['crmsync']['receiver_url'] is set (config_override.php). Saves made by the
  * sync's own API user ($sugar_config['crmsync']['api_user_id']) are not recorded: they are Moodle's
@@ -65,7 +66,7 @@ class CrmSyncHook
     {
         try {
             $module = CrmSyncFields::MODULES[$bean->module_dir] ?? null;
-            if (!isset($module['related']) || !self::recording()) {
+            if (!isset($module['related']) || empty($module['waits']) || !self::recording()) {
                 return;
             }
             if (!self::isUpdate($bean) || self::changes($module, $bean)) {
@@ -152,7 +153,9 @@ class CrmSyncHook
                 return;
             }
             (new CrmSyncOutbox($GLOBALS['db']))->record($bean->module_dir, (string) $bean->id, $action, array($name), time());
-            self::markWaiting($bean);
+            if (!empty($module['waits'])) {
+                self::markWaiting($bean);
+            }
             if (self::$retrievedParents !== null && isset(self::$retrievedParents[$bean])) {
                 // Its next save compares with the parent the database now holds, not the one it was retrieved with.
                 $parents = self::$retrievedParents[$bean];

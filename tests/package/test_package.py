@@ -72,7 +72,7 @@ def test_every_installdefs_path_is_in_the_zip(package):
             assert (root / source).exists(), f"installdefs[{key}] names {source}, missing from the zip"
     hooks = installdefs["logic_hooks"]
     administered = {m.name for m in SCHEMA.modules if m.crm_changes}
-    assert administered == {"mdl_Enrolments", "mdl_Groups", "mdl_Intakes"}
+    assert administered == {"mdl_Enrolments", "mdl_Groups", "mdl_Intakes", "mdl_Registrations"}
     assert {(h["module"], h["hook"]) for h in hooks} == {
         ("Contacts", "after_save"), ("Contacts", "after_delete"), ("Contacts", "after_retrieve"), ("Contacts", "before_save"),
         *((m, hook) for m in administered for hook in ("after_save", "after_delete", "after_retrieve", "before_save",
@@ -234,6 +234,9 @@ def test_the_package_records_the_crm_changes_of_crm_schema_and_where_each_parent
                         "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS]);",
                         package[0])
     assert stand_in["modules"]["mdl_Enrolments"] == embedded["modules"]["mdl_Enrolments"]
+    assert stand_in["modules"]["mdl_Registrations"] == embedded["modules"]["mdl_Registrations"]
+    assert {name: module.get("waits") for name, module in embedded["modules"].items()} == {
+        "Contacts": None, "mdl_Enrolments": True, "mdl_Groups": True, "mdl_Intakes": True, "mdl_Registrations": False}
     assert stand_in["joins"] == {rel: embedded["joins"][rel] for rel in stand_in["joins"]}
 
 
@@ -255,7 +258,8 @@ def test_manifest_registers_the_outbox_hooks_scheduler_job_admin_page_and_table(
     assert hooks == {("after_save", "afterSave"), ("after_delete", "afterDelete"), ("after_retrieve", "afterRetrieve"),
                      ("before_save", "beforeSave"), ("after_relationship_add", "afterRelationshipAdd"),
                      ("after_relationship_delete", "afterRelationshipDelete")}
-    assert {h["module"] for h in installdefs["logic_hooks"]} == {"Contacts", "mdl_Enrolments", "mdl_Groups", "mdl_Intakes"}
+    assert {h["module"] for h in installdefs["logic_hooks"]} == {"Contacts", "mdl_Enrolments", "mdl_Groups", "mdl_Intakes",
+                                                                 "mdl_Registrations"}
     [scheduler] = installdefs["scheduledefs"]
     [admin] = installdefs["administration"]
     assert (scheduler["to_module"], admin["to_module"]) == ("Schedulers", "Administration")
@@ -379,8 +383,8 @@ def test_module_tables_are_indexed_on_the_ids_the_connector_looks_records_up_by(
         indices = php_json(script, root)[module.name]["indices"] or {}  # PHP's empty array is JSON's []
         assert sorted((i["type"], tuple(i["fields"])) for i in indices.values()) == sorted(
             ("index", fields) for fields in module.indices), module.name
-        # An intake is looked up by its CRM id only; every module Moodle fills is looked up by Moodle ids.
-        assert module.indices or module.name == "mdl_Intakes"
+        # Intakes and the catalogue are looked up by their CRM ids only; every module Moodle fills by Moodle ids.
+        assert module.indices or module.name in {"mdl_Intakes", "mdl_RegProjects", "mdl_Programmes"}
         assert all(name == i["name"] and len(name) <= 64 and name.startswith(f"idx_{module.table}_")
                                       for name, i in indices.items())
 
@@ -400,7 +404,7 @@ def test_a_childs_views_link_to_its_learner_and_course(package):
     """Seen on a real SuiteCRM: an enrolment's detail view named neither its learner nor its course."""
     root = package[0]
     for module in SCHEMA.modules:
-        parents = [rel for rel in SCHEMA.relationships if rel.rhs_module == module.name]
+        parents = [rel for rel in SCHEMA.relationships if rel.rhs_module == module.name and not rel.many_to_many]
         if not parents:
             continue
         views = php_json(f"$module_name = '{module.name}'; include 'SugarModules/modules/{module.name}/metadata/"
@@ -575,3 +579,61 @@ def test_an_upgrade_from_1_1_0_creates_the_new_modules_and_registers_each_hook_o
     assert {key: len(entries) for key, entries in registered.items() if len(entries) != 1} == {}, \
         "a hook registered twice records every change twice"
     assert ("mdl_Intakes", "after_relationship_add") in registered
+
+
+def test_a_programmes_courses_are_a_many_to_many_relationship_with_a_subpanel_on_each_side(package):
+    """Module Builder's many-to-many: one join table with a key on the pair, a link field on each module and no
+    relate field (neither side holds one other record), a subpanel on each detail view."""
+    root = package[0]
+    rel = next(r for r in SCHEMA.relationships if r.name == "mdl_programmes_mdl_courses")
+    assert (rel.lhs_module, rel.rhs_module, rel.many_to_many) == ("mdl_Programmes", "mdl_Courses", True)
+    metadata = php_json(f"include 'SugarModules/relationships/relationships/{rel.name}MetaData.php';"
+                        f"echo json_encode($dictionary['{rel.name}']);", root)
+    assert metadata["true_relationship_type"] == "many-to-many"
+    assert {i["type"]: i["fields"] for i in metadata["indices"]}["alternate_key"] == [
+        rel.lhs_column, rel.rhs_column]
+    for module, other in (("mdl_Programmes", "mdl_Courses"), ("mdl_Courses", "mdl_Programmes")):
+        fields = php_json(f"include 'SugarModules/relationships/vardefs/{rel.name}_{module}.php';"
+                          f"echo json_encode($dictionary['{module}']['fields']);", root)
+        assert list(fields) == [rel.link]
+        assert (fields[rel.link]["type"], fields[rel.link]["module"]) == ("link", other)
+    layouts = {(e["to_module"], e["from"].rsplit("/", 1)[1]) for e in manifest(root)["installdefs"]["layoutdefs"]}
+    assert {("mdl_Programmes", f"{rel.name}_mdl_Programmes.php"), ("mdl_Courses", f"{rel.name}_mdl_Courses.php")} <= layouts
+    with pytest.raises(ValueError):
+        rel.relate_id_field  # noqa: B018 - no record holds "its" course
+
+
+def test_registration_list_views_show_sensible_columns_and_offer_the_others_in_the_column_chooser(package):
+    """SuiteCRM's list view shows the columns whose `default` is true; the column chooser offers the others."""
+    root = package[0]
+    for name in ("mdl_Registrations", "mdl_Programmes", "mdl_RegProjects"):
+        module = SCHEMA.module(name)
+        columns = php_json(f"$module_name = '{name}'; include 'SugarModules/modules/{name}/metadata/listviewdefs.php';"
+                           " echo json_encode($listViewDefs[$module_name]);", root)
+        shown = [key.lower() for key, column in columns.items() if column["default"]]
+        offered = [key.lower() for key, column in columns.items() if not column["default"]]
+        parents = [r.relate_name_field for r in SCHEMA.relationships if r.rhs_module == name]
+        assert shown == [module.list_fields[0], *parents[:1], *module.list_fields[1:]], name
+        assert offered == [*parents[1:], *module.list_available], name
+    registrations = php_json("$module_name = 'mdl_Registrations'; include 'SugarModules/modules/mdl_Registrations/"
+                             "metadata/listviewdefs.php'; echo json_encode(array_keys($listViewDefs[$module_name]));", root)
+    assert registrations[:3] == ["NAME", "MDL_REGISTRATIONS_MDL_PROGRAMMES_NAME", "EMAIL"]
+    assert "MDL_REGISTRATIONS_CONTACTS_NAME" in registrations
+    # Filters on programme, status and the dates (range search on datetimes).
+    search = php_json("$module_name = 'mdl_Registrations'; include 'SugarModules/modules/mdl_Registrations/metadata/"
+                      "searchdefs.php'; include 'SugarModules/modules/mdl_Registrations/metadata/SearchFields.php';"
+                      " echo json_encode(['layout' => array_keys($searchdefs[$module_name]['layout']['advanced_search']),"
+                      " 'fields' => array_keys($searchFields[$module_name])]);", root)
+    assert {"mdl_registrations_mdl_programmes_name", "status", "submitted_at", "confirmed_at"} <= set(search["layout"])
+    assert {"range_submitted_at", "start_range_submitted_at", "end_range_submitted_at"} <= set(search["fields"])
+
+
+def test_a_programmes_status_is_shown_not_editable_on_its_edit_view(package):
+    """The registration service writes a programme's status (open, full ...): staff see it, the form keeps it."""
+    edit = php_json("$module_name = 'mdl_Programmes'; include 'SugarModules/modules/mdl_Programmes/metadata/"
+                    "editviewdefs.php'; echo json_encode($viewdefs[$module_name]['EditView']['panels']['default']);",
+                    package[0])
+    cells = {(cell["name"] if isinstance(cell, dict) else cell): cell for row in edit for cell in row}
+    assert cells["status"]["customCode"] == "{$fields.status.options[$fields.status.value]}"
+    assert cells["capacity"] == "capacity"
+    assert "mdl_programmes_mdl_regprojects_name" in cells

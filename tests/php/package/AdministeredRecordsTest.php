@@ -166,6 +166,39 @@ final class AdministeredRecordsTest extends TestCase {
         $this->assertCount(2, $this->rows());
     }
 
+    public function test_staff_deciding_a_registration_record_its_status_and_parents_and_no_sync_state(): void {
+        // mdl_Registrations has no sync_state (its status_message is the result): the hooks neither set one on
+        // the bean nor write one to its table, which has no such column.
+        $this->db->query("CREATE TABLE mdl_registrations (id char(36), status varchar(100), status_message text)");
+        $id = 'e0000000-0000-4000-8000-00000000000b';
+        $this->db->query("INSERT INTO mdl_registrations VALUES ('$id', 'submitted', '')");
+        $bean = new stdClass();
+        $bean->module_dir = 'mdl_Registrations';
+        $bean->table_name = 'mdl_registrations';
+        $bean->id = $id;
+        $bean->deleted = 0;
+        $row = ['id' => $id, 'status' => 'submitted', 'status_message' => '', 'deleted' => '0'];
+        foreach ($row as $field => $value) {
+            $bean->$field = $value;
+        }
+        $bean->fetched_row = $row;
+        $bean->mdl_registrations_contactscontacts_ida = self::CONTACT;
+        $bean->mdl_registrations_mdl_programmesmdl_programmes_ida = '';
+        $this->hook->afterRetrieve($bean, 'after_retrieve', ['id' => $id]);
+
+        $bean->status = 'accepted';
+        $this->save($bean);
+        $this->hook->afterRelationshipAdd($bean, 'after_relationship_add', ['id' => $id, 'related_id' => self::COURSE,
+            'module' => 'mdl_Registrations', 'related_module' => 'mdl_Programmes',
+            'link' => 'mdl_registrations_mdl_programmes', 'relationship' => 'mdl_registrations_mdl_programmes']);
+        $this->assertSame([['mdl_Registrations', $id, 'save', ['status']],
+                           ['mdl_Registrations', $id, 'relate', ['programme']]], $this->rows());
+        $this->assertFalse(property_exists($bean, 'sync_state'));
+        $this->assertSame([['status' => 'submitted', 'status_message' => '']],
+                          $this->db->rows('SELECT status, status_message FROM mdl_registrations'));
+        $this->assertSame([], $GLOBALS['log']->lines);
+    }
+
     public function test_a_deletion_is_one_change_not_one_per_parent_it_unrelates(): void {
         $bean = $this->retrieved();
         // SugarBean::mark_deleted: deleted set, relationships marked deleted (their hooks), then after_delete.

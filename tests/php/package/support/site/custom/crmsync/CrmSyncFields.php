@@ -30,6 +30,24 @@ class CrmSyncFields
                     'id_field' => 'mdl_enrolments_mdl_intakesmdl_intakes_ida',
                 ),
             ),
+            'waits' => true,
+        ),
+        'mdl_Registrations' => array(
+            'subject' => 'registration',
+            'fields' => array('status'),
+            'related' => array(
+                'contact' => array(
+                    'relationship' => 'mdl_registrations_contacts',
+                    'link' => 'mdl_registrations_contacts',
+                    'id_field' => 'mdl_registrations_contactscontacts_ida',
+                ),
+                'programme' => array(
+                    'relationship' => 'mdl_registrations_mdl_programmes',
+                    'link' => 'mdl_registrations_mdl_programmes',
+                    'id_field' => 'mdl_registrations_mdl_programmesmdl_programmes_ida',
+                ),
+            ),
+            'waits' => false,
         ),
     );
     const RELATIONSHIPS = array(
@@ -47,6 +65,16 @@ class CrmSyncFields
             'table' => 'mdl_enrolments_mdl_intakes_c',
             'parent' => 'mdl_enrolments_mdl_intakesmdl_intakes_ida',
             'child' => 'mdl_enrolments_mdl_intakesmdl_enrolments_idb',
+        ),
+        'mdl_registrations_contacts' => array(
+            'table' => 'mdl_registrations_contacts_c',
+            'parent' => 'mdl_registrations_contactscontacts_ida',
+            'child' => 'mdl_registrations_contactsmdl_registrations_idb',
+        ),
+        'mdl_registrations_mdl_programmes' => array(
+            'table' => 'mdl_registrations_mdl_programmes_c',
+            'parent' => 'mdl_registrations_mdl_programmesmdl_programmes_ida',
+            'child' => 'mdl_registrations_mdl_programmesmdl_registrations_idb',
         ),
     );
 }
