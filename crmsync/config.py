@@ -316,6 +316,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RECONCILE_NOTIFY_MOODLE", _bool, "true",
             "Also send Moodle's site administrators a Moodle notification when a run finds differences "
             "(through the plugin's web service at MOODLE_URL).", "Reconciliation"),
+    # --- registration service --------------------------------------------------------------------
+    Setting("REGISTRATION_CATALOGUE_SECONDS", _non_negative(_int), "300",
+            "How often workers copy the registration catalogue (Registration Projects, Programmes and their "
+            "Moodle Courses) from the CRM to the registration service, and show each programme's status "
+            "(open, full, closed, inactive) on it; 0: only `crmsync registration pull-catalogue` does.",
+            "Registration"),
     Setting("SMTP_HOST", _str, "", "SMTP server the e-mails are sent through.", "E-mail"),
     Setting("SMTP_PORT", _positive(_int), "587",
             "Its port: 587 for submission with STARTTLS, 25 for a local relay.", "E-mail"),

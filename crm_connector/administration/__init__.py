@@ -2,7 +2,7 @@
 screens, carried out in Moodle (docs/crm-user-guide.md).
 
 Called by the job (jobs.py) for a CRM message other than a Contact's, under the claim on its subject
-(`enrolment:<CRM id>`, `group:<id>`, `intake:<id>`), with the same ordering, retries, pauses and dead
+(`enrolment:<CRM id>`, `group:<id>`, `intake:<id>`, `registration:<id>`), with the same ordering, retries, pauses and dead
 letters as every other message. Each message type has its handler here; the rules they share:
 
 - everything that can be checked is checked before the first Moodle write, so a refused record leaves
@@ -16,7 +16,7 @@ letters as every other message. Each message type has its handler here; the rule
 from __future__ import annotations
 
 from crm_connector import to_moodle
-from crm_connector.administration import enrolments, groups, intakes
+from crm_connector.administration import enrolments, groups, intakes, registrations
 from crm_connector.administration.work import Outcome, Work
 
 HANDLERS = {
@@ -26,6 +26,8 @@ HANDLERS = {
     "group.deleted": groups.apply_deleted,
     "intake.updated": intakes.apply_updated,
     "intake.deleted": intakes.apply_deleted,
+    "registration.updated": registrations.apply_updated,
+    "registration.deleted": registrations.apply_deleted,
 }
 
 
