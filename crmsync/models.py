@@ -261,18 +261,18 @@ class RegistrationStatus:
     """Life of a registration (registration/catalogue.py holds the capacity rule over these).
 
     `unconfirmed`: submitted, its e-mail address not yet confirmed (double opt-in); it holds a place until
-    `hold_until` (its confirmation link's expiry), then `expired` frees it. `submitted` and onwards are the
+    `hold_until` (its confirmation link's expiry), then it is deleted (someone may have typed in another's
+    address: nothing of an unconfirmed registration is kept). `submitted` and onwards are the
     CRM's statuses: a confirmed registration is pushed to the CRM as `submitted`, staff decide there.
     """
 
     UNCONFIRMED = "unconfirmed"
-    EXPIRED = "expired"
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     WAITLISTED = "waitlisted"
     ENROLLED = "enrolled"
-    ALL = (UNCONFIRMED, EXPIRED, SUBMITTED, ACCEPTED, REJECTED, WAITLISTED, ENROLLED)
+    ALL = (UNCONFIRMED, SUBMITTED, ACCEPTED, REJECTED, WAITLISTED, ENROLLED)
     # Statuses the CRM may set (mdl_Registrations.status).
     CRM = (SUBMITTED, ACCEPTED, REJECTED, WAITLISTED, ENROLLED)
     # Those that take a place of the programme's capacity (unconfirmed ones too while their hold lasts).

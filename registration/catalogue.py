@@ -3,7 +3,7 @@
 **The capacity rule.** A programme's places are taken by its registrations that are `submitted` (confirmed,
 waiting for staff), `accepted` or `enrolled`, and by `unconfirmed` ones while their hold lasts (until the
 confirmation link expires: a place is kept for the person who has just submitted, and freed if they never
-confirm). `rejected`, `waitlisted` and `expired` ones take none. A programme is `full` when the places
+confirm). `rejected` and `waitlisted` ones take none. A programme is `full` when the places
 taken reach its capacity (a capacity of 0 means no places), and `open` again when places free up.
 
 **Never over capacity.** Every change that takes a place first locks the programme's row (SELECT … FOR
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from crmsync.models import (
@@ -160,15 +160,19 @@ def refresh_status(session: Session, programme: RegProgramme, now: datetime | No
     return programme.status
 
 
-def lock_programme(session: Session, programme_id: int) -> RegProgramme | None:
-    """The programme's row, locked until the session's transaction ends (see the module's docstring)."""
+def lock_row(session: Session, model, row_id: int):
+    """The row, locked until the session's transaction ends (see the module's docstring)."""
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         if not connection.connection.dbapi_connection.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        return session.get(RegProgramme, programme_id, populate_existing=True)
-    return session.scalars(select(RegProgramme).where(RegProgramme.id == programme_id)
+        return session.get(model, row_id, populate_existing=True)
+    return session.scalars(select(model).where(model.id == row_id)
                            .with_for_update().execution_options(populate_existing=True)).first()
+
+
+def lock_programme(session: Session, programme_id: int) -> RegProgramme | None:
+    return lock_row(session, RegProgramme, programme_id)
 
 
 @dataclass(frozen=True)
@@ -233,17 +237,21 @@ def set_status(session: Session, registration_id: str, status: str, message: str
     refresh_status(session, programme)
 
 
-def expire_holds(session: Session, now: datetime | None = None) -> int:
-    """Mark unconfirmed registrations whose hold ran out `expired` and refresh their programmes' status."""
+def drop_expired_holds(session: Session, now: datetime | None = None) -> int:
+    """Delete the unconfirmed registrations whose hold ran out (their links with them) and refresh their
+    programmes' status. Nothing of an unconfirmed registration is kept: its address may be someone else's."""
     now = now or utcnow()
     programme_ids = session.scalars(select(RegRegistration.programme_id).distinct().where(
         RegRegistration.status == RegistrationStatus.UNCONFIRMED, RegRegistration.hold_until <= now)).all()
     count = 0
     for programme_id in programme_ids:
         programme = lock_programme(session, programme_id)
-        count += session.execute(update(RegRegistration).where(
+        expired = select(RegRegistration.id).where(
             RegRegistration.programme_id == programme_id, RegRegistration.status == RegistrationStatus.UNCONFIRMED,
-            RegRegistration.hold_until <= now).values(status=RegistrationStatus.EXPIRED)).rowcount
+            RegRegistration.hold_until <= now)
+        ids = session.scalars(expired).all()
+        session.execute(delete(RegToken).where(RegToken.registration_id.in_(ids)))
+        count += session.execute(delete(RegRegistration).where(RegRegistration.id.in_(ids))).rowcount
         refresh_status(session, programme, now)
     return count
 
