@@ -313,6 +313,7 @@ def test_accepting_a_registration_enrols_the_person_in_the_programmes_moodle_cou
     # The staff's change was sent once; the connector's `enrolled` did not come back as a CRM change.
     rows = [row for row in world.crm.crm_channel()["rows"] if row["record_id"] == local.crm_id]
     assert [row["changed"] for row in rows] == [["status"]]
+    assert "sync_state" not in world.crm_user.get("mdl_Registrations", local.crm_id)  # its result: status_message
     # The person was told.
     mails = [m for to, m in world.inbox.messages if to == ["ada.accepted@example.invalid"]]
     assert len(mails) == 1 and "Data & Python" in mails[0]["Subject"]
@@ -348,3 +349,37 @@ def test_an_enrolment_moodle_refuses_shows_its_reason_on_the_registration_and_it
     assert world.local(local.id).status == "submitted"
     moodle = MoodleClient(world.moodle.url, world.moodle.token)
     assert all(u.get("email") != "rita.refused@example.invalid" for u in moodle.get_enrolled_users(23))
+
+
+def test_the_workers_queue_the_catalogue_pull_once_per_period_whoever_looks(redis_url):
+    settings = config.load(environ={"REDIS_URL": redis_url, "SUITECRM_URL": "http://127.0.0.1:9",
+                                    "QUEUE_NAME": f"tick-{uuid.uuid4().hex[:8]}",
+                                    "REGISTRATION_CATALOGUE_SECONDS": "300"}, env_file=None)
+    redis = redis_lib.Redis.from_url(redis_url)
+    started = 1_800_000_000.0  # a period's first second
+    assert jobs.tick(redis, settings, now=started) == f"registration-catalogue-{int(started // 300)}"
+    assert jobs.tick(redis, settings, now=started + 299) is None  # another worker, the same period
+    assert jobs.tick(redis, settings, now=started + 300) == f"registration-catalogue-{int(started // 300) + 1}"
+    from rq import Queue
+
+    assert [j.func_name for j in Queue(settings.queue_name, connection=redis).jobs] == [jobs.PULL_JOB] * 2
+    assert jobs.tick(redis, settings.replace(registration_catalogue_seconds=0), now=started + 900) is None
+
+
+def test_the_sample_catalogue_seeds_a_crm_once_and_links_the_moodle_course_once_the_crm_has_it(sandbox, sqlite_url):
+    from pathlib import Path as _Path
+
+    client = SuiteCrmClient(sandbox.url, sandbox.client_id, sandbox.client_secret, timeout=10)
+    path = _Path(registration_crm.__file__).with_name("sample_catalogue.yaml")
+    assert registration_crm.seed_sample_catalogue(client, path) == {"projects": 2, "programmes": 3, "courses": 0}
+    course = client.create("mdl_Courses", {"name": "CRM Sync Test Course", "shortname": "CRM101",
+                                           "moodle_course_id": 2})["id"]
+    assert registration_crm.seed_sample_catalogue(client, path) == {"projects": 0, "programmes": 0, "courses": 3}
+    assert registration_crm.seed_sample_catalogue(client, path) == {"projects": 0, "programmes": 0, "courses": 0}
+    with db.session_scope(sqlite_url) as session:
+        assert registration_crm.pull_catalogue(session, client) == (2, 3)
+        programmes = session.scalars(select(RegProgramme)).all()
+        assert {p.name: p.course_crm_ids for p in programmes} == {
+            "Data Analysis with Python": [course], "Russian for Beginners": [course],
+            "Project Management Essentials": [course]}
+        assert {p.project.name for p in programmes} == {"Summer School", "Professional Development"}

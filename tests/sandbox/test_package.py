@@ -47,3 +47,28 @@ def test_a_package_version_it_cannot_serve_is_refused(args, message):
     run = subprocess.run([sys.executable, "-m", "crmsync", "sandbox", "--bind", "127.0.0.1:1", *args],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and message in run.stderr
+
+
+def test_a_programmes_courses_relate_many_to_many_from_either_side_and_a_deletion_takes_its_links(sandbox):
+    """crm_schema.yaml's many-to-many (mdl_programmes_mdl_courses): a course in two programmes, a programme with
+    two courses, related from either record, listed from either, with no relate field on either."""
+    from crm_connector.suitecrm import SuiteCrmClient
+
+    crm = SuiteCrmClient(sandbox.url, sandbox.client_id, sandbox.client_secret, timeout=10)
+    link = crm_schema.load().relationship("mdl_Programmes", "mdl_Courses").link
+    first, second = (crm.create("mdl_Programmes", {"name": name})["id"] for name in ("First", "Second"))
+    course_a, course_b = (crm.create("mdl_Courses", {"name": name, "moodle_course_id": n})["id"]
+                          for n, name in ((2, "A"), (3, "B")))
+    crm.request("POST", f"module/mdl_Programmes/{first}/relationships/{link}",
+                body={"data": {"type": "mdl_Courses", "id": course_a}})
+    crm.request("POST", f"module/mdl_Programmes/{first}/relationships/{link}",
+                body={"data": {"type": "mdl_Courses", "id": course_b}})
+    crm.request("POST", f"module/mdl_Courses/{course_a}/relationships/{link}",
+                body={"data": {"type": "mdl_Programmes", "id": second}})
+    assert {c["name"] for c in crm.related("mdl_Programmes", first, link)} == {"A", "B"}
+    assert {p["name"] for p in crm.related("mdl_Courses", course_a, link)} == {"First", "Second"}
+    assert {p["name"] for p in crm.related("mdl_Courses", course_b, link)} == {"First"}
+    assert "mdl_programmes_mdl_coursesmdl_programmes_ida" not in crm.get("mdl_Courses", course_a)
+    crm.delete("mdl_Programmes", first)
+    assert {p["name"] for p in crm.related("mdl_Courses", course_a, link)} == {"Second"}
+    assert list(crm.related("mdl_Courses", course_b, link)) == []
