@@ -28,6 +28,7 @@ from crmsync.models import (
     RegProgramme,
     RegProject,
     RegRegistration,
+    RegToken,
     utcnow,
 )
 
