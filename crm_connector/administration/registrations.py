@@ -98,10 +98,10 @@ def _accept(work, data: dict, record: dict, local) -> Outcome:
         # Back to Submitted, so that setting it to Accepted again, once the cause is put right, is a change.
         message = (f"Not enrolled: {exc.reason}. The status is back to Submitted: once that is put right, set it "
                    "to Accepted again.")
-        work.write_crm(work.crm.update, MODULE, data["id"], {"status": SUBMITTED, "status_message": crm_text(message)})
         if local is not None:
             catalogue.set_status(work.session, local.id, SUBMITTED, message)
             work.session.commit()  # the job rolls back what a refusal leaves uncommitted
+        work.write_crm(work.crm.update, MODULE, data["id"], {"status": SUBMITTED, "status_message": crm_text(message)})
         raise
     names = ", ".join(c.fullname for c in done)
     message = f"Enrolled in Moodle as a student in {names}."

@@ -304,7 +304,8 @@ def test_accepting_a_registration_enrols_the_person_in_the_programmes_moodle_cou
     [account] = moodle.get_users_by_field("email", ["ada.accepted@example.invalid"])
     for course in (21, 22):
         assert account["id"] in {u["id"] for u in moodle.get_enrolled_users(course)}, COURSES[course]
-    assert world.local(local.id).status == "enrolled"
+    # The service's row and the person's e-mail follow the CRM's record (the job writes that first).
+    world.wait_for("the service's row enrolled", lambda: world.local(local.id).status == "enrolled")
     # One enrolment record per course, done; the Contact now shows the Moodle account.
     enrolments = [shown(e) for e in world.crm_user.related("Contacts", local.crm_contact_id, "mdl_enrolments_contacts")]
     assert sorted((e["moodle_course_id"], e["sync_state"], e["role"]) for e in enrolments) == [
@@ -315,7 +316,8 @@ def test_accepting_a_registration_enrols_the_person_in_the_programmes_moodle_cou
     assert [row["changed"] for row in rows] == [["status"]]
     assert "sync_state" not in world.crm_user.get("mdl_Registrations", local.crm_id)  # its result: status_message
     # The person was told.
-    mails = [m for to, m in world.inbox.messages if to == ["ada.accepted@example.invalid"]]
+    mails = world.wait_for("the e-mail to the person", lambda: [
+        m for to, m in world.inbox.messages if to == ["ada.accepted@example.invalid"]])
     assert len(mails) == 1 and "Data & Python" in mails[0]["Subject"]
     assert "REG102" in mails[0].get_content()
 
@@ -333,7 +335,8 @@ def test_rejecting_or_waitlisting_a_registration_emails_the_person_and_says_so_o
     assert rob["Subject"] == "Your registration for Spanish" and rob["From"] == "courses@example.org"
     assert "could not be accepted" in rob.get_content() and "Dear Rob," in rob.get_content()
     assert "waiting list" in wanda["Subject"]
-    assert (world.local(rejected.id).status, world.local(waitlisted.id).status) == ("rejected", "waitlisted")
+    world.wait_for("the service's rows", lambda: (world.local(rejected.id).status,
+                                                  world.local(waitlisted.id).status) == ("rejected", "waitlisted"))
     # Nobody of them was enrolled anywhere.
     moodle = MoodleClient(world.moodle.url, world.moodle.token)
     assert moodle.get_users_by_field("email", ["rob.rejected@example.invalid", "wanda.waiting@example.invalid"]) == []
@@ -346,7 +349,7 @@ def test_an_enrolment_moodle_refuses_shows_its_reason_on_the_registration_and_it
     assert record["status_message"].startswith("Not enrolled: Registration course REG103: ")
     assert "manual enrolment" in record["status_message"]
     assert record["status_message"].endswith("set it to Accepted again.")
-    assert world.local(local.id).status == "submitted"
+    assert world.local(local.id).status == "submitted"  # committed before the CRM's record was written
     moodle = MoodleClient(world.moodle.url, world.moodle.token)
     assert all(u.get("email") != "rita.refused@example.invalid" for u in moodle.get_enrolled_users(23))
 
