@@ -230,8 +230,9 @@ def run(settings: Config) -> int:
         supervisor.start("worker", [*crmsync, "worker"], env)
         env.setdefault("REGISTRATION_SECRET_KEY", settings.registration_secret_key or _stored_secret(
             STATE_DIR / "registration-secret-key", lambda: secrets.token_urlsafe(32)))
-        # The sample catalogue for the bundled sandbox; a real CRM's catalogue is pulled from it (registration/crm.py).
-        if not settings.suitecrm_url and subprocess.run([*crmsync, "registration", "load-catalogue"],
+        # The sample catalogue into the bundled sandbox, and from it into the service (registration/crm.py), so
+        # that staff's decisions there reach the service and Moodle; a real CRM's catalogue is pulled from it.
+        if not settings.suitecrm_url and subprocess.run([*crmsync, "registration", "seed-catalogue"],
                                                         env=env).returncode != 0:
             raise RunError("the sample registration catalogue could not be loaded (see the message above)")
         supervisor.start("registration", [*crmsync, "registration", "serve"], env)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from crmsync.cli import load_config
-from registration.crm_commands import pull_catalogue
+from registration.crm_commands import pull_catalogue, seed_catalogue
 
 SAMPLE_CATALOGUE = Path(__file__).with_name("sample_catalogue.yaml")
 
@@ -73,5 +73,6 @@ def load_catalogue(ctx: click.Context, path: str) -> None:
 
 
 registration.add_command(pull_catalogue)  # registration/crm_commands.py: the CRM side's
+registration.add_command(seed_catalogue)
 
 COMMANDS = [registration]

@@ -48,6 +48,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # compares equal.
 WRITE_FORMAT = "%Y-%m-%d %H:%M:00"
 DATETIMES = {f.name for f in SCHEMA.module(REGISTRATIONS).fields if f.type == "datetimecombo"}
+SAMPLE_CATALOGUE = Path(__file__).with_name("sample_catalogue.yaml")
 # The statuses a registration is pushed in: confirmed (double opt-in) and after.
 PUSHED = RegistrationStatus.CRM
 

@@ -29,7 +29,7 @@ def make_run(tmp_path, redis_url):
            "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"), "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
            "MOODLE_SANDBOX_BIND": f"127.0.0.1:{free_port()}",
            "MOODLE_SANDBOX_DATABASE": str(tmp_path / "moodle-sandbox.db"),
-           "REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}
+           "REGISTRATION_BIND": f"127.0.0.1:{free_port()}", "REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}
     for name in ("SUITECRM_URL", "MOODLE_URL", "MOODLE_TOKEN", "WEBHOOK_SECRETS", "CRM_WEBHOOK_SECRETS",
                  "ADMIN_API_TOKENS"):
         env.pop(name, None)
@@ -106,6 +106,24 @@ def test_make_run_sends_a_crm_users_edit_in_the_crm_sandbox_to_the_receiver(make
             break
         time.sleep(0.2)
     assert [(e["type"], e["site_id"].startswith("crm:")) for e in listed] == [("contact.updated", True)], listed
+
+
+def test_make_run_puts_the_sample_catalogue_into_the_crm_sandbox_and_the_service_mirrors_it(make_run, tmp_path):
+    """Staff decide in the bundled sandbox: the programmes the registration pages offer are the CRM's records."""
+    import yaml
+    from sqlalchemy import create_engine, text
+
+    from crm_connector.suitecrm import SuiteCrmClient
+
+    _process, _bind, log = make_run
+    crm = SuiteCrmClient(_printed(log, "SuiteCRM:"), "crmsync-sandbox",
+                         (REPO / "var" / "sandbox-client-secret").read_text().strip(), timeout=10)
+    sample = yaml.safe_load((REPO / "registration" / "sample_catalogue.yaml").read_text())
+    assert {p["id"] for p in crm.find("mdl_Programmes", {})} == {p["id"] for p in sample["programmes"]}
+    assert {p["id"] for p in crm.find("mdl_RegProjects", {})} == {p["id"] for p in sample["projects"]}
+    with create_engine(f"sqlite:///{tmp_path / 'run.db'}").connect() as connection:
+        mirrored = set(connection.execute(text("SELECT crm_id FROM reg_programmes")).scalars())
+    assert mirrored == {p["id"] for p in sample["programmes"]}
 
 
 def test_make_run_accepts_a_message_signed_by_the_php_plugin(make_run, tmp_path):
