@@ -87,10 +87,9 @@ def find_or_create_contact(crm: SuiteCrmClient, registration: RegRegistration) -
     """The Contact with the confirmed e-mail address (SuiteCRM matches any address linked to a Contact;
     the oldest Contact wins), else a new one with the person's name, address and phone."""
     email = registration.email.strip().lower()
-    found = sorted(crm.find("Contacts", {"email1": email}, fields=["first_name", "last_name", "email1"]),
-                   key=lambda c: str(c.get("date_entered") or ""))
-    if found:
-        return found[0]["id"]
+    found = next(crm.find("Contacts", {"email1": email}, fields=["email1"]), None)  # listed oldest first
+    if found is not None:
+        return found["id"]
     first, last = _person(registration)
     attributes = {"first_name": crm_text(first), "last_name": crm_text(last or email), "email1": email,
                   "lead_source": "Web Site"}

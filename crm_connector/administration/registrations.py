@@ -24,11 +24,13 @@ import logging
 import uuid
 
 from crm_connector import crm_schema
-from crm_connector.administration import enrolments, results
+from crm_connector.administration import enrolments, intakes, results
 from crm_connector.administration.results import Refused
 from crm_connector.administration.work import Outcome
 from crm_connector.mapping import crm_text
 from crm_connector.suitecrm import AlreadyExists
+from crmsync.models import RegistrationStatus, RegRegistration
+from registration import catalogue, crm, notify
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +41,13 @@ NOTIFIED = (REJECTED, WAITLISTED)
 
 
 def apply_updated(work, message: dict) -> Outcome:
-    from registration import catalogue
-
     data = message["data"]
     status = data["fields"].get("status") or ""
     record = work.crm.get(MODULE, data["id"])
     if record is None:
         return Outcome.of(work, skipped="the registration was deleted in the CRM before it was handled")
     local = _local(work, record)
-    if local is not None and status in catalogue_statuses() and local.status != status:
+    if local is not None and status in RegistrationStatus.CRM and local.status != status:
         catalogue.set_status(work.session, local.id, status)
         # The place is taken or freed whatever Moodle answers next (a refused enrolment is the CRM's to fix).
         work.session.commit()
@@ -63,31 +63,19 @@ def apply_deleted(work, message: dict) -> Outcome:
     return Outcome.of(work, skipped="deleting a registration changes nothing in Moodle: enrolments it made stay")
 
 
-def catalogue_statuses() -> tuple[str, ...]:
-    from crmsync.models import RegistrationStatus
-
-    return RegistrationStatus.CRM
-
-
 def _local(work, record: dict):
     """The service's row of the registration (None for one made in the CRM by hand)."""
-    from crmsync.models import RegRegistration
-
     uid = str(record.get("registration_uid") or "").strip()
     return work.session.get(RegRegistration, uid) if uid else None
 
 
 def _show_programme_status(work, programme_id: int) -> None:
-    from registration import crm
-
     work.before_write()
     if crm.push_programme_status(work.session, work.crm, programme_id) is not None:
         work.crm_writes += 1
 
 
 def _accept(work, data: dict, record: dict, local) -> Outcome:
-    from registration import catalogue
-
     try:
         courses = _plan(work, data)
         done = []
@@ -115,8 +103,6 @@ def _accept(work, data: dict, record: dict, local) -> Outcome:
 
 def _plan(work, data: dict) -> list[enrolments.Course]:
     """The programme's Moodle courses, each checked to be one of this site's, before any Moodle write."""
-    from registration import crm
-
     related = data["related"]
     if not related.get("contact"):
         raise Refused("the registration is related to no Contact (the person to enrol): relate it to one")
@@ -157,8 +143,8 @@ def _enrol(work, data: dict, course: enrolments.Course) -> None:
     else:
         record_id = existing["id"]
         # An enrolment they have already keeps its dates and groups; it is made an active student's.
-        fields = {**wanted, "time_start": _stored(existing.get("time_start")),
-                  "time_end": _stored(existing.get("time_end")), "groups_list": existing.get("groups_list") or ""}
+        fields = {**wanted, "time_start": intakes._stored(existing.get("time_start")),
+                  "time_end": intakes._stored(existing.get("time_end")), "groups_list": existing.get("groups_list") or ""}
         if existing.get("status") != "active" or (existing.get("role") or "student") != "student":
             work.write_crm(work.crm.update, enrolments.MODULE, record_id, wanted)
     record = {"id": record_id, "fields": fields, "related": {"contact": contact_id, "course": course.crm_id}}
@@ -169,23 +155,13 @@ def _enrol(work, data: dict, course: enrolments.Course) -> None:
         raise Refused(f"{course.fullname}: {exc.reason}", str(exc)) from None
 
 
-def _stored(value) -> str:
-    from crm_connector.administration import intakes
-
-    return intakes._stored(value)
-
-
 def _programme_name(work, data: dict) -> str:
-    from registration import crm
-
     programme_id = data["related"].get("programme")
     programme = work.crm.get(crm.PROGRAMMES, programme_id) if programme_id else None
     return (programme or {}).get("name") or ""
 
 
 def _notify(work, data: dict, record: dict, local, status: str) -> Outcome:
-    from registration import catalogue
-
     sent = _mail(work, record, local, status, programme=_programme_name(work, data))
     word = "on the waiting list" if status == WAITLISTED else "not accepted"
     message = (f"E-mail sent telling the person they are {word}." if sent is None
@@ -198,8 +174,6 @@ def _notify(work, data: dict, record: dict, local, status: str) -> Outcome:
 
 def _mail(work, record: dict, local, status: str, programme: str, courses: list[str] | None = None) -> str | None:
     """The person's e-mail about the decision; None when sent, else why not (in a CRM user's words)."""
-    from registration import notify
-
     address = (local.email if local is not None else "") or str(record.get("email") or "").strip()
     if not address:
         return "the registration has no e-mail address"
