@@ -189,11 +189,12 @@ def pull_catalogue(session: Session, crm: SuiteCrmClient) -> tuple[int, int]:
 
 
 def push_programme_status(session: Session, crm: SuiteCrmClient, programme_id: int) -> str | None:
-    """Show the programme's status (as the service last computed it) on its CRM record, when it differs.
-    Returns the status written, None when nothing was."""
+    """Show the programme's status (computed now: registration.catalogue's rule) on its CRM record, when it
+    differs. Returns the status written, None when nothing was."""
     programme = session.get(RegProgramme, programme_id)
     if programme is None:
         raise LookupError(f"no programme {programme_id}")
+    catalogue.refresh_status(session, programme)
     record = crm.get(PROGRAMMES, programme.crm_id)
     if record is None or record.get("status") == programme.status:
         return None

@@ -53,8 +53,9 @@ def enqueue_push(config: Config, registration_id: str) -> None:
 
 
 def push_registration(registration_id: str) -> str | None:
-    """RQ job: the registration's Contact and record in the CRM (registration.crm.push); their ids stored back.
-    Returns the record's CRM id, None when there is nothing to push."""
+    """RQ job: the registration's Contact and record in the CRM (registration.crm.push), their ids stored back,
+    and its programme's status on the CRM's Programme. Returns the record's CRM id, None when there is
+    nothing to push."""
     from crm_connector import runtime
 
     config = runtime.settings()
@@ -67,6 +68,8 @@ def push_registration(registration_id: str) -> str | None:
         except crm.NotConfirmed as exc:
             log.warning("registration not pushed: %s", exc)
             return None
+        # Its place may have filled the programme: staff see `full` on it now, not at the next catalogue pull.
+        crm.push_programme_status(session, runtime.crm_client(), registration.programme_id)
         return registration.crm_id
 
 

@@ -152,7 +152,9 @@ def _enrol(work, data: dict, course: enrolments.Course) -> None:
         enrolments.apply_record(work, record)
     except Refused as exc:
         results.failed(work, enrolments.MODULE, record_id, exc.reason)
-        raise Refused(f"{course.fullname}: {exc.reason}", str(exc)) from None
+        # Moodle's reasons mostly name the course already; the person's other courses may be fine.
+        reason = exc.reason if course.fullname in exc.reason else f"{course.fullname}: {exc.reason}"
+        raise Refused(reason) from None
 
 
 def _programme_name(work, data: dict) -> str:

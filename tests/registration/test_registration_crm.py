@@ -346,12 +346,28 @@ def test_an_enrolment_moodle_refuses_shows_its_reason_on_the_registration_and_it
     local = world.pushed(world.register("Nowhere to enrol", "rita.refused@example.invalid", "Rita", "Refused"))
     record = world.decide(local.crm_id, "accepted", {"submitted", "enrolled"})
     assert record["status"] == "submitted"
-    assert record["status_message"].startswith("Not enrolled: Registration course REG103: ")
+    assert record["status_message"].startswith("Not enrolled: Registration course REG103 has no enabled manual "
+                                               "enrolment method in Moodle: a Moodle administrator adds one")
     assert "manual enrolment" in record["status_message"]
     assert record["status_message"].endswith("set it to Accepted again.")
     assert world.local(local.id).status == "submitted"  # committed before the CRM's record was written
     moodle = MoodleClient(world.moodle.url, world.moodle.token)
     assert all(u.get("email") != "rita.refused@example.invalid" for u in moodle.get_enrolled_users(23))
+
+
+def test_a_programme_filled_by_a_registration_shows_full_in_the_crm_and_open_again_once_its_place_is_freed(world):
+    tiny = world.crm_user.create("mdl_Programmes", {"name": "Tiny", "active": "1", "capacity": "1",
+                                                    PROJECT_LINK: world.project})["id"]
+    world.crm_user.request("POST", f"module/mdl_Programmes/{tiny}/relationships/{COURSES_LINK}",
+                           body={"data": {"type": "mdl_Courses", "id": world.courses[21]}})
+    world.pull()
+    world.programmes["Tiny"] = tiny
+    local = world.pushed(world.register("Tiny", "fay.full@example.invalid", "Fay", "Full"))
+    world.wait_for("Tiny shown full", lambda: world.crm_user.get("mdl_Programmes", tiny)["status"] == "full")
+    world.decide(local.crm_id, "waitlisted", {"waitlisted"})
+    world.wait_for("Tiny shown open", lambda: world.crm_user.get("mdl_Programmes", tiny)["status"] == "open")
+    with world.session() as session:
+        assert session.scalars(select(RegProgramme.status).where(RegProgramme.crm_id == tiny)).one() == "open"
 
 
 def test_the_workers_queue_the_catalogue_pull_once_per_period_whoever_looks(redis_url):
