@@ -41,6 +41,7 @@ from registration import crm as registration_crm
 from registration import jobs
 from suitecrm_sandbox.testing import SandboxProcess
 from tests.conftest import TEST_REDIS_URL
+from tests.conftest import _empty_tables as empty_tables
 from tests.connector.conftest import SITE
 from tests.support import REPO, free_port
 
@@ -140,11 +141,17 @@ def secret() -> str:
     return "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mariadb"])
+def world(request, tmp_path_factory):
+    """One world per database engine: the handler takes the programme's row lock inside the connector's job."""
     tmp = tmp_path_factory.mktemp("registration-crm")
-    database_url = f"sqlite:///{tmp / 'crmsync.db'}"
-    db.upgrade(database_url)
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp / 'crmsync.db'}"
+        db.upgrade(database_url)
+    else:
+        database_url = request.getfixturevalue({"postgresql": "postgres_database", "mariadb": "mariadb_database"}[
+            request.param])
+        empty_tables(database_url)
     redis_client = redis_lib.Redis.from_url(TEST_REDIS_URL)
     redis_client.flushdb()
     inbox = Inbox()
