@@ -95,11 +95,12 @@
         textarea.parentNode.insertBefore(button, list);
     }
 
+    // The edit view's form (EditView) and a subpanel's quick-create form (form_SubpanelQuickCreate_<module>).
     function start() {
-        var form = document.forms.EditView;
-        var module = form && form.elements.module ? form.elements.module.value : '';
-        var fields = PICKERS[module] || {};
-        Object.keys(fields).forEach(function (field) { attach(form, field, fields[field]); });
+        Array.prototype.forEach.call(document.forms, function (form) {
+            var fields = PICKERS[form.elements.module ? form.elements.module.value : ''] || {};
+            Object.keys(fields).forEach(function (field) { attach(form, field, fields[field]); });
+        });
     }
 
     if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
