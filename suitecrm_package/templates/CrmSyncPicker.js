@@ -9,6 +9,7 @@
     var TEXT = {
         courses: 'Pick from the Moodle courses',
         groups: "Pick from the course's groups",
+        groupsOfCourses: "Pick from these courses' groups",
         loading: 'Loading…',
         none: 'The CRM knows no such Moodle records yet.',
         chooseCourse: 'Choose the course first.',
@@ -69,12 +70,13 @@
         button.type = 'button';
         button.className = 'button';
         button.id = field + '_crmsync_pick';
-        button.textContent = TEXT[picker.choices];
+        var title = picker.courses_field ? TEXT.groupsOfCourses : TEXT[picker.choices];
+        button.textContent = title;
         var list = document.createElement('div');
         list.id = field + '_crmsync_choices';
         list.setAttribute('role', 'group');
         list.setAttribute('aria-live', 'polite');
-        list.setAttribute('aria-label', TEXT[picker.choices]);
+        list.setAttribute('aria-label', title);
         list.style.margin = '0.4em 0';
         button.setAttribute('aria-controls', list.id);
         button.addEventListener('click', function () {
