@@ -34,12 +34,12 @@ class Inbox:
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
-        self.arrived = threading.Condition()
+        self.folder: Path | None = None  # where each mail is also written, as <n>.eml (the browser test reads it)
 
     async def handle_DATA(self, server, session, envelope):
-        with self.arrived:
-            self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-            self.arrived.notify_all()
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        if self.folder is not None:
+            (self.folder / f"{len(self.messages)}.eml").write_bytes(envelope.content)
         return "250 OK"
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
