@@ -71,6 +71,7 @@ class Service:
     config: configuration.Config
     inbox: Inbox
     programmes: dict[str, int] = field(default_factory=dict)
+    app: object = None  # the Flask app served (a test may change its settings)
 
     def visitor(self, **headers) -> Visitor:
         return Visitor(self, headers)
@@ -132,7 +133,7 @@ def start_service(database_url: str, redis_url: str, smtp_inbox, **extra):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     service = Service(f"http://127.0.0.1:{server.server_port}", config.replace(
-        registration_public_url=f"http://127.0.0.1:{server.server_port}"), inbox, programmes)
+        registration_public_url=f"http://127.0.0.1:{server.server_port}"), inbox, programmes, server.app)
     # Links in mails point at this server.
     server.app.config["CRMSYNC"] = service.config
     return server, thread, service
