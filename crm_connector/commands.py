@@ -19,11 +19,13 @@ PURGE_INTERVAL_SECONDS = 3600
 
 def _sweep_forever(settings, stop: threading.Event) -> None:
     """Re-enqueue what was left pending or lost; once an hour, purge what is past its retention; start the
-    scheduled reconciliation when it is due (RECONCILE_SCHEDULE: every worker looks, one starts it)."""
+    scheduled reconciliation when it is due (RECONCILE_SCHEDULE: every worker looks, one starts it); the
+    registration service's periodic work (registration/schedule.py: expired holds, missed pushes, digests)."""
     from redis import Redis
 
     from crmsync import db, queue, retention
     from reconciler import schedule
+    from registration import schedule as registration_schedule
 
     redis_conn = Redis.from_url(settings.redis_url)
     next_purge = time.monotonic()
@@ -42,6 +44,11 @@ def _sweep_forever(settings, stop: threading.Event) -> None:
             schedule.tick(redis_conn, settings)
         except Exception as exc:  # noqa: BLE001 - as the sweep: the next round looks again, within the window
             log.warning("the reconciliation schedule could not be checked, will try again: %s",
+                        exc.__class__.__name__)
+        try:
+            registration_schedule.tick(redis_conn, settings)
+        except Exception as exc:  # noqa: BLE001 - as the sweep: the next round does it
+            log.warning("the registration service's periodic work failed, will try again: %s",
                         exc.__class__.__name__)
 
 

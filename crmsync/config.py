@@ -316,6 +316,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RECONCILE_NOTIFY_MOODLE", _bool, "true",
             "Also send Moodle's site administrators a Moodle notification when a run finds differences "
             "(through the plugin's web service at MOODLE_URL).", "Reconciliation"),
+    # --- registration service --------------------------------------------------------------------
+    Setting("REGISTRATION_BIND", _str, "127.0.0.1:8095",
+            "Address gunicorn listens on for `crmsync registration serve` (the public registration pages; "
+            "docs/registration.md).", "Registration"),
+    Setting("REGISTRATION_PUBLIC_URL", _url("http", "https"), "",
+            "Base URL people reach the registration pages at (e.g. https://register.example.org), used in the "
+            "links e-mailed to them. Empty: http://REGISTRATION_BIND.", "Registration"),
+    Setting("REGISTRATION_SECRET_KEY", _str, "",
+            "Key signing the pages' CSRF tokens and session cookies (a long random string, the same for every "
+            "process). Empty: `crmsync registration serve` makes one per start (sessions end on a restart).",
+            "Registration", secret=True),
+    Setting("REGISTRATION_DECLARATIONS_DIR", _str, "",
+            "Folder of form declarations (`<key>.yaml`) that add to or replace the shipped ones "
+            "(registration/declarations/).", "Registration"),
+    Setting("REGISTRATION_CONFIRM_HOURS", _positive(_int), "48",
+            "How long a confirmation link is valid; an unconfirmed registration holds its place that long.",
+            "Registration"),
+    Setting("REGISTRATION_MAGIC_LINK_MINUTES", _positive(_int), "30",
+            "How long a \"get my previous answers\" link is valid.", "Registration"),
+    Setting("REGISTRATION_SUBMISSIONS_PER_ADDRESS", _positive(_int), "20",
+            "Most form submissions and e-mail link requests per client address per hour (429 beyond).",
+            "Registration"),
+    Setting("REGISTRATION_SUBMISSIONS_PER_EMAIL", _positive(_int), "5",
+            "Most submissions and e-mail link requests per e-mail address per hour (429 beyond).", "Registration"),
+    Setting("REGISTRATION_MIN_FILL_SECONDS", _non_negative(_int), "3",
+            "A form sent back sooner than this after it was served is taken for a robot's and refused.",
+            "Registration"),
+    Setting("REGISTRATION_MAX_BODY_BYTES", _positive(_int), "65536",
+            "Largest request body the registration pages accept (413 beyond it).", "Registration"),
+    Setting("REGISTRATION_FONT_DIR", _str, "/usr/share/fonts/truetype/dejavu",
+            "Folder holding DejaVuSans.ttf and DejaVuSans-Bold.ttf (Debian's fonts-dejavu-core), the Unicode "
+            "font the printable PDF is set in.", "Registration"),
     Setting("SMTP_HOST", _str, "", "SMTP server the e-mails are sent through.", "E-mail"),
     Setting("SMTP_PORT", _positive(_int), "587",
             "Its port: 587 for submission with STARTTLS, 25 for a local relay.", "E-mail"),

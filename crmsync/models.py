@@ -252,3 +252,126 @@ class ReconcileDifference(Base):
     run: Mapped[ReconcileRun] = relationship(back_populates="differences")
 
     __table_args__ = (Index("ix_reconcile_differences_run_kind", "run_id", "kind"),)
+
+
+# --- registration service (registration/) ------------------------------------------------------------
+
+
+class RegistrationStatus:
+    """Life of a registration (registration/catalogue.py holds the capacity rule over these).
+
+    `unconfirmed`: submitted, its e-mail address not yet confirmed (double opt-in); it holds a place until
+    `hold_until` (its confirmation link's expiry), then it is deleted (someone may have typed in another's
+    address: nothing of an unconfirmed registration is kept). `submitted` and onwards are the
+    CRM's statuses: a confirmed registration is pushed to the CRM as `submitted`, staff decide there.
+    """
+
+    UNCONFIRMED = "unconfirmed"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    WAITLISTED = "waitlisted"
+    ENROLLED = "enrolled"
+    ALL = (UNCONFIRMED, SUBMITTED, ACCEPTED, REJECTED, WAITLISTED, ENROLLED)
+    # Statuses the CRM may set (mdl_Registrations.status).
+    CRM = (SUBMITTED, ACCEPTED, REJECTED, WAITLISTED, ENROLLED)
+    # Those that take a place of the programme's capacity (unconfirmed ones too while their hold lasts).
+    TAKING = (SUBMITTED, ACCEPTED, ENROLLED)
+
+
+class ProgrammeStatus:
+    OPEN = "open"
+    FULL = "full"
+    CLOSED = "closed"  # outside its opening window
+    INACTIVE = "inactive"
+    ALL = (OPEN, FULL, CLOSED, INACTIVE)
+
+
+class RegProject(Base):
+    """A registration project: the local copy of a CRM mdl_RegProjects record (registration/catalogue.py).
+
+    `declaration`: the key of its form declaration (registration/declarations/<key>.yaml).
+    `digest_sent_until`: the end of the last digest period handled (sent, or nothing to tell).
+    """
+
+    __tablename__ = "reg_projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm_id: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    admin_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    digest_period: Mapped[str] = mapped_column(String(16), default="daily")
+    declaration: Mapped[str] = mapped_column(String(64), default="default")
+    digest_sent_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    programmes: Mapped[list[RegProgramme]] = relationship(back_populates="project", order_by="RegProgramme.name")
+
+
+class RegProgramme(Base):
+    """A programme people register for: the local copy of a CRM mdl_Programmes record.
+
+    Its row is the lock every submission takes (SELECT … FOR UPDATE) before counting the places taken.
+    """
+
+    __tablename__ = "reg_programmes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm_id: Mapped[str] = mapped_column(String(36), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("reg_projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    opens_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closes_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    course_crm_ids: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=ProgrammeStatus.OPEN)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    project: Mapped[RegProject] = relationship(back_populates="programmes")
+
+
+class RegRegistration(Base):
+    """One person's registration for a programme. `answers`: the form's values (personal data: never logged)."""
+
+    __tablename__ = "reg_registrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("reg_programmes.id"), index=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=RegistrationStatus.UNCONFIRMED)
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    consent_version: Mapped[str] = mapped_column(String(64))
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    hold_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    crm_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    crm_contact_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    pushed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    programme: Mapped[RegProgramme] = relationship()
+
+    __table_args__ = (Index("ix_reg_registrations_programme_status", "programme_id", "status"),)
+
+
+class RegToken(Base):
+    """A link sent by e-mail: `confirm` (double opt-in of a registration) or `magic` (prove an address to
+    get one's previous answers). Only the SHA-256 of the token is stored; it is used once, before `expires_at`."""
+
+    __tablename__ = "reg_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("reg_projects.id"), nullable=True)
+    registration_id: Mapped[str | None] = mapped_column(ForeignKey("reg_registrations.id", ondelete="CASCADE"),
+                                                        nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -3,7 +3,8 @@
 Starts the receiver under gunicorn, one connector worker and, when no SuiteCRM is configured, the
 bundled SuiteCRM sandbox (its package's channel sending CRM users' Contact edits to the receiver's
 /webhooks/crm) and, when no Moodle is configured, the bundled Moodle web-service sandbox that the
-connector writes those edits to; finds or starts Redis; creates the webhook secrets, the sandboxes'
+connector writes those edits to; the registration pages (docs/registration.md; the sample catalogue
+with the bundled sandbox); finds or starts Redis; creates the webhook secrets, the sandboxes'
 credentials and the admin token on first use (kept under ./var/ so the Moodle and CRM settings stay
 valid across restarts); prints what a Moodle admin must paste into the plugin; stops every process
 cleanly on Ctrl-C.
@@ -227,6 +228,15 @@ def run(settings: Config) -> int:
         supervisor.start("receiver", [*crmsync, "serve"], env)
         _wait_until_up(f"{receiver_url}/healthz", supervisor)
         supervisor.start("worker", [*crmsync, "worker"], env)
+        env.setdefault("REGISTRATION_SECRET_KEY", settings.registration_secret_key or _stored_secret(
+            STATE_DIR / "registration-secret-key", lambda: secrets.token_urlsafe(32)))
+        # The sample catalogue for the bundled sandbox; a real CRM's catalogue is pulled from it (registration/crm.py).
+        if not settings.suitecrm_url and subprocess.run([*crmsync, "registration", "load-catalogue"],
+                                                        env=env).returncode != 0:
+            raise RunError("the sample registration catalogue could not be loaded (see the message above)")
+        supervisor.start("registration", [*crmsync, "registration", "serve"], env)
+        registration_url = settings.registration_public_url or f"http://{settings.registration_bind}"
+        _wait_until_up(f"http://{settings.registration_bind}/static/style.css", supervisor)
 
         click.echo("\n".join([
             "",
@@ -245,6 +255,8 @@ def run(settings: Config) -> int:
             f"Moodle:      {moodle_url}" + (f"  token: {moodle_token}  (bundled web-service sandbox, the recorded "
                                             "Moodle 4.3 site; the connector writes CRM edits to it)"
                                             if not settings.moodle_url else ""),
+            f"Registration: {registration_url}  (sample catalogue; staff dashboard {registration_url}/staff/ with "
+            "the admin token)",
             f"Sample data: {_command_path()} demo      Stop: Ctrl-C",
             "",
         ]))

@@ -15,23 +15,18 @@ the one it happened to run itself.
 from __future__ import annotations
 
 import logging
-import smtplib
-import ssl
 from collections.abc import Callable, Iterator
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crmsync import db
+from crmsync import db, mail
 from crmsync.config import Config
-from crmsync.models import ReconcileRun, ReconcileStatus, utcnow
+from crmsync.models import ReconcileRun, ReconcileStatus
 from reconciler import compare, report
 
 log = logging.getLogger(__name__)
-SMTP_TIMEOUT_SECONDS = 30
 
 # The kinds of difference in words an admin reads in a notice.
 KIND_WORDS = {
@@ -85,24 +80,8 @@ def notice(run: ReconcileRun) -> tuple[str, str]:
 
 
 def send_email(config: Config, subject: str, body: str) -> None:
-    """Send one e-mail to RECONCILE_EMAIL_TO. Raises smtplib/OSError errors (the caller logs them).
-
-    With SMTP_STARTTLS a server that does not offer STARTTLS gets nothing: smtplib raises before any
-    credential or message is sent in clear.
-    """
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = config.smtp_from
-    message["To"] = ", ".join(config.reconcile_email_to)
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=config.smtp_from.rpartition("@")[2] or None)
-    message.set_content(body)
-    with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
-        if config.smtp_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if config.smtp_username:
-            smtp.login(config.smtp_username, config.smtp_password)
-        smtp.send_message(message)
+    """Send one e-mail to RECONCILE_EMAIL_TO (crmsync/mail.py). Raises smtplib/OSError errors (the caller logs them)."""
+    mail.send(config, config.reconcile_email_to, subject, body)
 
 
 def notify_moodle(config: Config, subject: str, body: str) -> int:

@@ -8,6 +8,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v psql >/dev/null || [ -d /etc/postgresql ] || need+=(postgresql)
+# The registration pages: the PDF's Unicode font; Chromium and Node for the browser test (tests/registration/browser).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v chromium >/dev/null || need+=(chromium)
+command -v npm >/dev/null || need+=(npm)
 if command -v php >/dev/null; then
   for ext in curl mbstring xml sqlite3; do
     php -m | grep -qi "^${ext/xml/dom}$" || need+=("php-$ext")

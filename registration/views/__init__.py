@@ -1,0 +1,1 @@
+"""Blueprints: public pages (public.py) and the staff dashboard (staff.py)."""
