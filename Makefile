@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench chaos suitecrm-package os-deps services python-deps php-test clean
+.PHONY: run test lint bench chaos suitecrm-package os-deps services python-deps browser-deps php-test clean
 
 $(STAMP): pyproject.toml
 	@python3 -m venv --help >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq python3-venv)
@@ -19,6 +19,13 @@ python-deps: $(STAMP)
 os-deps:
 	@scripts/ensure-os-packages.sh
 
+# playwright-core for the registration pages' browser test (it drives Debian's Chromium, never a downloaded one).
+BROWSER_TEST := tests/registration/browser
+$(BROWSER_TEST)/node_modules/.package-lock.json: $(BROWSER_TEST)/package-lock.json
+	npm ci --prefix $(BROWSER_TEST) --no-audit --no-fund --loglevel=error
+
+browser-deps: os-deps $(BROWSER_TEST)/node_modules/.package-lock.json
+
 services:
 	@scripts/ensure-services.sh
 
@@ -27,7 +34,7 @@ run: python-deps
 	$(VENV)/bin/crmsync run
 
 ## make test: installs what it needs, then runs every Python and PHP test.
-test: python-deps os-deps services
+test: python-deps os-deps browser-deps services
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory php-test
 

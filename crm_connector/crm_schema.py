@@ -34,6 +34,21 @@ class Field:
     required: bool = False
     help: str = ""
     readonly: bool = False  # written by the product only: shown, not editable, on the edit view
+    picker: Picker | None = None  # on a text field of names, one per line: CRM users pick them from a list
+
+
+PICKER_CHOICES = {"groups", "courses"}
+
+
+@dataclass(frozen=True)
+class Picker:
+    """Where a CRM user picks a names field's lines from, in the edit view: `choices` is `courses` (the
+    Moodle Courses' short names) or `groups` (the names of the Moodle Groups of the chosen course: the
+    record's parent through relationship `course`, or the courses named in the record's `courses_field`)."""
+
+    choices: str
+    course: str | None = None
+    courses_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +159,7 @@ class CrmSchema:
 def _fields(raw: list[dict], dropdowns: dict, where: str) -> tuple[Field, ...]:
     fields = []
     for item in raw:
-        f = Field(**item)
+        f = Field(**{**item, "picker": Picker(**item["picker"]) if "picker" in item else None})
         if f.type not in FIELD_TYPES:
             raise SchemaError(f"{where}.{f.name}: unknown type {f.type!r}")
         if f.type == "enum" and f.options not in dropdowns:
@@ -198,6 +213,7 @@ def parse(raw: dict) -> CrmSchema:
             raise SchemaError(f"relationship {rel.name}: unknown type {rel.type!r}")
     names = {rel.name: rel for rel in relationships}
     for module in modules:
+        _check_pickers(module, names)
         for relationship in (module.crm_changes.related.values() if module.crm_changes else ()):
             if (relationship not in names or names[relationship].rhs_module != module.name
                     or names[relationship].many_to_many):
@@ -205,6 +221,23 @@ def parse(raw: dict) -> CrmSchema:
     return CrmSchema(package=raw["package"], dropdowns=dropdowns, contact_fields=contact_fields,
                      modules=modules, relationships=relationships,
                      contact_indices=_indices(raw.get("contact_indices", ()), contact_fields, "Contacts"))
+
+
+def _check_pickers(module: Module, relationships: dict[str, Relationship]) -> None:
+    for f in module.fields:
+        picker, where = f.picker, f"{module.name}.{f.name}.picker"
+        if picker is None:
+            continue
+        if f.type != "text" or picker.choices not in PICKER_CHOICES:
+            raise SchemaError(f"{where}: a picker fills a text field with {' or '.join(sorted(PICKER_CHOICES))}")
+        if picker.choices == "groups" and bool(picker.course) == bool(picker.courses_field):
+            raise SchemaError(f"{where}: groups come from one course relationship or one courses field")
+        if picker.course and (picker.course not in relationships
+                              or relationships[picker.course].rhs_module != module.name
+                              or relationships[picker.course].lhs_module != "mdl_Courses"):
+            raise SchemaError(f"{where}: {picker.course} is no relationship of {module.name} to its course")
+        if picker.courses_field and picker.courses_field not in {x.name for x in module.fields}:
+            raise SchemaError(f"{where}: unknown courses field {picker.courses_field!r}")
 
 
 @cache

@@ -237,6 +237,7 @@ def run(settings: Config) -> int:
             raise RunError("the sample registration catalogue could not be loaded (see the message above)")
         supervisor.start("registration", [*crmsync, "registration", "serve"], env)
         registration_url = settings.registration_public_url or f"http://{settings.registration_bind}"
+        _wait_until_up(f"http://{settings.registration_bind}/static/style.css", supervisor)
 
         click.echo("\n".join([
             "",

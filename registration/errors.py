@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from crmsync.db import DatabaseUnavailable
+from registration.forms import DeclarationError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,12 @@ def init_app(app: Flask) -> None:
         titles = {404: _("Page not found"), 405: _("Not allowed")}
         return page(error.code or 500, titles.get(error.code, error.name),
                     _("Please go back to the list of programmes.") if error.code == 404 else error.description)
+
+    @app.errorhandler(DeclarationError)
+    def broken_declaration(error):
+        # The operator's to fix (the message names the file and place); the person is told to come back.
+        log.error("registration: a form declaration is broken: %s", error)
+        return page(503, _("Please try again later"), _("This form is being updated. Please come back in a while."))
 
     @app.errorhandler(DatabaseUnavailable)
     def unavailable(_error):

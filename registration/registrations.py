@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crmsync.models import RegistrationStatus, RegProgramme, RegRegistration, RegToken, utcnow
+from crmsync.models import (
+    ProgrammeStatus,
+    RegistrationStatus,
+    RegProgramme,
+    RegRegistration,
+    RegToken,
+    utcnow,
+)
 from registration import catalogue, tokens
 from registration.forms import Declaration
 
@@ -61,10 +68,13 @@ def submit(session: Session, programme_id: int, declaration: Declaration, answer
         raise AlreadyRegistered()
     pending = next((r for r in mine if r.hold_until and r.hold_until > now), None)
     if pending is not None:
+        # It holds its place already; only a programme withdrawn or closed since refuses it.
+        status = catalogue.status_of(programme, catalogue.capacity_taken(session, programme_id, now), now)
+        if status in (ProgrammeStatus.INACTIVE, ProgrammeStatus.CLOSED):
+            raise catalogue.ProgrammeUnavailable(status)
         pending.answers, pending.language = values, language
         pending.consent_version, pending.consent_at, pending.hold_until = declaration.consent_version, now, hold
         registration = pending
-        status = programme.status
     else:
         registration = RegRegistration(
             id=str(uuid.uuid4()), email=email, answers=values, status=RegistrationStatus.UNCONFIRMED,

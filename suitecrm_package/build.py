@@ -13,6 +13,7 @@ row (and take them away on uninstall).
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ from suitecrm_package.php import HEADER, assign, literal
 TEMPLATES = Path(__file__).with_name("templates")
 # Copied to custom/crmsync/ (with the generated CrmSyncFields.php).
 HOOK_FILES = ("CrmSyncHook.php", "CrmSyncOutbox.php", "CrmSyncDelivery.php", "CrmSyncJob.php", "CrmSyncEmailHook.php",
-              "CrmSyncEmailAddresses.php")
+              "CrmSyncEmailAddresses.php", "CrmSyncPicker.php", "CrmSyncPickerEntryPoint.php")
+PICKER_SCRIPT = "custom/crmsync/CrmSyncPicker.js"
+# ModuleInstaller::install_extensions, section entrypoints: custom/Extension/application/Ext/EntryPointRegistry/.
+ENTRY_POINT_EXTENSION = "SugarModules/entrypoints/crmsync.php"
 # Used by the install scripts only, so shipped in scripts/ and never copied into the CRM.
 SCRIPT_FILES = ("CrmSyncContactLayout.php", "CrmSyncIndices.php", "CrmSyncScheduler.php")
 # The modules whose CRM users' changes go to Moodle, with the field-mapping section that lists their
@@ -201,8 +205,9 @@ def module_metadata(module: Module, parents: tuple[Relationship, ...] = ()) -> d
     head = [["name", "assigned_user_name"], *[links[i:i + 2] for i in range(0, len(links), 2)]]
     view = {"templateMeta": {"maxColumns": "2", "widths": [{"label": "10", "field": "30"}] * 2},
             "panels": {"default": [*head, *panel, ["description"]]}}
+    pickers = {"includes": [{"file": PICKER_SCRIPT}]} if any(f.picker for f in module.fields) else {}
     edit = {"EditView": {**view, "panels": {"default": [*head, *edit_panel, ["description"]]},
-                         "templateMeta": {**view["templateMeta"], "form": {"buttons": ["SAVE", "CANCEL"]}}}}
+                         "templateMeta": {**view["templateMeta"], **pickers, "form": {"buttons": ["SAVE", "CANCEL"]}}}}
     detail = {"DetailView": {**view, "templateMeta": {**view["templateMeta"], "form": {
         "buttons": ["EDIT", "DUPLICATE", "DELETE", "FIND_DUPLICATES"]}}}}
     list_columns = {name.upper(): _column(name) for name in module.list_fields}
@@ -482,13 +487,46 @@ def outbox_relationships(schema: CrmSchema) -> dict[str, dict[str, str]]:
             for rel in schema.relationships if rel.name in names}
 
 
+def picker_tables(schema: CrmSchema) -> dict[str, dict]:
+    """Where CrmSyncPicker reads the choices: the courses' table, the groups' table and the join of a group to
+    its course (table, parent = the course's id column, child = the group's)."""
+    rel = schema.relationship("mdl_Courses", "mdl_Groups")
+    return {"courses": {"table": schema.module("mdl_Courses").table},
+            "groups": {"table": schema.module("mdl_Groups").table,
+                       "course": {"table": rel.join_table, "parent": rel.lhs_column, "child": rel.rhs_column}}}
+
+
+def pickers(schema: CrmSchema) -> dict[str, dict[str, dict[str, str]]]:
+    """The edit views' names fields a CRM user picks from (CrmSyncPicker.js): module => field => {choices,
+    and for groups either course_id_field (the form's relate id field of the course) or courses_field}."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for module in schema.modules:
+        for f in module.fields:
+            if f.picker is None:
+                continue
+            picker = {"choices": f.picker.choices}
+            if f.picker.course:
+                picker["course_id_field"] = next(r for r in schema.relationships if r.name == f.picker.course).relate_id_field
+            if f.picker.courses_field:
+                picker["courses_field"] = f.picker.courses_field
+            out.setdefault(module.name, {})[f.name] = picker
+    return out
+
+
+def picker_script(schema: CrmSchema) -> str:
+    return (TEMPLATES / "CrmSyncPicker.js").read_text().replace("__PICKERS__", json.dumps(pickers(schema), sort_keys=True))
+
+
 def outbox_fields(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> str:
-    """custom/crmsync/CrmSyncFields.php: outbox_modules() and outbox_relationships() for the package's PHP."""
+    """custom/crmsync/CrmSyncFields.php: outbox_modules(), outbox_relationships() and picker_tables() for the
+    package's PHP."""
     modules = outbox_modules(schema, mapping_file)
     return (HEADER + "// Which changes of CRM users the outbox records (CrmSyncHook) and what their messages carry\n"
-            + "// (CrmSyncDelivery, CrmSyncJob): generated from crm_schema.yaml and the field mapping.\n"
+            + "// (CrmSyncDelivery, CrmSyncJob), and where the edit views' pickers read (CrmSyncPicker):\n"
+            + "// generated from crm_schema.yaml and the field mapping.\n"
             + "class CrmSyncFields\n{\n    const MODULES = " + literal(modules, 1) + ";\n"
-            + "    const RELATIONSHIPS = " + literal(outbox_relationships(schema), 1) + ";\n}\n")
+            + "    const RELATIONSHIPS = " + literal(outbox_relationships(schema), 1) + ";\n"
+            + "    const PICKER = " + literal(picker_tables(schema), 1) + ";\n}\n")
 
 
 def _install_steps(schema: CrmSchema, action: str, indent: str) -> str:
@@ -570,6 +608,7 @@ def manifest(schema: CrmSchema) -> str:
         # ModuleInstaller::installExt: custom/Extension/modules/<module>/Ext/<ScheduledTasks|Administration>/.
         "scheduledefs": [{"from": f"<basepath>/{SCHEDULER_EXTENSION}", "to_module": "Schedulers"}],
         "administration": [{"from": f"<basepath>/{ADMIN_EXTENSION}", "to_module": "Administration"}],
+        "entrypoints": [{"from": f"<basepath>/{ENTRY_POINT_EXTENSION}", "to_module": "application"}],
         "language": [{"from": f"<basepath>/SugarModules/language/{module}/en_us.lang.php", "to_module": module,
                       "language": "en_us"} for module in ["application", *extension_labels(schema)]],
         "vardefs": [{"from": f"<basepath>/SugarModules/relationships/vardefs/{rel.name}_{side}.php",
@@ -608,6 +647,9 @@ def files(schema: CrmSchema, mapping_file: Path = DEFAULT_MAPPING) -> dict[str, 
     for hook in HOOK_FILES:
         out[f"SugarModules/custom/crmsync/{hook}"] = (TEMPLATES / hook).read_text()
     out["SugarModules/custom/crmsync/CrmSyncFields.php"] = outbox_fields(schema, mapping_file)
+    out[f"SugarModules/{PICKER_SCRIPT}"] = picker_script(schema)
+    out[ENTRY_POINT_EXTENSION] = (HEADER + "$entry_point_registry['crmsyncPicker'] = "
+                                  + literal({"file": "custom/crmsync/CrmSyncPickerEntryPoint.php", "auth": True}) + ";\n")
     out["SugarModules/metadata/crmsync_outboxMetaData.php"] = (TEMPLATES / "crmsync_outboxMetaData.php").read_text()
     out["SugarModules/tabledictionary/crmsync_outbox.php"] = (
         "<?php\n// The package's outbox table, for Quick Repair and Rebuild and Module Loader's repair.\n"

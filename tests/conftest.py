@@ -114,3 +114,27 @@ def sandbox():
 
     with SandboxProcess() as process:
         yield process
+
+
+MOODLE_TOKEN = "c0ffee00c0ffee00c0ffee00c0ffee00"  # the crm_sync service's token in the Moodle sandbox
+
+
+@pytest.fixture(scope="module")
+def moodle_process():
+    """A real Moodle web-service sandbox process on a free port, one per test module (fresh_moodle resets it)."""
+    from moodle_sandbox.testing import MoodleSandboxProcess
+
+    with MoodleSandboxProcess(token=MOODLE_TOKEN) as process:
+        yield process
+
+
+def fresh_moodle(process, site: str):
+    """The Moodle sandbox as a test starts from: `site` loaded, the service's token (a test may have revoked it),
+    no faults, no calls recorded."""
+    import requests
+
+    process.reset(site)
+    process.issue_token("crm_sync", 2, token=process.token)
+    process.clear_faults()
+    requests.delete(f"{process.url}/__sandbox/calls", timeout=5)
+    return process

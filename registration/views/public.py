@@ -132,9 +132,10 @@ def submit(programme_id: int):
         return page(400, _("Not sent"), _("Your submission looks automated and was not accepted."))
     if spam:
         log.info("registration: submission to programme %s refused: spam trap (%s)", programme_id, spam)
-        return _render_form(programme, offer, declaration, values, {}, 400,
-                            _("That was quicker than a person can fill in this form. Please check your answers "
-                              "and send the form again."))
+        notice = (_("That was quicker than a person can fill in this form. Please check your answers and send "
+                    "the form again.") if spam == "too_fast" else
+                  _("This form was opened too long ago. Please check your answers and send the form again."))
+        return _render_form(programme, offer, declaration, values, {}, 400, notice)
     try:
         _check_address()
         errors = forms.validate(declaration, values, _, i18n.language())

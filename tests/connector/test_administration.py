@@ -17,7 +17,7 @@ import requests
 
 from crm_connector import crm_schema
 from crm_connector.suitecrm import SuiteCrmClient
-from moodle_sandbox.testing import MoodleSandboxProcess
+from tests.conftest import fresh_moodle
 from tests.connector.crm_side import CRM, TwoWayPipeline, now
 from tests.connector.test_course_content import course_state
 
@@ -31,19 +31,9 @@ COURSE_LINK = SCHEMA.relationship("mdl_Courses", "mdl_Enrolments").relate_id_fie
 GROUP_COURSE_LINK = SCHEMA.relationship("mdl_Courses", "mdl_Groups").relate_id_field
 
 
-@pytest.fixture(scope="module")
-def moodle_process():
-    with MoodleSandboxProcess(token="c0ffee00c0ffee00c0ffee00c0ffee00") as process:
-        yield process
-
-
 @pytest.fixture
 def moodle(moodle_process):
-    moodle_process.reset("recorded")
-    moodle_process.issue_token("crm_sync", 2, token=moodle_process.token)
-    moodle_process.clear_faults()
-    requests.delete(f"{moodle_process.url}/__sandbox/calls", timeout=5)
-    return moodle_process
+    return fresh_moodle(moodle_process, "recorded")
 
 
 class Admin(TwoWayPipeline):

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from crm_connector.mapping import crm_text
-from moodle_sandbox.testing import MoodleSandboxProcess
+from tests.conftest import fresh_moodle
 from tests.connector.conftest import user
 from tests.connector.crm_side import LEARNER, MOODLE_STATE_TIME, TwoWayPipeline, crm_fields, now
 from tests.support import REPO
@@ -20,18 +20,9 @@ from tests.support import REPO
 ADMIN_TOKEN = "t" * 32
 
 
-@pytest.fixture(scope="module")
-def moodle_process():
-    with MoodleSandboxProcess(token="c0ffee00c0ffee00c0ffee00c0ffee00") as process:
-        yield process
-
-
 @pytest.fixture
 def moodle(moodle_process):
-    moodle_process.reset("empty")
-    moodle_process.issue_token("crm_sync", 2, token=moodle_process.token)  # a test may have revoked it
-    moodle_process.clear_faults()
-    moodle_process.release()
+    fresh_moodle(moodle_process, "empty").release()
     moodle_process.seed(user=[{"id": LEARNER, "username": f"student{LEARNER}", "firstname": "Alice",
                                "lastname": "Anders", "email": f"student{LEARNER}@example.invalid",
                                "timemodified": MOODLE_STATE_TIME}],

@@ -27,9 +27,9 @@ def make_run(tmp_path, redis_url):
     bind = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "BIND": bind, "SANDBOX_BIND": f"127.0.0.1:{free_port()}",
            "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"), "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-           "MOODLE_SANDBOX_BIND": f"127.0.0.1:{free_port()}",
+           "MOODLE_SANDBOX_BIND": f"127.0.0.1:{free_port()}", "REGISTRATION_BIND": f"127.0.0.1:{free_port()}",
            "MOODLE_SANDBOX_DATABASE": str(tmp_path / "moodle-sandbox.db"),
-           "REGISTRATION_BIND": f"127.0.0.1:{free_port()}", "REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}
+           "REDIS_URL": redis_url, "WEB_CONCURRENCY": "1"}
     for name in ("SUITECRM_URL", "MOODLE_URL", "MOODLE_TOKEN", "WEBHOOK_SECRETS", "CRM_WEBHOOK_SECRETS",
                  "ADMIN_API_TOKENS"):
         env.pop(name, None)
@@ -77,6 +77,12 @@ def test_make_run_serves_and_stops_cleanly(make_run):
         requests.get(f"http://{bind}/healthz", timeout=2)
     with pytest.raises(MoodleError):
         moodle.get_site_info()  # the Moodle sandbox stopped too
+
+
+def test_make_run_serves_the_registration_pages_with_the_sample_catalogue(make_run):
+    _process, _bind, log = make_run
+    index = requests.get(_printed(log, "Registration:"), timeout=10)
+    assert index.status_code == 200 and "Russian for Beginners" in index.text
 
 
 def test_make_run_sends_a_crm_users_edit_in_the_crm_sandbox_to_the_receiver(make_run):

@@ -96,6 +96,17 @@ def recorded_plugin_site():
         yield sandbox
 
 
+def _answers_as_recorded(moodle, transcript: dict) -> None:
+    """The transcript's request, its `<ws-token>` the service's token, gets the recorded status, type and body."""
+    request = transcript["request"]
+    params = [(k, moodle.token if v == "<ws-token>" else v) for k, v in request["params"]]
+    response = requests.request(request["method"], moodle.url + request["path"], params=request["query"],
+                                data=params, timeout=10)
+    expected = transcript["response"]
+    assert (response.status_code, response.headers["Content-Type"]) == (expected["status"], expected["content-type"])
+    assert response.json() == expected["body"]
+
+
 def test_every_reconciliation_transcript_is_replayed():
     assert len(RECONCILE_LIST) == len(list(RECONCILE.glob("[0-9][0-9]_*.json"))) == 11
 
@@ -104,13 +115,7 @@ def test_every_reconciliation_transcript_is_replayed():
 def test_sandbox_answers_the_reconciliation_functions_like_moodle(recorded_plugin_site, transcript):
     moodle = recorded_plugin_site
     moodle.freeze_clock(transcript["clock"])  # the exported messages' occurred_at and ids name the export's time
-    request = transcript["request"]
-    params = [(k, moodle.token if v == "<ws-token>" else v) for k, v in request["params"]]
-    response = requests.request(request["method"], moodle.url + request["path"], params=request["query"],
-                                data=params, timeout=10)
-    expected = transcript["response"]
-    assert (response.status_code, response.headers["Content-Type"]) == (expected["status"], expected["content-type"])
-    assert response.json() == expected["body"]
+    _answers_as_recorded(moodle, transcript)
 
 
 # --- core_role_assign_roles / core_role_unassign_roles, recorded from a real Moodle 4.3 as the CRM sync service's user -
@@ -140,10 +145,4 @@ def test_every_roles_transcript_is_replayed():
 @pytest.mark.parametrize("transcript", ROLES_LIST, ids=[t["file"] for t in ROLES_LIST])
 def test_sandbox_assigns_and_unassigns_roles_like_moodle(recorded_roles_site, transcript):
     moodle = recorded_roles_site
-    request = transcript["request"]
-    params = [(k, moodle.token if v == "<ws-token>" else v) for k, v in request["params"]]
-    response = requests.request(request["method"], moodle.url + request["path"], params=request["query"],
-                                data=params, timeout=10)
-    expected = transcript["response"]
-    assert (response.status_code, response.headers["Content-Type"]) == (expected["status"], expected["content-type"])
-    assert response.json() == expected["body"]
+    _answers_as_recorded(moodle, transcript)

@@ -212,7 +212,8 @@ def test_the_package_records_the_crm_changes_of_crm_schema_and_where_each_parent
     """What an enrolment's, a group's and an intake's messages carry is crm_schema.yaml's crm_changes, with each
     related parent's relate id field and join table as SuiteCRM's Module Builder names them."""
     embedded = php_json("require 'SugarModules/custom/crmsync/CrmSyncFields.php';"
-                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS]);",
+                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS,"
+                        " 'picker' => CrmSyncFields::PICKER]);",
                         package[0])
     administered = {m.name: m.crm_changes for m in SCHEMA.modules if m.crm_changes}
     assert set(embedded["modules"]) == {"Contacts", *administered}
@@ -231,13 +232,15 @@ def test_the_package_records_the_crm_changes_of_crm_schema_and_where_each_parent
     assert set(embedded["joins"]) == {rel for changes in administered.values() for rel in changes.related.values()}
     # The PHP tests' stand-in for the generated file holds the same enrolments.
     stand_in = php_json(f"require '{REPO}/tests/php/package/support/site/custom/crmsync/CrmSyncFields.php';"
-                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS]);",
+                        "echo json_encode(['modules' => CrmSyncFields::MODULES, 'joins' => CrmSyncFields::RELATIONSHIPS,"
+                        " 'picker' => CrmSyncFields::PICKER]);",
                         package[0])
     assert stand_in["modules"]["mdl_Enrolments"] == embedded["modules"]["mdl_Enrolments"]
     assert stand_in["modules"]["mdl_Registrations"] == embedded["modules"]["mdl_Registrations"]
     assert {name: module.get("waits") for name, module in embedded["modules"].items()} == {
         "Contacts": None, "mdl_Enrolments": True, "mdl_Groups": True, "mdl_Intakes": True, "mdl_Registrations": False}
     assert stand_in["joins"] == {rel: embedded["joins"][rel] for rel in stand_in["joins"]}
+    assert stand_in["picker"] == embedded["picker"]
 
 
 def test_a_sites_own_field_mapping_decides_which_contact_fields_are_sent(tmp_path):
@@ -637,3 +640,35 @@ def test_a_programmes_status_is_shown_not_editable_on_its_edit_view(package):
     assert cells["status"]["customCode"] == "{$fields.status.options[$fields.status.value]}"
     assert cells["capacity"] == "capacity"
     assert "mdl_programmes_mdl_regprojects_name" in cells
+
+
+def test_edit_views_offer_real_courses_and_groups_to_pick_from(package):
+    """The names fields of crm_schema.yaml with a picker: their edit views load CrmSyncPicker.js, whose
+    config names each field and where its course comes from (the form's relate id field of the enrolment's
+    course, or the intake's Courses field), and the entry point it asks is registered for logged-in users."""
+    root, names, _ = package
+    installdefs = manifest(root)["installdefs"]
+    [entry] = installdefs["entrypoints"]
+    assert entry["to_module"] == "application"
+    registry = php_json(f"$entry_point_registry = []; include '{entry['from'].replace('<basepath>/', '')}';"
+                        "echo json_encode($entry_point_registry);", root)
+    assert registry == {"crmsyncPicker": {"file": "custom/crmsync/CrmSyncPickerEntryPoint.php", "auth": True}}
+    copied = {e["to"]: e["from"].replace("<basepath>/", "") for e in installdefs["copy"]}
+    for php in ("CrmSyncPicker.php", "CrmSyncPickerEntryPoint.php"):
+        source = root / copied["custom/crmsync"] / php
+        assert subprocess.run(["php", "-l", str(source)], capture_output=True).returncode == 0
+    script = (root / copied["custom/crmsync"] / "CrmSyncPicker.js").read_text()
+    config = json.loads(re.search(r"var PICKERS = (\{.*\});", script).group(1))
+    assert config == {
+        "mdl_Enrolments": {"groups_list": {"choices": "groups",
+                                           "course_id_field": "mdl_enrolments_mdl_coursesmdl_courses_ida"}},
+        "mdl_Intakes": {"courses": {"choices": "courses"},
+                        "groups_list": {"choices": "groups", "courses_field": "courses"},
+                        "move_from": {"choices": "groups", "courses_field": "courses"}}}
+    for module in SCHEMA.modules:
+        edit = php_json(f"$viewdefs = []; include 'SugarModules/modules/{module.name}/metadata/editviewdefs.php';"
+                        "echo json_encode($viewdefs);", root)[module.name]["EditView"]
+        assert (edit["templateMeta"].get("includes") == [{"file": "custom/crmsync/CrmSyncPicker.js"}]) \
+            is (module.name in config)
+        on_form = {cell["name"] if isinstance(cell, dict) else cell for row in edit["panels"]["default"] for cell in row}
+        assert set(config.get(module.name, {})) <= on_form

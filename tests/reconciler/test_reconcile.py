@@ -22,27 +22,18 @@ from crm_connector.moodle.client import MoodleClient
 from crm_connector.suitecrm import SuiteCrmClient
 from crmsync import db
 from crmsync.models import ReconcileRun, ReconcileStatus
-from moodle_sandbox.testing import MoodleSandboxProcess
 from reconciler import moodle_state, report
 from reconciler.commands import reconcile as reconcile_command
 from reconciler.repair import repair
 from reconciler.run import RunInProgress, reconcile
+from tests.conftest import fresh_moodle
 
 FAST = {"reconcile_moodle_rps": 1000.0, "reconcile_crm_rps": 1000.0}
 
 
-@pytest.fixture(scope="module")
-def moodle_process():
-    with MoodleSandboxProcess(token="5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e") as process:
-        yield process
-
-
 @pytest.fixture
 def moodle(moodle_process):
-    moodle_process.reset("recorded")
-    moodle_process.issue_token("crm_sync", 2, token=moodle_process.token)
-    requests.delete(f"{moodle_process.url}/__sandbox/calls", timeout=5)
-    return moodle_process
+    return fresh_moodle(moodle_process, "recorded")
 
 
 def exported(moodle, kind: str | None = None) -> list[dict]:

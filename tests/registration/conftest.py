@@ -34,12 +34,12 @@ class Inbox:
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
-        self.arrived = threading.Condition()
+        self.folder: Path | None = None  # where each mail is also written, as <n>.eml (the browser test reads it)
 
     async def handle_DATA(self, server, session, envelope):
-        with self.arrived:
-            self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-            self.arrived.notify_all()
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        if self.folder is not None:
+            (self.folder / f"{len(self.messages)}.eml").write_bytes(envelope.content)
         return "250 OK"
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
@@ -71,6 +71,7 @@ class Service:
     config: configuration.Config
     inbox: Inbox
     programmes: dict[str, int] = field(default_factory=dict)
+    app: object = None  # the Flask app served (a test may change its settings)
 
     def visitor(self, **headers) -> Visitor:
         return Visitor(self, headers)
@@ -132,7 +133,7 @@ def start_service(database_url: str, redis_url: str, smtp_inbox, **extra):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     service = Service(f"http://127.0.0.1:{server.server_port}", config.replace(
-        registration_public_url=f"http://127.0.0.1:{server.server_port}"), inbox, programmes)
+        registration_public_url=f"http://127.0.0.1:{server.server_port}"), inbox, programmes, server.app)
     # Links in mails point at this server.
     server.app.config["CRMSYNC"] = service.config
     return server, thread, service

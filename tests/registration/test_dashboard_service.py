@@ -23,6 +23,15 @@ def test_staff_pages_need_the_admin_token(service):
     assert public.get("/staff/", headers={"Accept": "application/json"}).status_code == 401
 
 
+def test_removing_a_token_signs_out_who_signed_in_with_it(service):
+    staff = service.visitor()
+    login = staff.get("/staff/login")
+    assert staff.post("/staff/login", {**staff.hidden(login.text), "token": STAFF_TOKEN}).status_code == 200
+    assert staff.get("/staff/", headers={"Accept": "application/json"}).status_code == 200
+    service.app.config["CRMSYNC"] = service.config.replace(admin_api_tokens=("a-new-token-0123456789",))
+    assert staff.get("/staff/", headers={"Accept": "application/json"}).status_code == 401
+
+
 def test_dashboard_shows_status_counts_and_fill_rate(service):
     person = service.visitor()
     person.register("Data Analysis with Python", {**SUMMER_ANSWERS, "email": "a@example.org"})

@@ -3,11 +3,15 @@ period's registrations per programme by status; nothing when nothing happened; n
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
+from rq import Queue
 
+from crm_connector.commands import _sweep_forever
 from crmsync import db
 from crmsync.cli import cli
 from crmsync.models import RegProgramme, RegProject, RegRegistration
@@ -101,8 +105,6 @@ def test_send_digests_command(sqlite_url, smtp_inbox, monkeypatch):
 
 def test_the_periodic_run_drops_expired_holds_requeues_missed_pushes_and_sends_digests(
         sqlite_url, redis_url, redis_client, smtp_inbox):
-    from rq import Queue
-
     port, inbox = smtp_inbox
     config = make_config(sqlite_url, redis_url, port)
     _catalogue(sqlite_url)
@@ -118,3 +120,27 @@ def test_the_periodic_run_drops_expired_holds_requeues_missed_pushes_and_sends_d
         assert session.query(RegProgramme).filter_by(name="Russian for Beginners").one().status == "open"
     assert [j.args for j in Queue("crmsync-test", connection=redis_client).get_jobs()] == [(missed,)]
     assert [m["To"] for m in inbox.messages] == ["summer-school@example.org"]
+
+
+def test_the_connector_workers_sweeper_runs_the_periodic_work(sqlite_url, redis_url, smtp_inbox):
+    port, _inbox = smtp_inbox
+    config = make_config(sqlite_url, redis_url, port, SWEEP_INTERVAL_SECONDS="1")
+    _catalogue(sqlite_url)
+    with db.session_scope(sqlite_url) as session:
+        stale = _add(session, "Russian for Beginners", "unconfirmed", datetime.now(UTC) - timedelta(days=3))
+        session.get(RegRegistration, stale).hold_until = datetime.now(UTC) - timedelta(seconds=1)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweep_forever, args=(config, stop), daemon=True)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with db.session_scope(sqlite_url) as session:
+                if session.get(RegRegistration, stale) is None:
+                    break
+            stop.wait(0.2)
+        with db.session_scope(sqlite_url) as session:
+            assert session.get(RegRegistration, stale) is None
+    finally:
+        stop.set()
+        sweeper.join(10)

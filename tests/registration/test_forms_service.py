@@ -82,3 +82,12 @@ def test_tokens_are_hashed_at_rest_single_use_and_expire(sqlite_url):
         assert tokens.use(session, tokens.MAGIC, token) is not None
     with db.session_scope(sqlite_url) as session:
         assert tokens.use(session, tokens.MAGIC, token) is None
+
+
+def test_a_broken_declaration_is_a_503_page_and_a_log_line(service_factory, tmp_path, caplog):
+    folder = _write(tmp_path, GOOD.replace("type: select", "type: slider"), "summer-school")
+    service = service_factory(REGISTRATION_DECLARATIONS_DIR=folder)
+    page = service.visitor(**{"Accept-Language": "en"}).get(
+        f"/programmes/{service.programmes['Data Analysis with Python']}")
+    assert page.status_code == 503 and "This form is being updated" in page.text
+    assert "summer-school.yaml: fields/1/type" in caplog.text

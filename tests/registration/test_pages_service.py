@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
 from lxml import html as lxml_html
+from pypdf import PdfReader
 from rq import Queue
 
 from crmsync import db
@@ -92,7 +94,11 @@ def test_declaration_pdf_is_set_in_a_unicode_font(service):
         registration_id = session.query(RegRegistration).one().id
     pdf = person.get(f"/registrations/{registration_id}.pdf")
     assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
-    assert b"DejaVuSans" in pdf.content  # the Cyrillic answers are drawn with the embedded TTF
+    assert b"DejaVuSans" in pdf.content  # the embedded Unicode TTF
+    text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    for written in ("Регистрация в Летнюю школу", "Имя", "Анна", "Иванова", "Начальный", "Статистика, Языки",
+                    "Согласия (версия summer-school-2026-03", "☑", "☐"):
+        assert written in text, written
 
 
 def test_missing_font_fails_with_a_clear_message(tmp_path):

@@ -1,29 +1,14 @@
 <?php
 use local_crmsync\local\event_map;
 use local_crmsync\local\state_reader;
-use PHPUnit\Framework\TestCase;
 
-require_once(__DIR__ . '/contract_schema.php');
-require_once(__DIR__ . '/memory_state_source.php');
+require_once(__DIR__ . '/state_messages_test_case.php');
 
 /**
  * A course's summary: which events ask for it, and what it counts when it is sent (learners, taken
  * attendance, graded activities), checked against the contract's schema.
  */
-final class CourseSummaryTest extends TestCase {
-    /** @var contract_schema */
-    private static $schema;
-    /** @var memory_state_source */
-    private $moodle;
-
-    public static function setUpBeforeClass(): void {
-        self::$schema = new contract_schema();
-    }
-
-    protected function setUp(): void {
-        $this->moodle = memory_state_source::course_with_a_learner();
-    }
-
+final class CourseSummaryTest extends state_messages_test_case {
     private function summary(int $courseid = 2): ?array {
         $row = (object) ['id' => '11', 'messageid' => '6a1f0b9e-2d4a-41f3-b8c0-7c1f0b9e2d4a', 'type' => 'course_summary.updated',
             'subject' => "course_summary:$courseid", 'eventdata' => null, 'snapshot' => null, 'timecreated' => '1795344090'];

@@ -1,27 +1,16 @@
 <?php
 use local_crmsync\local\event_map;
 use local_crmsync\local\state_reader;
-use PHPUnit\Framework\TestCase;
 
-require_once(__DIR__ . '/contract_schema.php');
-require_once(__DIR__ . '/memory_state_source.php');
+require_once(__DIR__ . '/state_messages_test_case.php');
 
 /**
  * Course groups and tutors reach the CRM: which events record a group's row or the course summary, and
  * what the group.updated / group.deleted messages and the summary's tutors say, checked against the schemas.
  */
-final class GroupMessagesTest extends TestCase {
-    /** @var contract_schema */
-    private static $schema;
-    /** @var memory_state_source */
-    private $moodle;
-
-    public static function setUpBeforeClass(): void {
-        self::$schema = new contract_schema();
-    }
-
+final class GroupMessagesTest extends state_messages_test_case {
     protected function setUp(): void {
-        $this->moodle = memory_state_source::course_with_a_learner();
+        parent::setUp();
         $this->moodle->coursegroups[1] = (object) ['id' => '1', 'courseid' => '2', 'idnumber' => 'GA', 'name' => 'Group A',
             'description' => '<p>Mondays &amp; Thursdays</p><p>Room <b>4</b></p>', 'descriptionformat' => '1',
             'timemodified' => '1795344023'];

@@ -1,30 +1,15 @@
 <?php
 use local_crmsync\local\event_map;
 use local_crmsync\local\state_reader;
-use PHPUnit\Framework\TestCase;
 
-require_once(__DIR__ . '/contract_schema.php');
-require_once(__DIR__ . '/memory_state_source.php');
+require_once(__DIR__ . '/state_messages_test_case.php');
 
 /**
  * What an outbox row becomes at sending time: its subject's current state, or, when the entity is
  * gone, an explicit deletion built from the subject's ids and what the event recorded. Every message
  * is checked against the contract's schema for its type.
  */
-final class StateReaderTest extends TestCase {
-    /** @var contract_schema */
-    private static $schema;
-    /** @var memory_state_source */
-    private $moodle;
-
-    public static function setUpBeforeClass(): void {
-        self::$schema = new contract_schema();
-    }
-
-    protected function setUp(): void {
-        $this->moodle = memory_state_source::course_with_a_learner();
-    }
-
+final class StateReaderTest extends state_messages_test_case {
     /** An outbox row as moodle_outbox stores it (ids as strings, JSON columns). */
     private function row(string $type, string $subject, ?array $snapshot = null, ?array $event = null): stdClass {
         return (object) ['id' => '7', 'messageid' => '0b9c6a0e-5d41-4c3a-9f1e-0c8d5f1a2b3c', 'type' => $type,

@@ -77,4 +77,15 @@ class CrmSyncFields
             'child' => 'mdl_registrations_mdl_programmesmdl_registrations_idb',
         ),
     );
+    const PICKER = array(
+        'courses' => array('table' => 'mdl_courses'),
+        'groups' => array(
+            'table' => 'mdl_groups',
+            'course' => array(
+                'table' => 'mdl_groups_mdl_courses_c',
+                'parent' => 'mdl_groups_mdl_coursesmdl_courses_ida',
+                'child' => 'mdl_groups_mdl_coursesmdl_groups_idb',
+            ),
+        ),
+    );
 }
