@@ -12,6 +12,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, validators
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -86,6 +87,62 @@ def validator_for(message_type: str, origin: str = MOODLE) -> Draft202012Validat
 def envelope_validator(origin: str = MOODLE) -> Draft202012Validator:
     return ContractValidator(_load(_DIRS[origin] / "envelope.json"), registry=registry(),
                              format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+# The fast validator (jsonschema-rs, compiled) needs absolute URIs; the schemas' own ids are relative paths.
+_FAST_BASE = "https://contract.crmsync.invalid/"
+# Keywords whose values are data, not subschemas: the whole-number marker must not be written into them.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+
+
+class _WholeNumber:
+    """The fast validator's side of `ContractValidator`'s integer rule: 3.0 is not an integer."""
+
+    def __init__(self, _parent_schema, _value, _schema_path):
+        pass
+
+    def validate(self, instance) -> None:
+        if isinstance(instance, float):
+            raise ValueError(f"{instance!r} is not of type 'integer'")
+
+
+def _marked(node):
+    """A schema with `x-whole-number` beside every integer type (draft 2020-12 counts 3.0 as one)."""
+    if isinstance(node, list):
+        return [_marked(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    marked = {key: value if key in _DATA_KEYWORDS else _marked(value) for key, value in node.items()}
+    kind = node.get("type")
+    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+        marked["x-whole-number"] = True
+    return marked
+
+
+def _fast_resource(schema: dict) -> dict:
+    contents = _marked({key: value for key, value in schema.items() if key != "$schema"})
+    contents["$id"] = _FAST_BASE + schema["$id"]
+    return contents
+
+
+@cache
+def _fast_registry() -> jsonschema_rs.Registry:
+    resources = [_fast_resource(_load(path)) for path in sorted(SCHEMA_DIR.rglob("*.json"))]
+    return jsonschema_rs.Registry([(r["$id"], r) for r in resources], draft=jsonschema_rs.Draft202012)
+
+
+@cache
+def fast_validator_for(message_type: str, origin: str = MOODLE) -> jsonschema_rs.Validator:
+    """A compiled validator of the same schema, about fifty times faster than `validator_for`.
+
+    It only answers valid or not: the receiver asks it first and asks `validator_for` for the reasons
+    of what it refuses, so an answer's errors are always jsonschema's. It must never accept what
+    `validator_for` refuses (tests/receiver/test_contract.py compares the two on generated messages);
+    where it is stricter (Rust's `$` does not match before a final newline), `validator_for` decides.
+    """
+    return jsonschema_rs.Draft202012Validator(
+        _fast_resource(schema_for(message_type, origin)), registry=_fast_registry(), validate_formats=True,
+        keywords={"x-whole-number": _WholeNumber})
 
 
 @cache
