@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, validators
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
@@ -45,14 +47,18 @@ def _load(path: Path) -> dict:
 
 @cache
 def registry() -> Registry:
+    from referencing import Registry as _Registry
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT202012
+
     resources = []
     for path in sorted(SCHEMA_DIR.rglob("*.json")):
         schema = _load(path)
         # Without "$schema", jsonschema keeps validating a referenced file with the validator it is
-        # using (ContractValidator) instead of switching to the stock one its "$schema" names.
+        # using (the contract's, _contract_validator) instead of switching to the stock one its "$schema" names.
         contents = {key: value for key, value in schema.items() if key != "$schema"}
         resources.append((schema["$id"], Resource(contents=contents, specification=DRAFT202012)))
-    return Registry().with_resources(resources)
+    return _Registry().with_resources(resources)
 
 
 @cache
@@ -71,22 +77,30 @@ def _whole_number(_checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-# Draft 2020-12 counts 3.0 as an integer; the contract does not: the connector builds CRM record keys
-# from ids ("course:3"), and "course:3.0" would be another record. The plugin writes integers as such.
-ContractValidator = validators.extend(
-    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
-
-
 @cache
+def _contract_validator(schema_file: Path) -> Draft202012Validator:
+    """jsonschema's validator of one schema file, with the contract's integer rule.
+
+    jsonschema is imported here, not above: a receiver process needs it only for the reasons of a refusal
+    (fast_validator_for answers the rest), and is some megabytes smaller until then.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    # Draft 2020-12 counts 3.0 as an integer; the contract does not: the connector builds CRM record keys
+    # from ids ("course:3"), and "course:3.0" would be another record. The plugin writes integers as such.
+    contract_validator = validators.extend(
+        Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
+    return contract_validator(_load(schema_file), registry=registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
 def validator_for(message_type: str, origin: str = MOODLE) -> Draft202012Validator:
-    return ContractValidator(schema_for(message_type, origin), registry=registry(),
-                             format_checker=Draft202012Validator.FORMAT_CHECKER)
+    if message_type not in message_types(origin):
+        raise KeyError(message_type)
+    return _contract_validator(_DIRS[origin] / f"{message_type}.json")
 
 
-@cache
 def envelope_validator(origin: str = MOODLE) -> Draft202012Validator:
-    return ContractValidator(_load(_DIRS[origin] / "envelope.json"), registry=registry(),
-                             format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return _contract_validator(_DIRS[origin] / "envelope.json")
 
 
 # The fast validator (jsonschema-rs, compiled) needs absolute URIs; the schemas' own ids are relative paths.
@@ -96,7 +110,7 @@ _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 
 
 class _WholeNumber:
-    """The fast validator's side of `ContractValidator`'s integer rule: 3.0 is not an integer."""
+    """The fast validator's side of the contract's integer rule (_whole_number): 3.0 is not an integer."""
 
     def __init__(self, _parent_schema, _value, _schema_path):
         pass
