@@ -21,7 +21,9 @@ def _combined(parts: list[loadgen.LoadResult]) -> loadgen.LoadResult:
 
 def _interleaved(rounds: int, runs: list) -> list[loadgen.LoadResult]:
     """Each run's requests in `rounds` slices, taken in turn: a load that comes and goes (another
-    session's tests on a shared machine) falls on the receiver and its baseline alike."""
+    session's tests on a shared machine) falls on the receiver and its baseline alike. A slice should
+    give every client thread as many requests (batches: a multiple of rounds x threads), or the rate
+    counts the threads that finish early as idle."""
     parts: list[list[loadgen.LoadResult]] = [[] for _ in runs]
     for index in range(rounds):
         for part, (url, requests_, threads) in zip(parts, runs, strict=True):
@@ -70,7 +72,7 @@ def measure(database: str, singles: int, batches: int, threads: int, rounds: int
     ]
 
 
-def run(singles: int = 2000, batches: int = 40, threads: int = 8, rounds: int = 4,
+def run(singles: int = 2000, batches: int = 160, threads: int = 8, rounds: int = 4,
         databases: tuple[str, ...] = tuple(DATABASES)) -> str:
     rows = [row for database in databases for row in measure(database, singles, batches, threads, rounds)]
     return table("Ingest", f"gunicorn {harness.GUNICORN_WORKERS} workers x 4 threads (gthread), {threads} client "
