@@ -8,7 +8,7 @@ from bench import ingest, pipeline, reconcile
 def main() -> None:
     quick = "--quick" in sys.argv
     print("# Benchmarks (ratios against baselines measured in this run)")
-    print(ingest.run(singles=500 if quick else 2000, batches=10 if quick else 40))
+    print(ingest.run(singles=500 if quick else 2000, batches=32 if quick else 160))
     print(pipeline.end_to_end(events=100 if quick else 300))
     print(pipeline.coalescing(learners=10 if quick else 20))
     print(pipeline.backfill(learners=10 if quick else 200))

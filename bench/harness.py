@@ -20,7 +20,14 @@ from suitecrm_sandbox.testing import SandboxProcess
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+# The server a PostgreSQL run makes its throwaway database on (dropped when the stack stops).
+BENCH_POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 GUNICORN_WORKERS = 2
+# How long a process may take to answer its first request: generous, since a loaded machine (another
+# session's tests, a core kept busy) can make gunicorn's imports take tens of seconds.
+STARTUP_TIMEOUT = 180
+# After SIGTERM, how long a process group has to exit before it is killed.
+STOP_GRACE = 15
 
 
 def rss_mb(pid: int) -> float:
@@ -41,8 +48,10 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def wait_http(url: str, timeout: float = 60, attempt_timeout: float = 5) -> None:
-    """Until `url` answers; a slow first answer on a loaded machine is "not yet", not a failure."""
+def wait_http(url: str, timeout: float | None = None, attempt_timeout: float = 5) -> None:
+    """Until `url` answers (at most STARTUP_TIMEOUT seconds); a slow first answer on a loaded machine is
+    "not yet", not a failure."""
+    timeout = STARTUP_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -53,13 +62,56 @@ def wait_http(url: str, timeout: float = 60, attempt_timeout: float = 5) -> None
     raise TimeoutError(f"nothing answered at {url} within {timeout:.0f}s")
 
 
+def stop_group(process: subprocess.Popen, grace: float | None = None) -> None:
+    """End a process started with start_new_session and everything in its group (gunicorn's workers):
+    SIGTERM, then SIGKILL to whatever is left after `grace` (STOP_GRACE) seconds, whether or not the
+    leader exited."""
+    grace = STOP_GRACE if grace is None else grace
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+class _PostgresDatabase:
+    """A database of the stack's own on the PostgreSQL server at BENCH_POSTGRES_URL."""
+
+    def __init__(self):
+        from sqlalchemy import create_engine, text
+
+        self.name = f"crmsync_bench_{os.getpid()}_{os.urandom(3).hex()}"
+        self._admin = create_engine(BENCH_POSTGRES, isolation_level="AUTOCOMMIT")
+        with self._admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.url = BENCH_POSTGRES.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        db.forget_engines()
+        with self._admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self._admin.dispose()
+
+
 @dataclass
 class Stack:
-    """Receiver (gunicorn), N workers and a sandbox, on a fresh SQLite file and a Redis database of their own."""
+    """Receiver (gunicorn), N workers and a sandbox, on a fresh database (a SQLite file, or with
+    database="postgresql" a throwaway PostgreSQL database) and a Redis database of their own."""
 
     workers: int = 2
     sandbox_latency_ms: float = 0
     write_rate: float = 0
+    database: str = "sqlite"
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def __post_init__(self):
@@ -67,11 +119,13 @@ class Stack:
 
         redis.Redis.from_url(BENCH_REDIS).flushdb()
         self.tmp = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
-        self.database_url = f"sqlite:///{self.tmp / 'bench.db'}"
-        db.upgrade(self.database_url)
-        self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-        self.sandbox = SandboxProcess().start()
+        self.sandbox = None
+        self._postgres = _PostgresDatabase() if self.database == "postgresql" else None
         try:
+            self.database_url = self._postgres.url if self._postgres else f"sqlite:///{self.tmp / 'bench.db'}"
+            db.upgrade(self.database_url)
+            self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+            self.sandbox = SandboxProcess().start()
             self._start_stack()
         except BaseException:
             self.stop()  # a failed start-up leaves nothing running
@@ -106,19 +160,16 @@ class Stack:
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(process.pid, signal.SIGKILL)  # whatever of its group is left (gunicorn's workers)
+                os.killpg(process.pid, signal.SIGTERM)  # all at once, so their grace periods overlap
             except ProcessLookupError:
                 pass
-            process.wait()
-        self.sandbox.stop()
+        for process in self.processes:
+            stop_group(process)
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        if self._postgres is not None:
+            self._postgres.drop()
 
 
 def start_baseline() -> tuple[subprocess.Popen, str]:
@@ -131,7 +182,6 @@ def start_baseline() -> tuple[subprocess.Popen, str]:
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
     except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_group(process, grace=0)
         raise
     return process, f"http://127.0.0.1:{port}/webhooks/moodle"

@@ -6,13 +6,14 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -111,7 +112,11 @@ def session_scope(url: str):
         session.close()
 
 
+# Alembic is imported where it is used: a process that never migrates (each receiver and worker process)
+# is about 10 MB smaller without it.
 def alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", _normalise(url).replace("%", "%%"))
@@ -119,12 +124,16 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def current_revision(url: str) -> str | None:
+    from alembic.migration import MigrationContext
+
     with engine_for(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the database schema up to date (idempotent); returns the revisions before and after."""
+    from alembic import command
+
     before = current_revision(url)
     command.upgrade(alembic_config(url), revision)
     return before, current_revision(url)

@@ -122,6 +122,27 @@ def enqueue_and_mark(session: Session, redis_conn: Redis, config: Config, event_
     return True
 
 
+def enqueue_stored(session: Session, redis_conn: Redis, config: Config, jobs: Sequence[tuple[str, str]]) -> bool:
+    """Enqueue events the receiver just stored as queued; on a Redis failure, put them back to pending
+    for the sweeper (a second commit, on that path only). Returns success."""
+    if not jobs:
+        return True
+    try:
+        enqueue_events(redis_conn, config, jobs)
+    except Exception as exc:  # noqa: BLE001 - any Redis failure leaves the events safely pending
+        log.warning("could not enqueue %d events, left pending for the sweeper: %s", len(jobs),
+                    exc.__class__.__name__)
+        event_ids = [event_id for event_id, _ in jobs]
+        session.execute(update(InboxEvent)
+                        .where(InboxEvent.id.in_(event_ids), InboxEvent.status == EventStatus.QUEUED)
+                        .values(status=EventStatus.PENDING, updated_at=utcnow()))
+        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="Redis unavailable")
+                        for i in event_ids)
+        session.commit()
+        return False
+    return True
+
+
 def _jobs_without_live_job(redis_conn: Redis, event_ids: Iterable[str]) -> list[str]:
     event_ids = list(event_ids)
     jobs = Job.fetch_many([job_id(i) for i in event_ids], connection=redis_conn)

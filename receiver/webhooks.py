@@ -68,16 +68,20 @@ def accept(origin: str):
         raise
     parsed = messages.parse(body, webhook_id, config.max_batch_events, origin)
 
+    function = queue.JOB_FUNCTIONS[origin]
     session = resources.session()
     try:
-        new_ids, duplicate_ids = inbox.store(session, parsed)
+        # One commit stores the events (as queued when a job applies them); the enqueue follows it, so
+        # a worker never sees a job before its row, and 202 is only sent once the row is durable.
+        new_ids, duplicate_ids = inbox.store(session, parsed, queued=function is not None)
         with metrics.ENQUEUE_SECONDS.time():
-            queued = queue.enqueue_and_mark(session, resources.redis(), config, new_ids)
+            queued = function is not None and queue.enqueue_stored(
+                session, resources.redis(), config, [(event_id, function) for event_id in new_ids])
     finally:
         session.close()
     metrics.EVENTS.labels(origin, "accepted").inc(len(new_ids))
     metrics.EVENTS.labels(origin, "duplicate").inc(len(duplicate_ids))
-    if queue.JOB_FUNCTIONS[origin] is None:
+    if function is None:
         state = "left pending (no job applies them yet)"
     else:
         state = "queued" if queued else "left pending (Redis unavailable)"

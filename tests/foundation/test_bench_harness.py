@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from bench import harness
 
@@ -49,6 +51,12 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.fixture(autouse=True)
+def _own_redis_database(redis_url, monkeypatch):
+    """A stack empties its Redis database: the test's own, not the benchmarks' default."""
+    monkeypatch.setattr(harness, "BENCH_REDIS", redis_url)
+
+
 def test_a_start_up_that_fails_stops_everything_it_started(monkeypatch):
     started = []
     start_process, start_sandbox = harness.Stack._start, harness.SandboxProcess.start
@@ -74,3 +82,77 @@ def test_a_start_up_that_fails_stops_everything_it_started(monkeypatch):
     for process in started:
         assert process.poll() is not None
         assert _gone(process.pid)
+
+
+# Stands in for a start-up that is slow (imports on a loaded machine): it forks a helper that ignores
+# SIGTERM, as a gunicorn worker busy with a request may, waits, then becomes the real command.
+SLOW_START = """
+import os, signal, sys, time
+if os.fork() == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(60)
+time.sleep(float(sys.argv[1]))
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+def _group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()  # noqa: PTH123, SIM115
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.add(int(entry))
+    return members
+
+
+def _slow_start(monkeypatch, delay: float) -> list:
+    started = []
+    start_process = harness.Stack._start
+
+    def slowly(stack, args):
+        process = start_process(stack, [sys.executable, "-c", SLOW_START, str(delay), *args[1:]])
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(harness.Stack, "_start", slowly)
+    monkeypatch.setattr(harness, "STOP_GRACE", 2)
+    return started
+
+
+def test_a_slow_start_up_is_waited_for_and_stopping_leaves_no_process(monkeypatch):
+    started = _slow_start(monkeypatch, delay=3)
+    stack = harness.Stack(workers=1)
+    try:
+        assert requests.get(f"http://127.0.0.1:{stack.port}/healthz", timeout=10).status_code == 200
+        groups = {process.pid: _group_members(process.pid) for process in started}
+        # The receiver answered, so it is past its slow start: gunicorn, its workers and the helper.
+        assert len(groups[started[0].pid]) >= 4
+    finally:
+        stack.stop()
+    for pgid, members in groups.items():
+        assert _group_members(pgid) == set()
+        assert all(_gone_process(pid) for pid in members)
+
+
+def test_a_start_up_slower_than_the_timeout_fails_and_leaves_no_process(monkeypatch):
+    started = _slow_start(monkeypatch, delay=120)
+    monkeypatch.setattr(harness, "STARTUP_TIMEOUT", 3)
+    with pytest.raises(TimeoutError):
+        harness.Stack(workers=1)
+    assert len(started) == 1  # the receiver never answered, so no worker was started
+    assert _group_members(started[0].pid) == set()
+    assert started[0].poll() is not None
+
+
+def _gone_process(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]  # noqa: PTH123, SIM115
+    except OSError:
+        return True
+    return state == "Z"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
+from schemathesis import GenerationMode
+
 from crmsync import contract
 from tests.receiver.conftest import message
+from tests.receiver.test_fuzz import _operation, _whole_numbers_as_integers, fuzz
 
 
 def errors_of(document: dict) -> dict[str, list[str]]:
@@ -93,3 +98,48 @@ def test_messages_of_an_older_plugin_stay_valid():
         "userid": 3, "courseid": 2, "status": "deleted", "enrolments": [], "roles": [], "groups": [],
         "course": long_shortname})
     assert "data.course.shortname" in errors_of(ended)
+
+
+def _documents(body) -> list:
+    """The messages of a generated body: itself, or the events of a batch."""
+    if isinstance(body, dict) and isinstance(body.get("events"), list) and "type" not in body:
+        return body["events"]
+    return [body]
+
+
+def _agree(document, origin: str) -> None:
+    """The compiled validator the receiver asks first never accepts what jsonschema's refuses."""
+    if not isinstance(document, dict) or document.get("type") not in contract.message_types(origin):
+        return
+    if contract.fast_validator_for(document["type"], origin).is_valid(document):
+        assert contract.validator_for(document["type"], origin).is_valid(document), document
+
+
+def test_the_fast_validator_refuses_what_jsonschema_refuses():
+    integral_float = message(data={"userid": 3.0, "courseid": 2, "lastaccess": 1})
+    newline = message(subject="course_access:3:2\n")
+    impossible_date = message(occurred_at="2026-02-30T00:00:00Z")
+    valid = message()
+    for document in (integral_float, newline, impossible_date, valid):
+        _agree(document, contract.MOODLE)
+    assert contract.fast_validator_for(valid["type"]).is_valid(valid)
+    assert not contract.fast_validator_for(valid["type"]).is_valid(integral_float)
+
+
+@pytest.mark.parametrize("path, origin", [("/webhooks/moodle", contract.MOODLE), ("/webhooks/crm", contract.CRM)])
+@pytest.mark.parametrize("mode", [GenerationMode.NEGATIVE, GenerationMode.POSITIVE])
+def test_the_fast_validator_agrees_with_jsonschema_on_generated_messages(path, origin, mode):
+    operation = _operation(path)
+
+    @fuzz(60 if mode == GenerationMode.NEGATIVE else 25)  # drawing from these schemas is slow
+    @given(case=operation.as_strategy(mode))
+    def check(case):
+        for document in _documents(case.body):
+            _agree(document, origin)
+            if mode == GenerationMode.POSITIVE and isinstance(document, dict):
+                # What jsonschema accepts, the fast one accepts too: else the receiver pays for jsonschema.
+                whole = _whole_numbers_as_integers(document)
+                if contract.validator_for(whole["type"], origin).is_valid(whole):
+                    assert contract.fast_validator_for(whole["type"], origin).is_valid(whole), whole
+
+    check()
