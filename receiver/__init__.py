@@ -11,8 +11,8 @@ from crmsync.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """App factory: one Flask app per process, configured from crmsync.config."""
-    from crmsync import logs
-    from receiver import admin_api, crm_webhooks, errors, metrics, ops, resources, webhooks
+    from crmsync import logs, resources
+    from receiver import admin_api, crm_webhooks, errors, metrics, ops, webhooks
     from reconciler import api as reconcile_api
 
     config = config or configuration.load()

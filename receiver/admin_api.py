@@ -15,9 +15,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from rq import Queue
 from sqlalchemy import func, select
 
-from crmsync import pause, queue
+from crmsync import pause, queue, resources
 from crmsync.models import EventStatus, FieldConflict, InboxEvent, utcnow
-from receiver import resources
 from receiver.errors import InvalidMessages, MalformedRequest
 from receiver.messages import string_problem
 

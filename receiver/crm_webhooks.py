@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from crmsync import contract
-from receiver import resources, webhooks
+from crmsync import contract, resources
+from receiver import webhooks
 
 blueprint = Blueprint("crm_webhooks", __name__)
 

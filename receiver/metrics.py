@@ -20,8 +20,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from crmsync import contract
-from receiver import resources
+from crmsync import contract, resources
 from reconciler.notify import ReconcileCollector
 
 REQUESTS = Counter("crmsync_http_requests_total", "HTTP requests answered", ["endpoint", "status"])

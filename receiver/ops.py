@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from receiver import resources
+from crmsync import resources
 
 blueprint = Blueprint("ops", __name__)
 

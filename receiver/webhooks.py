@@ -11,8 +11,8 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crmsync import contract, queue
-from receiver import inbox, messages, metrics, resources
+from crmsync import contract, queue, resources
+from receiver import inbox, messages, metrics
 from receiver.errors import InvalidSignature, MalformedRequest, UnsupportedMediaType
 from receiver.signatures import SignatureVerifier
 

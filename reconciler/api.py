@@ -14,8 +14,8 @@ from marshmallow import ValidationError as SchemaError
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from crmsync import resources
 from crmsync.models import ReconcileDifference, ReconcileRun, ReconcileStatus
-from receiver import resources
 from receiver.admin_api import MAX_PAGE, _load, require_token
 from reconciler import compare, notify, repair, report, schedule
 

@@ -11,7 +11,8 @@ from crmsync.config import Config, ConfigError
 
 def create_app(config: Config) -> Flask:
     """App factory: one app per process, configured from crmsync.config (logging is the caller's: wsgi.py)."""
-    from registration import errors, i18n, resources
+    from crmsync import resources
+    from registration import errors, i18n
     from registration.views import public, staff
 
     if not config.registration_secret_key:

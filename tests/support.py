@@ -57,3 +57,17 @@ def background_process(args: list[str], env: dict[str, str] | None = None, ready
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def receiver_in_thread(settings):
+    """The receiver app (with these settings) served over real HTTP from a thread of the test: the server
+    (shutdown() stops it) and its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from receiver import create_app
+
+    server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"

@@ -14,14 +14,21 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 
+from crmsync import resources
 from crmsync.models import ProgrammeStatus, RegProgramme, RegRegistration, utcnow
-from registration import catalogue, forms, i18n, jobs, limits, mailer, pdf, registrations, resources, tokens
+from registration import catalogue, forms, i18n, jobs, limits, mailer, pdf, registrations, tokens
 from registration.errors import page
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("public", __name__)
 MINE = "mine"  # the session's list of the registrations made in this browser (their PDFs may be fetched)
 MAGIC = "magic"  # the session's followed magic links: {project id: token hash}
+
+
+def _public_url() -> str:
+    """Base of the links e-mailed to people."""
+    settings = resources.config()
+    return settings.registration_public_url or f"http://{settings.registration_bind}"
 
 
 def _refusal(reason: str) -> str:
@@ -162,7 +169,7 @@ def submit(programme_id: int):
     finally:
         db.close()
     _remember(submitted.registration_id)
-    link = resources.public_url() + url_for("public.confirm_page", token=submitted.token)
+    link = _public_url() + url_for("public.confirm_page", token=submitted.token)
     try:
         mailer.send_confirmation(config, values["email"], i18n.language(), link, programme_name,
                                  config.registration_confirm_hours)
@@ -234,7 +241,7 @@ def ask_previous(programme_id: int):
             minutes = config.registration_magic_link_minutes
             token = tokens.issue(db, tokens.MAGIC, email, timedelta(minutes=minutes), project_id=programme.project_id)
             db.commit()
-            link = resources.public_url() + url_for("public.previous_page", token=token, programme=programme_id)
+            link = _public_url() + url_for("public.previous_page", token=token, programme=programme_id)
             try:
                 mailer.send_magic_link(config, email, i18n.language(), link, programme.project.name, minutes)
             except mailer.MailNotSent:

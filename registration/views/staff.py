@@ -11,7 +11,8 @@ from functools import wraps
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from registration import dashboard, resources
+from crmsync import resources
+from registration import dashboard
 from registration.errors import page
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")

@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from crmsync import config, db
 from crmsync.models import InboxEvent, SubjectState
 from receiver import create_app
-from tests.support import REPO, free_port
+from tests.support import REPO, receiver_in_thread
 
 SITE = {"id": "test-site", "url": "http://moodle.test"}
 
@@ -41,9 +41,8 @@ class Pipeline:
                     # A queue of its own: a worker some earlier test left behind cannot take this test's jobs.
                     "QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"}
         self.settings = config.load(environ=self.env, env_file=None)
-        self.server = make_server("127.0.0.1", free_port(), create_app(self.settings), threaded=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/moodle"
+        self.server, base = receiver_in_thread(self.settings)
+        self.url = f"{base}/webhooks/moodle"
         self.sequence = 0
         self.worker_log = ""
 

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,17 +28,15 @@ import pytest
 import redis as redis_lib
 import requests
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
 
 from crm_connector import crm_schema
 from crm_connector.suitecrm import SuiteCrmClient
 from crmsync import config, db
 from moodle_sandbox.testing import MoodleSandboxProcess
-from receiver import create_app
 from suitecrm_sandbox.testing import SandboxProcess
 from tests.conftest import TEST_REDIS_URL
 from tests.connector.conftest import SITE, user
-from tests.support import REPO, free_port
+from tests.support import REPO, receiver_in_thread
 
 SCHEMA = crm_schema.load()
 CONTACT_LINK = SCHEMA.relationship("Contacts", "mdl_Enrolments").relate_id_field
@@ -156,10 +153,7 @@ def world(tmp_path_factory):
     moodle_secret, crm_secret, queue = secret(), secret(), f"intake50-{uuid.uuid4().hex[:12]}"
     common = {"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "WEBHOOK_SECRETS": moodle_secret,
               "CRM_WEBHOOK_SECRETS": crm_secret, "QUEUE_NAME": queue, "LOG_LEVEL": "WARNING"}
-    server = make_server("127.0.0.1", free_port(), create_app(config.load(environ=common, env_file=None)),
-                         threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    receiver = f"http://127.0.0.1:{server.server_port}"
+    server, receiver = receiver_in_thread(config.load(environ=common, env_file=None))
     worker = None
     with SandboxProcess(crm_receiver_url=f"{receiver}/webhooks/crm", crm_secret=crm_secret) as crm, \
             MoodleSandboxProcess() as moodle:

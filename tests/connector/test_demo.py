@@ -7,18 +7,14 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
-from werkzeug.serving import make_server
-
 from crmsync import config
 from moodle_sandbox.testing import MoodleSandboxProcess
-from receiver import create_app
 from suitecrm_sandbox.testing import SandboxProcess
 from tests.connector.conftest import user
-from tests.support import REPO, free_port
+from tests.support import REPO, receiver_in_thread
 
 
 def test_the_demo_code_reads_no_sandbox_only_url():
@@ -56,9 +52,8 @@ def test_the_demo_shows_a_crm_users_edit_arriving_in_moodle(sqlite_url, redis_ur
     settings = config.load(environ={"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, "WEBHOOK_SECRETS": moodle_secret,
                                     "CRM_WEBHOOK_SECRETS": crm_secret, "ADMIN_API_TOKENS": "demo-admin-token",
                                     "QUEUE_NAME": queue, "LOG_LEVEL": "WARNING"}, env_file=None)
-    server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    receiver = f"127.0.0.1:{server.server_port}"
+    server, receiver_url = receiver_in_thread(settings)
+    receiver = receiver_url.removeprefix("http://")
     with SandboxProcess(crm_receiver_url=f"http://{receiver}/webhooks/crm", crm_secret=crm_secret) as crm, \
             MoodleSandboxProcess() as moodle:
         state = tmp_path / "var"

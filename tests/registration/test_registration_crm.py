@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ import requests
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
 
 from crm_connector import crm_schema
 from crm_connector.moodle import MoodleClient
@@ -36,14 +34,13 @@ from crm_connector.suitecrm import SuiteCrmClient
 from crmsync import config, db
 from crmsync.models import RegProgramme, RegProject, RegRegistration
 from moodle_sandbox.testing import MoodleSandboxProcess
-from receiver import create_app
 from registration import crm as registration_crm
 from registration import jobs
 from suitecrm_sandbox.testing import SandboxProcess
 from tests.conftest import TEST_REDIS_URL
 from tests.conftest import _empty_tables as empty_tables
 from tests.connector.conftest import SITE
-from tests.support import REPO, free_port
+from tests.support import REPO, free_port, receiver_in_thread
 
 SCHEMA = crm_schema.load()
 PROJECT_LINK = SCHEMA.relationship("mdl_RegProjects", "mdl_Programmes").relate_id_field
@@ -160,10 +157,7 @@ def world(request, tmp_path_factory):
     moodle_secret, crm_secret, queue = secret(), secret(), f"registration-{uuid.uuid4().hex[:12]}"
     common = {"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "WEBHOOK_SECRETS": moodle_secret,
               "CRM_WEBHOOK_SECRETS": crm_secret, "QUEUE_NAME": queue, "LOG_LEVEL": "WARNING"}
-    server = make_server("127.0.0.1", free_port(), create_app(config.load(environ=common, env_file=None)),
-                         threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    receiver = f"http://127.0.0.1:{server.server_port}"
+    server, receiver = receiver_in_thread(config.load(environ=common, env_file=None))
     worker = None
     with SandboxProcess(crm_receiver_url=f"{receiver}/webhooks/crm", crm_secret=crm_secret) as crm, \
             MoodleSandboxProcess() as moodle:

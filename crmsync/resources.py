@@ -1,4 +1,5 @@
-"""Per-app connections to the database and Redis."""
+"""Per-app connections to the database and Redis, and the settings, for each of the product's Flask apps (the
+receiver, the registration pages)."""
 
 from __future__ import annotations
 
