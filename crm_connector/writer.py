@@ -73,9 +73,10 @@ class CrmWriter:
         return self.session.get(CrmRecord, (self.site_id, key))
 
     def _write(self, call, *args):
-        self.before_write()
-        self.crm_writes += 1
-        return call(*args)
+        with self.crm.write_slot():  # first the CRM's write slot, then the fence: waiting costs no lease
+            self.before_write()
+            self.crm_writes += 1
+            return call(*args)
 
     def _parent_id(self, parent_key: str) -> str:
         """The CRM id of a parent record that exists now; raises when there is none to link to."""

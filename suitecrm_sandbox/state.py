@@ -59,6 +59,8 @@ class SandboxState:
         self._next_ids: deque[str] = deque()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writers = 0  # writes at the server now: in the slot or waiting for it
+        self._writers_lock = threading.Lock()
 
     def _outbox_modules(self, custom) -> dict:
         if custom is None or self.options.channel is None:
@@ -86,17 +88,25 @@ class SandboxState:
 
     @contextmanager
     def write_slot(self):
-        """Writes are serialised at the configured rate, as SuiteCRM's search index serialises them."""
-        rate = self.faults.write_rate
-        if not rate:
+        """Writes are serialised at the configured rate, as SuiteCRM's search index serialises them, and
+        slowed by every other writer waiting at the same time (faults.write_seconds)."""
+        if not self.faults.write_seconds(1):
             yield
             return
-        with self._write_lock:
-            started = time.monotonic()
-            yield
-            remaining = 1.0 / rate - (time.monotonic() - started)
-            if remaining > 0:
-                time.sleep(remaining)
+        with self._writers_lock:
+            self._writers += 1
+        try:
+            with self._write_lock:
+                with self._writers_lock:
+                    seconds = self.faults.write_seconds(self._writers)
+                started = time.monotonic()
+                yield
+                remaining = seconds - (time.monotonic() - started)
+                if remaining > 0:
+                    time.sleep(remaining)
+        finally:
+            with self._writers_lock:
+                self._writers -= 1
 
     def reset(self) -> None:
         self.store.reset()

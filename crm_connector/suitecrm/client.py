@@ -12,6 +12,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 from redis import Redis
@@ -25,6 +26,7 @@ from crm_connector.suitecrm.errors import (
     TransientError,
     Unavailable,
 )
+from crm_connector.suitecrm.write_slots import WriteSlots
 
 JSON_API = "application/vnd.api+json"
 PAGE_SIZE = 100
@@ -50,7 +52,7 @@ def _unescape(attributes: dict) -> dict:
 
 class SuiteCrmClient:
     def __init__(self, base_url: str, client_id: str, client_secret: str, username: str = "", password: str = "",
-                 timeout: float = 10.0, redis: Redis | None = None):
+                 timeout: float = 10.0, redis: Redis | None = None, max_concurrent_writes: int = 0):
         self.base_url = base_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -65,6 +67,9 @@ class SuiteCrmClient:
         key = hashlib.sha256(f"{self.base_url}|{client_id}|{username}".encode()).hexdigest()[:16]
         self._token_key = f"crmsync:crm-token:{key}"
         self.calls = 0
+        # Shared by every process writing this CRM (write_slots.py); a slot outlives one call's timeout.
+        self.write_slots = WriteSlots(redis, self.base_url, max_concurrent_writes, lease_seconds=2 * timeout + 5)
+        self._holding_slot = False
 
     # --- authentication --------------------------------------------------------------------------
     def _fetch_token(self) -> str:
@@ -110,7 +115,27 @@ class SuiteCrmClient:
         self._cache(lambda redis: redis.delete(self._token_key))
 
     # --- transport -------------------------------------------------------------------------------
+    @contextmanager
+    def write_slot(self):
+        """Hold one of the CRM's write slots for the block: the writer takes it before its fencing check, so
+        the time spent waiting for it never counts against its claim. Re-entrant: writes inside use it."""
+        if self._holding_slot:
+            yield
+            return
+        with self.write_slots.slot():
+            self._holding_slot = True
+            try:
+                yield
+            finally:
+                self._holding_slot = False
+
     def request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:
+        if method == "GET":
+            return self._request(method, path, params=params, body=body)
+        with self.write_slot():
+            return self._request(method, path, params=params, body=body)
+
+    def _request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self._current_token()}"}
             if body is not None:
