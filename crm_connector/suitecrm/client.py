@@ -12,7 +12,6 @@ import html
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import requests
 from redis import Redis
@@ -69,7 +68,6 @@ class SuiteCrmClient:
         self.calls = 0
         # Shared by every process writing this CRM (write_slots.py); a slot outlives one call's timeout.
         self.write_slots = WriteSlots(redis, self.base_url, max_concurrent_writes, lease_seconds=2 * timeout + 5)
-        self._holding_slot = False
 
     # --- authentication --------------------------------------------------------------------------
     def _fetch_token(self) -> str:
@@ -115,24 +113,12 @@ class SuiteCrmClient:
         self._cache(lambda redis: redis.delete(self._token_key))
 
     # --- transport -------------------------------------------------------------------------------
-    @contextmanager
-    def write_slot(self):
-        """Hold one of the CRM's write slots for the block: the writer takes it before its fencing check, so
-        the time spent waiting for it never counts against its claim. Re-entrant: writes inside use it."""
-        if self._holding_slot:
-            yield
-            return
-        with self.write_slots.slot():
-            self._holding_slot = True
-            try:
-                yield
-            finally:
-                self._holding_slot = False
-
     def request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:
         if method == "GET":
             return self._request(method, path, params=params, body=body)
-        with self.write_slot():
+        # A write waits for one of the CRM's write slots (write_slots.py) after the writer's fencing check:
+        # the wait is short beside the subject's lease, and the slot holds no database work of ours.
+        with self.write_slots.slot():
             return self._request(method, path, params=params, body=body)
 
     def _request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:

@@ -76,7 +76,9 @@ def test_an_older_event_never_overwrites_a_newer_one(pipeline, sandbox):
     sandbox.hold("PATCH", "Contacts")
     eleven = pipeline.message("user.updated", "user:50", user(50, "Eleven"), sequence=11)
     pipeline.send(eleven)
-    worker_a = start_worker(pipeline)  # claims user:50 and is held inside its CRM write of 11
+    # Claims user:50 and is held inside its CRM write of 11; it waits for the answer however long worker B
+    # takes to start on a loaded machine (with the pipeline's 3 s its write times out and B writes instead).
+    worker_a = start_worker(pipeline, SUITECRM_TIMEOUT_SECONDS=60)
     try:
         sandbox.wait_until_held(1)
         twelve = pipeline.message("user.updated", "user:50", user(50, "Twelve"), sequence=12)
