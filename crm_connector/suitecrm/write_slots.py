@@ -16,19 +16,21 @@ ordering.py): with Redis away the limit is not kept and the write goes ahead.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from contextlib import contextmanager
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-# KEYS[1] the slots, ARGV: now, expiry, holder, limit. 1 when the holder got a slot.
+# KEYS[1] the slots, ARGV: lease seconds, holder, limit. 1 when the holder got a slot. Redis's own clock
+# scores the slots, so workers on machines whose clocks differ agree on when a slot ran out.
 _ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[2]) - tonumber(ARGV[1])) * 1000))
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 1000))
   return 1
 end
 return 0
@@ -49,7 +51,6 @@ class WriteSlots:
         self.redis, self.limit, self.lease_seconds = redis, limit, lease_seconds
         key = hashlib.sha256(crm_url.rstrip("/").encode()).hexdigest()[:16]
         self.key, self.wake_key = f"crmsync:crm-writes:{key}", f"crmsync:crm-writes:{key}:wake"
-        self.waited = 0.0  # seconds this process spent waiting for a slot (bench, metrics)
         if redis is not None:
             self._acquire = redis.register_script(_ACQUIRE)
             self._release = redis.register_script(_RELEASE)
@@ -72,14 +73,10 @@ class WriteSlots:
 
     def _take(self) -> str | None:
         holder = str(uuid.uuid4())
-        started = time.monotonic()
         try:
             while True:
-                now = time.time()
-                if self._acquire(keys=[self.key], args=[now, now + self.lease_seconds, holder, self.limit]):
+                if self._acquire(keys=[self.key], args=[self.lease_seconds, holder, self.limit]):
                     return holder
                 self.redis.blpop([self.wake_key], timeout=WAKE_WAIT_SECONDS)
         except RedisError:
             return None  # the limit is about the CRM's speed: without Redis the write goes ahead
-        finally:
-            self.waited += time.monotonic() - started
