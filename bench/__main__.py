@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import ingest, pipeline, reconcile
+from bench import backfill, crm_speed, ingest, pipeline, reconcile
 
 
 def main() -> None:
@@ -11,7 +11,8 @@ def main() -> None:
     print(ingest.run(singles=500 if quick else 2000, batches=32 if quick else 160))
     print(pipeline.end_to_end(events=100 if quick else 300))
     print(pipeline.coalescing(learners=10 if quick else 20))
-    print(pipeline.backfill(learners=10 if quick else 200))
+    print(crm_speed.run(events=60 if quick else 150))
+    print(backfill.run(learners=10 if quick else 200, stop_midway=True))
     print(reconcile.run(learners=500 if quick else 10_000))
 
 

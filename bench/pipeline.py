@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from bench import harness, loadgen
 from bench.report import table, verdict
-from crmsync import db
+from crmsync import config, db
 from crmsync.models import EventTransition, InboxEvent
 
 
-def _drain(stack: harness.Stack, total: int, timeout: float = 300) -> float:
+def drain(stack: harness.Stack, total: int, timeout: float = 300) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with db.session_scope(stack.database_url) as session:
@@ -22,6 +22,9 @@ def _drain(stack: harness.Stack, total: int, timeout: float = 300) -> float:
             return time.monotonic()
         time.sleep(0.2)
     raise TimeoutError(f"events still waiting after {timeout}s")
+
+
+MAX_CONCURRENT_WRITES = config.load(environ={}, env_file=None).crm_max_concurrent_writes  # the default
 
 
 def _latencies(stack: harness.Stack) -> list[float]:
@@ -59,11 +62,14 @@ def end_to_end(events: int = 300, offered_rate: float = 20.0, workers: int = 2, 
                     loadgen.run(stack.url, [request], threads=1)
             else:
                 loadgen.run(stack.url, signed, threads=4)
-            finished = _drain(stack, events)
+            finished = drain(stack, events)
             latencies = sorted(_latencies(stack))
             calls_per_event = _calls(stack) / events
-            # Each event costs calls_per_event sequential CRM calls of latency_ms: that bounds a worker.
-            ceiling = workers / (calls_per_event * latency_ms / 1000)
+            writes_per_event = _writes(stack) / events
+            # Each event costs calls_per_event sequential CRM calls of latency_ms: that bounds a worker; and
+            # CRM_MAX_CONCURRENT_WRITES (1) writes at a time, each of latency_ms, bound them all.
+            ceiling = min(workers / (calls_per_event * latency_ms / 1000),
+                          MAX_CONCURRENT_WRITES / (writes_per_event * latency_ms / 1000))
             applied_rate = events / (finished - started)
             worker_rss = max(stack.worker_rss(), default=0)
         finally:
@@ -80,7 +86,8 @@ def end_to_end(events: int = 300, offered_rate: float = 20.0, workers: int = 2, 
             (f"{label}: worker RSS, MB", f"{worker_rss:.0f}", "", "", verdict(worker_rss < 150, "< 150 MB")),
         ]
     return table("End to end", f"{workers} workers, sandbox latency {latency_ms:.0f} ms per call, {events} events "
-                 "(first sync of distinct learners: a lookup and a create each), SQLite inbox", rows)
+                 "(first sync of distinct learners: a lookup and a create each), SQLite inbox; the ceiling is the lower of "
+                 "workers ÷ (calls per event × latency) and CRM_MAX_CONCURRENT_WRITES ÷ (writes per event × latency)", rows)
 
 
 def coalescing(learners: int = 20, updates: int = 10, workers: int = 2) -> str:
@@ -88,7 +95,7 @@ def coalescing(learners: int = 20, updates: int = 10, workers: int = 2) -> str:
     try:
         steady = [loadgen.user_message(n, 1) for n in range(learners)]
         loadgen.run(stack.url, loadgen.presign(stack.secret, steady), threads=4)
-        _drain(stack, learners)
+        drain(stack, learners)
         stack.sandbox.clear_calls()
         sequence = 1
         steady_updates = []
@@ -97,12 +104,12 @@ def coalescing(learners: int = 20, updates: int = 10, workers: int = 2) -> str:
             steady_updates.append(loadgen.user_message(n, sequence, firstname="Steady"))
         for message in loadgen.presign(stack.secret, steady_updates):
             loadgen.run(stack.url, [message], threads=1)
-        _drain(stack, learners)
+        drain(stack, learners)
         steady_writes = _writes(stack) / learners
         stack.sandbox.clear_calls()
         burst = [loadgen.user_message(n, 1000 + k, firstname="Burst") for k in range(updates) for n in range(learners)]
         loadgen.run(stack.url, loadgen.presign(stack.secret, [burst]), threads=1)
-        _drain(stack, len(burst))
+        drain(stack, len(burst))
         burst_writes = _writes(stack) / len(burst)
     finally:
         stack.stop()
@@ -113,51 +120,6 @@ def coalescing(learners: int = 20, updates: int = 10, workers: int = 2) -> str:
                    verdict(burst_writes <= 0.2, "<= 0.2"))])
 
 
-def backfill(learners: int = 200, enrolments: int = 5, grades: int = 10, workers: int = 2) -> str:
-    """The state of many learners pushed at once, as the plugin's backfill does, in batches of 100."""
-    stack = harness.Stack(workers=workers)
-    try:
-        messages, sequence = [], 0
-        for uid in range(learners):
-            sequence += 1
-            messages.append(loadgen.user_message(uid, sequence))
-            for course in range(enrolments):
-                sequence += 1
-                messages.append(loadgen.enrolment_message(uid, 100 + course, sequence))
-            for item in range(grades):
-                sequence += 1
-                messages.append(loadgen.grade_message(uid, 100 + item % enrolments, 1000 + item, sequence))
-        batches = [messages[i:i + 100] for i in range(0, len(messages), 100)]
-        signed = loadgen.presign(stack.secret, batches)
-        started = time.monotonic()
-        loadgen.run(stack.url, signed, threads=2)
-        received = time.monotonic()
-        finished = _drain(stack, len(messages), timeout=3600)
-        calls = _calls(stack)
-        worker_rss = max(stack.worker_rss(), default=0)
-    finally:
-        stack.stop()
-    total = finished - started
-    rows = [("events", str(len(messages)), "", "", ""),
-            ("total time, s", f"{total:.1f}", "", "", ""),
-            ("events/s end to end", f"{len(messages) / total:.1f}", "", "", ""),
-            ("receiver: all batches accepted, s", f"{received - started:.1f}", f"{total:.1f} (total)",
-             f"{(received - started) / total:.2f}", ""),
-            ("queue + workers + CRM after acceptance, s", f"{finished - received:.1f}", f"{total:.1f} (total)",
-             f"{(finished - received) / total:.2f}", ""),
-            ("CRM calls per event", f"{calls / len(messages):.2f}", "", "", ""),
-            ("worker RSS, MB", f"{worker_rss:.0f}", "", "", verdict(worker_rss < 150, "< 150 MB"))]
-    return table("Backfill", f"{learners} learners x ({enrolments} enrolments + {grades} grades + profile), "
-                 f"batches of 100, {workers} workers, sandbox without added latency (the issue's 10,000 learners "
-                 "are `python -m bench.pipeline backfill 10000`; at these rates that run takes hours)", rows)
-
-
 if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) > 2 and sys.argv[1] == "backfill":
-        print(backfill(learners=int(sys.argv[2])))
-        raise SystemExit
-
     print(end_to_end())
     print(coalescing())

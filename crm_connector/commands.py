@@ -1,4 +1,4 @@
-"""Sub-commands of `crmsync` that the connector contributes: worker, replay, demo."""
+"""Sub-commands of `crmsync` that the connector contributes: worker, replay, backfill-progress, demo."""
 
 from __future__ import annotations
 
@@ -169,6 +169,28 @@ def replay(ctx: click.Context, status: str, message_type: str | None, subject: s
     click.echo(f"{len(ids)} events queued again; watch them with `crmsync status`")
 
 
+@click.command("backfill-progress")
+@click.option("--every", default=5.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="Seconds between two lines.")
+@click.option("--window", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="The rate is of the events finished in this many seconds before each line.")
+@click.option("--once", is_flag=True, help="Print one line and stop.")
+@click.pass_context
+def backfill_progress(ctx: click.Context, every: float, window: float, once: bool) -> None:
+    """Show a backfill's progress (events waiting, applied, rate, time left) until nothing waits."""
+    from crm_connector import progress
+    from crmsync import db
+
+    settings = load_config(ctx)
+    while True:
+        with db.session_scope(settings.database_url) as session:
+            now = progress.snapshot(session, window)
+        click.echo(f"{time.strftime('%H:%M:%S')} {now.line()}")
+        if once or not now.waiting:
+            return
+        time.sleep(every)
+
+
 @click.command("demo")
 @click.option("--url", default=None, help="Receiver webhook URL (default http://BIND/webhooks/moodle).")
 @click.option("--secret", default=None, help="Signing secret (default: WEBHOOK_SECRETS, else var/webhook-secret).")
@@ -203,4 +225,4 @@ def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: 
     demo_intake.administration(settings, wait_seconds, click.echo)
 
 
-COMMANDS = [worker, replay, demo]
+COMMANDS = [worker, replay, backfill_progress, demo]

@@ -8,7 +8,8 @@ PostgreSQL and MySQL/MariaDB alike:
 - `renew`: before each CRM write the holder extends its lease *and* learns whether it still holds
   it (the fencing check): a worker that lost the subject never starts another write.
 - `finish`: records the applied sequence only while still holding the claim and only if it is
-  newer than the last one applied; the caller commits it with the events' new status.
+  newer than the last one applied, and ends the claim; the caller commits it with the events' new
+  status.
 - `mark_rewrite`: a worker that wrote and then found its claim gone cannot know whether its write
   landed after a newer one; it flags the subject so the next claimant writes the newest state again.
 """
@@ -73,12 +74,15 @@ def renew(session: Session, site_id: str, subject: str, token: str, lease_second
 
 def finish(session: Session, site_id: str, subject: str, token: str, sequence: int, event_id: str,
            rewritten: bool) -> bool:
-    """Record `sequence` as applied if the claim still holds; the caller commits. False: claim lost.
+    """Record `sequence` as applied and end the claim, if it still holds; the caller commits. False: claim lost.
 
     Only a forced write clears the rewrite flag: one set by a loser after this writer looked at it
     must survive for the next claimant.
     """
-    values = {"last_sequence": sequence, "last_event_id": event_id, "updated_at": utcnow()}
+    # The claim ends in the same commit: the holder looks for newer work after it (jobs._has_work), as after
+    # `release`, and one commit fewer per event is one fsync fewer.
+    values = {"last_sequence": sequence, "last_event_id": event_id, "updated_at": utcnow(), "claim_token": None,
+              "claim_expires": None}
     if rewritten:
         values["rewrite"] = False
     held = session.execute(

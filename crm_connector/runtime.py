@@ -28,7 +28,7 @@ def crm_client() -> SuiteCrmClient:
     cfg.require("suitecrm_url", "suitecrm_client_id", "suitecrm_client_secret")
     return SuiteCrmClient(cfg.suitecrm_url, cfg.suitecrm_client_id, cfg.suitecrm_client_secret,
                           cfg.suitecrm_username, cfg.suitecrm_password, cfg.suitecrm_timeout_seconds,
-                          redis=redis_connection())
+                          redis=redis_connection(), max_concurrent_writes=cfg.crm_max_concurrent_writes)
 
 
 @cache

@@ -94,12 +94,14 @@ class CrmWriter:
         """The Contact of this site's Moodle user: found by (site id, user id); one written before schema
         1.1.0 has no site id and is claimed when it names this site's URL (the write then adds the id)."""
         user_id = key.split(":")[1]
-        for contact in self.crm.find("Contacts", {"moodle_site_id_c": self.site_id, "moodle_user_id_c": user_id},
-                                     fields=["moodle_site_id_c", "moodle_user_id_c"]):
-            return contact["id"]
+        # One read for both (a first sync of every learner pays it): this user id's Contacts of any site.
+        found = list(self.crm.find("Contacts", {"moodle_user_id_c": user_id},
+                                   fields=["moodle_site_id_c", "moodle_user_id_c", "moodle_site_c"]))
+        for contact in found:
+            if contact.get("moodle_site_id_c") == self.site_id:
+                return contact["id"]
         if site_url:
-            for contact in self.crm.find("Contacts", {"moodle_user_id_c": user_id},
-                                         fields=["moodle_site_id_c", "moodle_site_c"]):
+            for contact in found:
                 if not contact.get("moodle_site_id_c") and contact.get("moodle_site_c") == site_url:
                     return contact["id"]
         return None

@@ -212,6 +212,10 @@ SETTINGS: tuple[Setting, ...] = (
             "API user for the password grant; empty uses the client_credentials grant.", "Connector"),
     Setting("SUITECRM_PASSWORD", _str, "", "Password of SUITECRM_USERNAME.", "Connector", secret=True),
     Setting("SUITECRM_TIMEOUT_SECONDS", _positive(_float), "10", "Timeout of one call to SuiteCRM.", "Connector"),
+    Setting("CRM_MAX_CONCURRENT_WRITES", _non_negative(_int), "1",
+            "Most writes all workers together have at the SuiteCRM at once (a Redis semaphore per SUITECRM_URL; 0: "
+            "no limit). SuiteCRM's search index serialises writes and parallel writers slow it down (1 suits its "
+            "defaults; docs/crm-admin-guide.md, \"The search index and write speed\").", "Connector"),
     Setting("MOODLE_URL", _url("http", "https"), "",
             "Base URL of the Moodle that CRM users' profile edits are written to (e.g. https://moodle.example.org), "
             "through the plugin's *CRM sync* web service (docs/moodle-admin-guide.md). Empty: CRM changes are "

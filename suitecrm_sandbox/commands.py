@@ -12,6 +12,7 @@ import click
 import requests
 
 from crmsync.cli import load_config
+from suitecrm_sandbox.faults import PRESETS, preset_settings
 
 DEFAULT_CLIENT_ID = "crmsync-sandbox"
 
@@ -42,9 +43,13 @@ DEFAULT_CLIENT_ID = "crmsync-sandbox"
               help="Deliver CRM users' Contact changes to this /webhooks/crm, as the package's outbox and "
                    "scheduler job do, signed with the secret in SANDBOX_CRM_SECRET (default: not configured, "
                    "nothing is recorded).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Write speed of a real SuiteCRM 7.14.6 on 2 cores: search-index-on (13 writes/s one after "
+                   "another, slower with parallel writers: 4 get about 5/s in total) or search-index-off "
+                   "(43/s). Default: writes as fast as the sandbox goes.")
 @click.pass_context
 def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret, client_grants, username, password, token_ttl, seed,
-            email1_patch_works, email1_patch_ignored, crm_receiver_url):
+            email1_patch_works, email1_patch_ignored, crm_receiver_url, preset):
     """Run the bundled SuiteCRM 7.14 V8 API sandbox."""
     from sandbox_kit.server import serve
     from suitecrm_sandbox.app import create_app
@@ -82,10 +87,14 @@ def sandbox(ctx, bind, database, bare, package_version, client_id, client_secret
                                                        else None),
                                  channel=channel, field_mapping_file=settings.field_mapping_file or None),
                          clients)
+    if preset is not None:
+        state.faults.set_base(preset_settings(preset))
     if seed is not None:
         state.faults.configure({"seed": seed})
     served = f"with the Moodle sync package {package.package['version']}" if package else "bare"
     click.echo(f"SuiteCRM sandbox on http://{bind}  ({served})")
+    if preset is not None:
+        click.echo(f"  write speed: {preset} ({state.faults.settings.write_rate:g} writes/s one after another)")
     click.echo(f"  OAuth2 client id: {client_id}  secret: {shown}  user: {username}")
     if channel:
         click.echo(f"  CRM users' Contact changes go to {channel.receiver_url} (CRM id {state.channel.crm['id']}; "

@@ -59,6 +59,9 @@ class SandboxState:
         self._next_ids: deque[str] = deque()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writers = 0  # writes at the server now: in the slot or waiting for it
+        self._next_write_at = 0.0  # monotonic time the next write may start
+        self._writers_lock = threading.Lock()
 
     def _outbox_modules(self, custom) -> dict:
         if custom is None or self.options.channel is None:
@@ -86,17 +89,26 @@ class SandboxState:
 
     @contextmanager
     def write_slot(self):
-        """Writes are serialised at the configured rate, as SuiteCRM's search index serialises them."""
-        rate = self.faults.write_rate
-        if not rate:
+        """Writes one at a time, each starting `faults.write_seconds` after the one before it started, as
+        SuiteCRM's search index paces them: a client writing one record after another gets `write_rate`
+        whatever its own time per call, and every other writer waiting makes the next write slower."""
+        if not self.faults.write_seconds(1):
             yield
             return
-        with self._write_lock:
-            started = time.monotonic()
-            yield
-            remaining = 1.0 / rate - (time.monotonic() - started)
-            if remaining > 0:
-                time.sleep(remaining)
+        with self._writers_lock:
+            self._writers += 1
+        try:
+            with self._write_lock:
+                wait = self._next_write_at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                with self._writers_lock:
+                    seconds = self.faults.write_seconds(self._writers)
+                self._next_write_at = time.monotonic() + seconds
+                yield
+        finally:
+            with self._writers_lock:
+                self._writers -= 1
 
     def reset(self) -> None:
         self.store.reset()

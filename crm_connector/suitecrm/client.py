@@ -25,6 +25,7 @@ from crm_connector.suitecrm.errors import (
     TransientError,
     Unavailable,
 )
+from crm_connector.suitecrm.write_slots import WriteSlots
 
 JSON_API = "application/vnd.api+json"
 PAGE_SIZE = 100
@@ -50,7 +51,7 @@ def _unescape(attributes: dict) -> dict:
 
 class SuiteCrmClient:
     def __init__(self, base_url: str, client_id: str, client_secret: str, username: str = "", password: str = "",
-                 timeout: float = 10.0, redis: Redis | None = None):
+                 timeout: float = 10.0, redis: Redis | None = None, max_concurrent_writes: int = 0):
         self.base_url = base_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -65,6 +66,8 @@ class SuiteCrmClient:
         key = hashlib.sha256(f"{self.base_url}|{client_id}|{username}".encode()).hexdigest()[:16]
         self._token_key = f"crmsync:crm-token:{key}"
         self.calls = 0
+        # Shared by every process writing this CRM (write_slots.py); a slot outlives one call's timeout.
+        self.write_slots = WriteSlots(redis, self.base_url, max_concurrent_writes, lease_seconds=2 * timeout + 5)
 
     # --- authentication --------------------------------------------------------------------------
     def _fetch_token(self) -> str:
@@ -111,6 +114,14 @@ class SuiteCrmClient:
 
     # --- transport -------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:
+        if method == "GET":
+            return self._request(method, path, params=params, body=body)
+        # A write waits for one of the CRM's write slots (write_slots.py) after the writer's fencing check:
+        # the wait is short beside the subject's lease, and the slot holds no database work of ours.
+        with self.write_slots.slot():
+            return self._request(method, path, params=params, body=body)
+
+    def _request(self, method: str, path: str, *, params=None, body: dict | None = None) -> object:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self._current_token()}"}
             if body is not None:

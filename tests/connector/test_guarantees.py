@@ -76,7 +76,9 @@ def test_an_older_event_never_overwrites_a_newer_one(pipeline, sandbox):
     sandbox.hold("PATCH", "Contacts")
     eleven = pipeline.message("user.updated", "user:50", user(50, "Eleven"), sequence=11)
     pipeline.send(eleven)
-    worker_a = start_worker(pipeline)  # claims user:50 and is held inside its CRM write of 11
+    # Claims user:50 and is held inside its CRM write of 11; it waits for the answer however long worker B
+    # takes to start on a loaded machine (with the pipeline's 3 s its write times out and B writes instead).
+    worker_a = start_worker(pipeline, SUITECRM_TIMEOUT_SECONDS=60)
     try:
         sandbox.wait_until_held(1)
         twelve = pipeline.message("user.updated", "user:50", user(50, "Twelve"), sequence=12)
@@ -101,7 +103,9 @@ def test_a_writer_whose_claim_ran_out_cannot_leave_its_older_state_behind(pipeli
     stale = pipeline.message("user.updated", "user:51", user(51, "Stale"), sequence=11)
     pipeline.send(stale)
     # Its write of 11 outlives its lease (and it waits for the answer: the next test times out instead).
-    worker_a = start_worker(pipeline, SUBJECT_LEASE_SECONDS=1, SUITECRM_TIMEOUT_SECONDS=60)
+    # Both write at once here, which one write slot per CRM would not let happen: the limit is off.
+    unlimited = {"CRM_MAX_CONCURRENT_WRITES": 0}
+    worker_a = start_worker(pipeline, SUBJECT_LEASE_SECONDS=1, SUITECRM_TIMEOUT_SECONDS=60, **unlimited)
     try:
         sandbox.wait_until_held(1)
         deadline = time.monotonic() + 30
@@ -110,7 +114,7 @@ def test_a_writer_whose_claim_ran_out_cannot_leave_its_older_state_behind(pipeli
             time.sleep(0.2)
         fresh = pipeline.message("user.updated", "user:51", user(51, "Fresh"), sequence=12)
         pipeline.send(fresh)
-        burst(pipeline)  # worker B takes the expired claim and writes 12 first
+        burst(pipeline, **unlimited)  # worker B takes the expired claim and writes 12 first
         assert contact(sandbox, 51)["first_name"] == "Fresh"
     finally:
         sandbox.release()  # now A's older write lands in the CRM, after 12

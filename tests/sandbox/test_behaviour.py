@@ -109,3 +109,28 @@ def test_records_survive_a_restart_with_a_file_database(tmp_path):
 def test_leads_are_served(sandbox):
     lead = create(sandbox, bearer(sandbox), "Leads", first_name="Lee", last_name="Ad", status="New").json()["data"]
     assert (lead["type"], lead["attributes"]["full_name"], lead["attributes"]["status"]) == ("Lead", "Lee Ad", "New")
+
+
+def test_a_preset_sets_the_speed_of_a_real_suitecrm_and_fault_changes_keep_it():
+    with SandboxProcess(extra_args=["--preset", "search-index-on"]) as crm:
+        faults = requests.get(f"{crm.url}/__sandbox/faults", timeout=5).json()
+        assert (faults["write_rate"], faults["write_contention"]) == (13.0, 0.53)
+        crm.set_faults(latency_ms=1)  # injected faults come and go; the CRM's speed stays
+        assert crm.set_faults(latency_ms=1)["write_rate"] == 13.0
+        assert crm.clear_faults()["write_rate"] == 13.0
+    with SandboxProcess(extra_args=["--preset", "search-index-off"]) as crm:
+        faults = requests.get(f"{crm.url}/__sandbox/faults", timeout=5).json()
+        assert (faults["write_rate"], faults["write_contention"]) == (43.0, 0.0)
+
+
+def test_the_search_index_preset_makes_parallel_writers_slower_in_total():
+    from suitecrm_sandbox.faults import Faults
+
+    faults = Faults()
+    faults.configure({"preset": "search-index-on"})
+    # As measured on the real 7.14.6: 13 writes/s one after another, about 5/s in total from four writers.
+    assert 1 / faults.write_seconds(1) == 13.0
+    assert 4.8 <= 1 / faults.write_seconds(4) <= 5.2
+    faults.configure({"preset": "search-index-off"})
+    assert 1 / faults.write_seconds(4) == 43.0
+
