@@ -29,16 +29,21 @@ def _referenced_variables() -> set[str]:
 
 
 def test_every_service_has_a_healthcheck():
-    assert set(SERVICES) == {"postgres", "redis", "receiver", "worker", "nginx"}
+    assert set(SERVICES) == {"postgres", "redis", "receiver", "worker", "registration", "nginx"}
     for name, service in SERVICES.items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
 
 def test_every_command_exists_in_the_package():
     for name, service in OUR_SERVICES.items():
-        program, subcommand, *_ = service["command"]
+        program, *words = service["command"]
         assert program == "crmsync", name
-        assert cli.get_command(click.Context(cli), subcommand), f"{name}: `crmsync {subcommand}` does not exist"
+        command = cli
+        for word in words:  # down the command groups (`crmsync registration serve`)
+            if not isinstance(command, click.Group):
+                break
+            command = command.get_command(click.Context(cli), word)
+            assert command, f"{name}: `crmsync {' '.join(words)}` does not exist"
 
 
 def test_every_variable_is_documented():
@@ -80,6 +85,28 @@ def test_nginx_healthcheck_path_reaches_the_receiver(sqlite_url, redis_url):
     path = "/" + _healthcheck_url(SERVICES["nginx"]).split("/", 3)[3]
     settings = config.load(environ={"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url}, env_file=None)
     assert create_app(settings).test_client().get(path).status_code == 200
+
+
+def test_registration_healthcheck_hits_a_real_endpoint(sqlite_url, redis_url):
+    from registration.app import create_app
+
+    service = SERVICES["registration"]
+    port = service["environment"]["REGISTRATION_BIND"].rsplit(":", 1)[1]
+    url = _healthcheck_url(service)
+    assert f":{port}/" in url
+    settings = config.load(environ={"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url,
+                                    "REGISTRATION_SECRET_KEY": "k" * 32}, env_file=None)
+    path = "/" + url.split("/", 3)[3]
+    assert create_app(settings).test_client().get(path).status_code == 200
+
+
+def test_nginx_serves_the_registration_site_from_the_registration_service():
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["nginx"]["volumes"]}
+    site = (REPO / mounts["/etc/nginx/conf.d/registration.conf"]).read_text()
+    port = SERVICES["registration"]["environment"]["REGISTRATION_BIND"].rsplit(":", 1)[1]
+    assert f"server registration:{port};" in site
+    for include in re.findall(r"include (\S+);", site):
+        assert include in mounts, f"the registration site includes {include}, which nginx does not mount"
 
 
 def test_worker_healthcheck_hits_a_real_endpoint(sqlite_url, redis_url):

@@ -36,7 +36,7 @@ def nginx(served, tmp_path):
     if shutil.which("nginx") is None:
         pytest.fail("nginx is not installed (make test installs nginx-light)")
     port = free_port()
-    site = SITE.read_text().replace("127.0.0.1:8095", f"127.0.0.1:{served[0]}")
+    site = SITE.read_text().replace("registration:8095", f"127.0.0.1:{served[0]}")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(
         "/etc/nginx/crmsync-registration-proxy.conf", str(PROXY))
     (tmp_path / "site.conf").write_text(site)
