@@ -223,6 +223,14 @@ def demo(ctx: click.Context, url: str | None, secret: str | None, wait_seconds: 
             click.echo(f"  {row}")
     sample.crm_to_moodle(settings, wait_seconds, click.echo)
     demo_intake.administration(settings, wait_seconds, click.echo)
+    if not settings.suitecrm_url:
+        # `crmsync run` seeded the sample registration catalogue before the CRM had the demo's course.
+        from registration import crm as registration_crm
+
+        made = registration_crm.seed_sample_catalogue(crm, registration_crm.SAMPLE_CATALOGUE)
+        click.echo(f"\nRegistration: the sample programmes are now related to {made['courses']} Moodle course "
+                   f"record(s) the demo brought to the CRM; the workers copy the catalogue to the registration "
+                   f"pages within {settings.registration_catalogue_seconds} s")
 
 
 COMMANDS = [worker, replay, backfill_progress, demo]

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 
+from crm_connector.suitecrm import SuiteCrmClient
 from crmsync import config
 from moodle_sandbox.testing import MoodleSandboxProcess
 from suitecrm_sandbox.testing import SandboxProcess
@@ -111,6 +112,16 @@ def test_the_demo_shows_a_crm_users_edit_arriving_in_moodle(sqlite_url, redis_ur
         groups = {g["id"]: g["name"] for g in moodle.records("groups")}
         members = {(groups[m["groupid"]], m["userid"]) for m in moodle.records("groups_members")}
         assert {("Group B", 3), ("Group B", 4)} <= members and not {("Group A", 3), ("Group A", 4)} & members
+
+        # The sample registration programmes (seeded by `crmsync run` before the CRM had a course) name CRM101 now.
+        assert "Registration: the sample programmes are now related to 3 Moodle course record(s)" in out, out
+        client = SuiteCrmClient(crm.url, crm.client_id, crm.client_secret, timeout=10)
+        crm101 = {c["id"] for c in client.find("mdl_Courses", {}, fields=["shortname"]) if c["shortname"] == "CRM101"}
+        programmes = list(client.find("mdl_Programmes", {}, fields=["name"]))
+        assert len(programmes) == 3 and len(crm101) == 1
+        for programme in programmes:
+            assert {c["id"] for c in client.related("mdl_Programmes", programme["id"], "mdl_programmes_mdl_courses")} \
+                == crm101, programme
 
 
 def _inbox(database_url: str) -> list:
