@@ -185,14 +185,18 @@ def sent():
     return render_template("sent.html", registration_id=mine[0] if mine else None, mail_failed=False)
 
 
+def _dead_confirmation_link():
+    return page(404, _("This link does not work"),
+                _("It was used already or has expired. If your registration is not confirmed, please "
+                  "register again."))
+
+
 @blueprint.get("/confirm/<token>")
 def confirm_page(token: str):
     db = resources.session()
     try:
         if tokens.find(db, tokens.CONFIRM, token) is None:
-            return page(404, _("This link does not work"),
-                        _("It was used already or has expired. If your registration is not confirmed, please "
-                          "register again."))
+            return _dead_confirmation_link()
         return render_template("confirm.html", token=token)
     finally:
         db.close()
@@ -206,9 +210,7 @@ def confirm(token: str):
         registration = registrations.confirm(db, token)
         if registration is None:
             db.rollback()
-            return page(404, _("This link does not work"),
-                        _("It was used already or has expired. If your registration is not confirmed, please "
-                          "register again."))
+            return _dead_confirmation_link()
         registration_id, programme_name = registration.id, registration.programme.name
         db.commit()
     finally:
