@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -80,6 +81,7 @@ class ResumableStack(harness.Stack):
 
     def __post_init__(self):
         self.tmp = self.directory
+        self._postgres = None  # a SQLite inbox in the directory, kept between runs
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.fresh = not (self.tmp / "bench.db").exists()
         if self.fresh:
@@ -165,6 +167,13 @@ def twice_applied(database_url: str) -> int:
         return session.scalar(select(func.count()).select_from(repeated.subquery())) or 0
 
 
+def last_finished(database_url: str) -> datetime:
+    """When the last event was finished, from the inbox's own history: not when a progress line noticed."""
+    with db.session_scope(database_url) as session:
+        return session.scalar(select(func.max(EventTransition.at)).where(
+            EventTransition.status.in_([EventStatus.APPLIED, EventStatus.SKIPPED, EventStatus.FAILED])))
+
+
 def watch(stack: ResumableStack, sender: Sender, total: int, until_done: float, every: float,
           rss: list[float]) -> bool:
     """Print progress until `until_done` of the events are finished; False when stopped by Ctrl-C."""
@@ -194,7 +203,7 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
         stack.sandbox.clear_calls()
         baseline = sequential_baseline(stack.sandbox, 30)
         stack.sandbox.clear_calls()
-        started = time.monotonic()
+        started = datetime.now(UTC)
         if not stack.fresh:
             print(f"  resuming the backfill in {directory}", file=sys.stderr)
         sender = Sender(stack, learners)
@@ -202,16 +211,16 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
         if stop_midway:
             watch(stack, sender, total, 0.5, every, rss)
             sender.stop.set()
-            stopped = time.monotonic()
+            stopped = datetime.now(UTC)
             stack.stop_backfill()
             sender.join()
             print("  stopped the receiver and the workers midway; starting them again", file=sys.stderr)
             stack.start_backfill()
-            down = time.monotonic() - stopped
+            down = (datetime.now(UTC) - stopped).total_seconds()
             sender = Sender(stack, learners)
             sender.start()
         watch(stack, sender, total, 1.0, every, rss)
-        finished = time.monotonic()
+        finished = last_finished(stack.database_url)
         calls = stack.sandbox.calls()
         with db.session_scope(stack.database_url) as session:
             done = progress.snapshot(session)
@@ -221,7 +230,8 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
         raise SystemExit(130) from None
     finally:
         stack.stop()
-    elapsed, running = finished - started, finished - started - down
+    elapsed = (finished - started).total_seconds()
+    running = elapsed - down
     writes = sum(1 for c in calls if c["method"] in WRITES)
     # The sandbox's call log holds the last CALL_LOG_LIMIT calls, of this run only.
     complete = len(calls) < CALL_LOG_LIMIT and stack.fresh

@@ -158,7 +158,8 @@ class Stack:
     def worker_rss(self) -> list[float]:
         return [rss_mb(p.pid) for p in self.worker_processes]
 
-    def stop(self) -> None:
+    def stop_connector(self) -> None:
+        """Stop the receiver and the workers; the sandbox and the database stay."""
         for process in self.processes:
             try:
                 os.killpg(process.pid, signal.SIGTERM)  # all at once, so their grace periods overlap
@@ -166,6 +167,10 @@ class Stack:
                 pass
         for process in self.processes:
             stop_group(process)
+        self.processes = []
+
+    def stop(self) -> None:
+        self.stop_connector()
         if self.sandbox is not None:
             self.sandbox.stop()
         if self._postgres is not None:

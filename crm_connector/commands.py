@@ -12,8 +12,6 @@ from crmsync.cli import load_config
 from crmsync.models import EventStatus
 
 log = logging.getLogger(__name__)
-JOB_MONITORING_SECONDS = 5
-REDIS_RETRY_MAX_SECONDS = 30
 PURGE_INTERVAL_SECONDS = 3600
 
 
@@ -64,8 +62,11 @@ def _sweep_forever(settings, stop: threading.Event) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests, one-off drains).")
 @click.pass_context
 def worker(ctx: click.Context, burst: bool) -> None:
-    """Run a connector worker: applies queued events to SuiteCRM (run more of them to scale)."""
+    """Run a connector worker: applies queued events to SuiteCRM, WORKER_THREADS at a time (run more of them
+    to scale)."""
     from prometheus_client import start_http_server
+
+    from crm_connector.work_loops import WorkLoops
 
     from crmsync import db, logs
 
@@ -84,46 +85,9 @@ def worker(ctx: click.Context, burst: bool) -> None:
     sweeper = threading.Thread(target=_sweep_forever, args=(settings, stop), daemon=True, name="sweeper")
     sweeper.start()
     try:
-        _work(settings, burst)
+        WorkLoops(settings, settings.worker_threads, burst).run()
     finally:
         stop.set()
-
-
-def _work(settings, burst: bool) -> None:
-    """RQ's work loop, started again whenever Redis goes away: a worker outlives a Redis outage.
-
-    A job that was running when Redis went away stays `queued` in the database; the sweeper hands
-    it out again once Redis is back, so nothing is lost and nothing needs a restart.
-    """
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-    from rq import Queue, SimpleWorker
-
-    delay = 1.0
-    while True:
-        redis_conn = Redis.from_url(settings.redis_url)
-        try:
-            # Jobs run in this process, not in a forked work horse: the metrics they count are the ones
-            # this process serves, and no job pays for a fork. A killed worker loses its job the same
-            # way (the event stays queued; the sweeper hands it out again).
-            rq_worker = SimpleWorker([Queue(settings.queue_name, connection=redis_conn)], connection=redis_conn,
-                                     job_monitoring_interval=JOB_MONITORING_SECONDS)
-            # RQ's loop logs an unhandled error (Redis gone mid-job) and returns as if asked to stop.
-            rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level)
-            # RQ notes a SIGTERM/SIGINT here; anything else that ended its loop was an error.
-            if burst or getattr(rq_worker, "_shutdown_requested_date", None) is not None:
-                return
-            reason = "RQ's work loop ended"
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            if burst:
-                raise
-            reason = f"Redis unavailable ({exc.__class__.__name__})"
-        finally:
-            redis_conn.close()
-        log.warning("%s; the worker starts it again in %.0fs", reason, delay)
-        time.sleep(delay)
-        delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
 
 
 @click.command("replay")

@@ -1,7 +1,9 @@
-"""Per-process resources of a worker: settings, database sessions, Redis, the CRM and Moodle clients."""
+"""Resources of a worker: per process its settings, database sessions and Redis; per work loop (thread,
+crm_connector/work_loops.py) its CRM and Moodle clients, whose HTTP sessions and tokens are not shared."""
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 from redis import Redis
@@ -22,20 +24,28 @@ def redis_connection() -> Redis:
     return Redis.from_url(settings().redis_url)
 
 
-@cache
+_per_thread = threading.local()
+
+
 def crm_client() -> SuiteCrmClient:
-    cfg = settings()
-    cfg.require("suitecrm_url", "suitecrm_client_id", "suitecrm_client_secret")
-    return SuiteCrmClient(cfg.suitecrm_url, cfg.suitecrm_client_id, cfg.suitecrm_client_secret,
-                          cfg.suitecrm_username, cfg.suitecrm_password, cfg.suitecrm_timeout_seconds,
-                          redis=redis_connection(), max_concurrent_writes=cfg.crm_max_concurrent_writes)
+    client = getattr(_per_thread, "crm_client", None)
+    if client is None:
+        cfg = settings()
+        cfg.require("suitecrm_url", "suitecrm_client_id", "suitecrm_client_secret")
+        client = _per_thread.crm_client = SuiteCrmClient(
+            cfg.suitecrm_url, cfg.suitecrm_client_id, cfg.suitecrm_client_secret, cfg.suitecrm_username,
+            cfg.suitecrm_password, cfg.suitecrm_timeout_seconds, redis=redis_connection(),
+            max_concurrent_writes=cfg.crm_max_concurrent_writes)
+    return client
 
 
-@cache
 def moodle_client():
-    from crm_connector import to_moodle
+    client = getattr(_per_thread, "moodle_client", None)
+    if client is None:
+        from crm_connector import to_moodle
 
-    return to_moodle.client(settings())
+        client = _per_thread.moodle_client = to_moodle.client(settings())
+    return client
 
 
 def session():

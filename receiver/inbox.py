@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crmsync.models import EventStatus, EventTransition, InboxEvent
+from crmsync.models import EventStatus, EventTransition, InboxEvent, utcnow
 from receiver.messages import Message
 
 # Core statements on the tables: the ORM's unit of work costs more per request than the insert itself.
 EVENTS = InboxEvent.__table__
 TRANSITIONS = EventTransition.__table__
+# Events per INSERT statement: a batch's bound parameters stay far below every engine's limit.
+ROWS_PER_STATEMENT = 500
 
 
 def store(session: Session, messages: Sequence[Message], queued: bool) -> tuple[list[str], list[str]]:
@@ -27,41 +30,101 @@ def store(session: Session, messages: Sequence[Message], queued: bool) -> tuple[
     A duplicate is an event stored before, or a repeat of an event within the same batch.
     """
     ids = [m.id for m in messages]
-    seen = set(session.scalars(select(EVENTS.c.id).where(EVENTS.c.id.in_(ids))).all())
-    new = []
+    first: dict[str, Message] = {}
     for message in messages:
-        if message.id not in seen:
-            seen.add(message.id)
-            new.append(message)
-    if new:
-        try:
-            _insert(session, new, queued)
-            session.commit()
-        except IntegrityError:
-            # A concurrent delivery of the same event won the race; store the rest one by one.
-            session.rollback()
-            new = [m for m in new if _insert_one(session, m, queued)]
+        first.setdefault(message.id, message)  # no id twice in one statement: the first one counts
+    unique = list(first.values())
+    dialect = session.get_bind().dialect.name
+    try:
+        if dialect == "postgresql":
+            stored = _insert_new_postgresql(session, unique, queued)
+        elif dialect == "sqlite":
+            stored = _insert_new_sqlite(session, unique, queued)
+        else:
+            stored = _insert_new(session, unique, queued)
+        session.commit()
+        new = [m for m in unique if m.id in stored]
+    except IntegrityError:
+        # MySQL/MariaDB: a concurrent delivery of the same event won the race; store the rest one by one.
+        session.rollback()
+        new = [m for m in unique if _insert_one(session, m, queued)]
     duplicates = list(ids)
     for message in new:
         duplicates.remove(message.id)
     return [m.id for m in new], duplicates
 
 
-def _rows(messages: Sequence[Message], queued: bool) -> tuple[list[dict], list[dict]]:
-    status = EventStatus.QUEUED if queued else EventStatus.PENDING
-    events = [dict(id=m.id, site_id=m.site_id, type=m.type, subject=m.subject, sequence=m.sequence,
-                   occurred_at=m.occurred_at, status=status, attempts=0, payload=m.payload)
-              for m in messages]
-    transitions = [dict(event_id=m.id, status=EventStatus.PENDING, detail="received") for m in messages]
-    if queued:
-        transitions += [dict(event_id=m.id, status=EventStatus.QUEUED, detail="enqueued") for m in messages]
-    return events, transitions
+def _status(queued: bool) -> str:
+    return EventStatus.QUEUED if queued else EventStatus.PENDING
+
+
+def _event_rows(messages: Sequence[Message], queued: bool) -> list[dict]:
+    now = utcnow()
+    return [dict(id=m.id, site_id=m.site_id, type=m.type, subject=m.subject, sequence=m.sequence,
+                 occurred_at=m.occurred_at, received_at=now, updated_at=now, status=_status(queued), attempts=0,
+                 payload=m.payload)
+            for m in messages]
+
+
+def _history(queued: bool) -> list[tuple[str, str]]:
+    """The transitions each new event starts with: (status, detail)."""
+    received = [(EventStatus.PENDING, "received")]
+    return received + [(EventStatus.QUEUED, "enqueued")] if queued else received
+
+
+def _chunks(messages: Sequence[Message], queued: bool):
+    """The event rows, ROWS_PER_STATEMENT at a time: one row alone as a dict, since SQLAlchemy caches the
+    compiled statement of a single-row INSERT but compiles a multi-row one each time (the hot path is one
+    message per request)."""
+    for start in range(0, len(messages), ROWS_PER_STATEMENT):
+        rows = _event_rows(messages[start:start + ROWS_PER_STATEMENT], queued)
+        yield rows[0] if len(rows) == 1 else rows
+
+
+def _insert_new_postgresql(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
+    """One statement per chunk: the events that are new and their history (a data-modifying CTE)."""
+    stored: set[str] = set()
+    at = utcnow()
+    for rows in _chunks(messages, queued):
+        new = (postgresql.insert(EVENTS).values(rows).on_conflict_do_nothing()
+               .returning(EVENTS.c.id).cte("new"))
+        rows = union_all(*(select(new.c.id, literal(status), literal(detail), literal(at, TRANSITIONS.c.at.type))
+                           for status, detail in _history(queued)))
+        history = insert(TRANSITIONS).from_select(["event_id", "status", "detail", "at"], rows).cte("history")
+        stored.update(session.scalars(select(new.c.id).add_cte(history)).all())
+    return stored
+
+
+def _insert_new_sqlite(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
+    """The events that are new (INSERT … ON CONFLICT DO NOTHING RETURNING), then their history."""
+    stored: set[str] = set()
+    for rows in _chunks(messages, queued):
+        stored.update(session.scalars(sqlite.insert(EVENTS).values(rows)
+                                      .on_conflict_do_nothing().returning(EVENTS.c.id)).all())
+    _insert_history(session, [m for m in messages if m.id in stored], queued)
+    return stored
+
+
+def _insert_new(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
+    """Engines without INSERT … RETURNING (MySQL): look for the ids first."""
+    ids = [m.id for m in messages]
+    seen = set(session.scalars(select(EVENTS.c.id).where(EVENTS.c.id.in_(ids))).all())
+    new = [m for m in messages if m.id not in seen]
+    _insert(session, new, queued)
+    return {m.id for m in new}
+
+
+def _insert_history(session: Session, messages: Sequence[Message], queued: bool) -> None:
+    if messages:
+        at = utcnow()
+        session.execute(insert(TRANSITIONS), [dict(event_id=m.id, status=status, detail=detail, at=at)
+                                              for status, detail in _history(queued) for m in messages])
 
 
 def _insert(session: Session, messages: Sequence[Message], queued: bool) -> None:
-    events, transitions = _rows(messages, queued)
-    session.execute(insert(EVENTS), events)
-    session.execute(insert(TRANSITIONS), transitions)
+    if messages:
+        session.execute(insert(EVENTS), _event_rows(messages, queued))
+        _insert_history(session, messages, queued)
 
 
 def _insert_one(session: Session, message: Message, queued: bool) -> bool:

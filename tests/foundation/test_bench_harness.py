@@ -156,3 +156,22 @@ def _gone_process(pid: int) -> bool:
     except OSError:
         return True
     return state == "Z"
+
+
+def test_the_backfill_bench_stops_midway_starts_again_and_prints_its_table(monkeypatch, tmp_path):
+    from bench import backfill
+
+    started = []
+    start_process = harness.Stack._start
+
+    def record_process(stack, args):
+        started.append(start_process(stack, args))
+        return started[-1]
+
+    monkeypatch.setattr(harness.Stack, "_start", record_process)
+    printed = backfill.run(learners=2, stop_midway=True, directory=tmp_path / "backfill", every=1)
+    assert "| 32 / 0 / 0 " in printed  # 2 learners x 16 events: all applied
+    assert "all, none failed: met" in printed
+    assert next(line for line in printed.splitlines() if "events applied twice" in line).split("|")[2].strip() == "0"
+    assert len(started) == 2 * 5  # receiver and 4 workers, twice: all of them stopped
+    assert all(_gone(process.pid) for process in started)
