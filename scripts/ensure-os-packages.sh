@@ -12,12 +12,13 @@ command -v psql >/dev/null || [ -d /etc/postgresql ] || need+=(postgresql)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v chromium >/dev/null || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
+# PHP extension (as `php -m` names it) and its package; mysqli: the package tests' MariaDB index checks.
 if command -v php >/dev/null; then
-  for ext in curl mbstring xml sqlite3; do
-    php -m | grep -qi "^${ext/xml/dom}$" || need+=("php-$ext")
+  for pair in curl:php-curl mbstring:php-mbstring dom:php-xml pdo_sqlite:php-sqlite3 mysqli:php-mysql; do
+    php -m | grep -qi "^${pair%%:*}$" || need+=("${pair#*:}")
   done
 else
-  need+=(php-curl php-mbstring php-xml php-sqlite3)
+  need+=(php-curl php-mbstring php-xml php-sqlite3 php-mysql)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing OS packages: ${need[*]}"
