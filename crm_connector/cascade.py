@@ -19,7 +19,7 @@ import copy
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crm_connector.mapping import NAMESPACE, Write, activity_key
@@ -33,6 +33,9 @@ SUMMARY = "course_summary.updated"
 PARTIAL = ("course.renamed", "activity_summary.deleted")
 # A re-created record lost the facets other subjects wrote to it: those subjects are written again.
 FACET_SUBJECTS = {"enrolment": ("course_access", "course_completion")}
+# The records that link to a learner's Contact: `<kind>:<user id>:…` in the id map (and attendance marks,
+# `attendance:<session>:<user id>`).
+CONTACT_CHILDREN = ("enrolment", "grade", "module_completion", "course_completion", "consent")
 
 
 def subject_of(key: str) -> str:
@@ -241,3 +244,37 @@ def facets_to_rewrite(session: Session, site_id: str, before: dict[str, tuple[in
     return list(session.scalars(select(SubjectState.subject).where(
         SubjectState.site_id == site_id, SubjectState.subject.in_(subjects),
         SubjectState.last_event_id.is_not(None))).all())
+
+
+def to_relink(session: Session, site_id: str, subject: str, parents_used: dict[str, str],
+              recreated: list[str]) -> list[str]:
+    """Subjects to write again because a record and its parent were written at the same moment by two jobs
+    (two loops or workers: different subjects are not ordered against each other), after both committed.
+
+    A job that linked its record to a parent (a learner's Contact, a course) which another job was just
+    re-creating in the CRM may have written the parent's old id. Whichever of the two committed last
+    sees it, so both look, after their commits: this job's parents now have another id (then this subject
+    is written again), or this job re-created a parent (then every subject whose record links to it is).
+    """
+    subjects = []
+    if parents_used:
+        now = dict(session.execute(select(CrmRecord.entity_key, CrmRecord.crm_id).where(
+            CrmRecord.site_id == site_id, CrmRecord.entity_key.in_(list(parents_used)))).all())
+        if any(key in now and now[key] != crm_id for key, crm_id in parents_used.items()):
+            subjects.append(subject)
+    linking = []
+    for key in recreated:
+        kind, _, ids = key.partition(":")
+        if kind == "user":
+            linking += [CrmRecord.entity_key.like(f"{child}:{ids}:%") for child in CONTACT_CHILDREN]
+            linking.append(CrmRecord.entity_key.like(f"attendance:%:{ids}"))
+        elif kind == "course" and ids.isdigit():
+            linking += [CrmRecord.course_id == int(ids), CrmRecord.entity_key.like(f"enrolment:%:{ids}")]
+    if linking:
+        keys = session.scalars(select(CrmRecord.entity_key).where(CrmRecord.site_id == site_id, or_(*linking))).all()
+        children = {subject_of(key.split("#")[0]) for key in keys} - {subject}
+        subjects += session.scalars(select(SubjectState.subject).where(
+            SubjectState.site_id == site_id, SubjectState.subject.in_(children),
+            SubjectState.last_event_id.is_not(None))).all()
+    session.rollback()
+    return subjects

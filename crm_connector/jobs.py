@@ -69,6 +69,8 @@ class Applied:
     rewrite: list[tuple[str, str]] = field(default_factory=list)  # (site id, subject) to write again
     crm_writes: int = 0
     moodle_writes: int = 0
+    parents_used: dict[str, str] = field(default_factory=dict)  # cascade.to_relink
+    recreated: list[str] = field(default_factory=list)
 
 
 def written_system(site_id: str) -> str:
@@ -255,7 +257,8 @@ def _apply_newest(session, config, site_id: str, subject: str, token: str) -> st
     outcome = _conclude(session, site_id, subject, token, target, older, applied.status, applied.detail,
                         applied.written_keys, force)
     if outcome in ("applied", "skipped"):
-        for rewrite_site, rewrite_subject_key in applied.rewrite:
+        relink = cascade.to_relink(session, site_id, subject, applied.parents_used, applied.recreated)
+        for rewrite_site, rewrite_subject_key in [*applied.rewrite, *((site_id, key) for key in relink)]:
             ordering.mark_rewrite(session, rewrite_site, rewrite_subject_key)
             queue.schedule_rewrite(redis, config, rewrite_site, rewrite_subject_key, 0)
         metrics.CRM_WRITES.inc(applied.crm_writes)
@@ -285,7 +288,8 @@ def _to_crm(session, config, site_id: str, target: InboxEvent, fence, force: boo
         crm_site = decision.state.get("crm_site_id")
         if decision.rewrite_other and crm_site and decision.crm_id:
             rewrite.append((crm_site, f"contact:{decision.crm_id}"))  # Moodle holds a value that lost
-    return Applied(EventStatus.APPLIED, detail, [w.key for w in writes], rewrite, crm_writes=writer.crm_writes)
+    return Applied(EventStatus.APPLIED, detail, [w.key for w in writes], rewrite, crm_writes=writer.crm_writes,
+                   parents_used=writer.parents_used, recreated=writer.recreated)
 
 
 def _to_moodle(session, config, site_id: str, target: InboxEvent, fence, force: bool, again: bool) -> Applied:

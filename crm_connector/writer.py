@@ -61,6 +61,10 @@ class CrmWriter:
         self.session, self.crm, self.config, self.site_id = session, crm, config, site_id
         self.before_write, self.force = before_write, force
         self.crm_writes = 0
+        # What a concurrent job may have changed under this one (cascade.to_relink, after the commit): the
+        # CRM ids of the parents these writes linked to, and the records this job created anew.
+        self.parents_used: dict[str, str] = {}
+        self.recreated: list[str] = []
 
     def apply(self, writes: list[Write]) -> None:
         for write in writes:
@@ -84,10 +88,12 @@ class CrmWriter:
             if parent_key.startswith("user:"):
                 found = self._existing_contact(parent_key)
                 if found:
+                    self.parents_used[parent_key] = found
                     return found
             raise ParentMissing(parent_key)
         if row.tombstone in (Tombstone.DELETED, Tombstone.WITHDRAWN):
             raise ParentGone(f"{parent_key} was removed from the CRM ({row.tombstone})")
+        self.parents_used[parent_key] = row.crm_id
         return row.crm_id
 
     def _existing_contact(self, key: str, site_url: str | None = None) -> str | None:
@@ -170,6 +176,7 @@ class CrmWriter:
         renewed = not live or incarnation != record.incarnation
         if renewed and record is not None:
             self._forget_facets(write.key)
+            self.recreated.append(write.key)
         if write.tombstone:
             self._release_links(crm_id)
         if not write.facet:

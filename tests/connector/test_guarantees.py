@@ -7,11 +7,14 @@ made the other side of the race happen, then let go.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -176,12 +179,8 @@ def test_every_record_type_can_be_deleted_and_created_again(pipeline, sandbox):
         assert [r for r in sandbox.records(module) if r["moodle_user_id"] == "52"] == [], module
 
     # Moodle creates them again (a re-grade, a re-completion, a retaken roll call); a CRM user deletes the Contact.
-    token = requests.post(f"{sandbox.url}/Api/access_token", timeout=5, json={
-        "grant_type": "client_credentials", "client_id": sandbox.client_id,
-        "client_secret": sandbox.client_secret}).json()["access_token"]
     deleted_contact = contact(sandbox, 52)["id"]
-    assert requests.delete(f"{sandbox.url}/Api/V8/module/Contacts/{deleted_contact}", timeout=5,
-                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    delete_as_crm_user(sandbox, "Contacts", deleted_contact)
     pipeline.send(pipeline.message("user.updated", "user:52", user(52, "Back")),
                   pipeline.message("grade.updated", "grade:52:40", grade(52, 40, 77.0)),
                   pipeline.message("module_completion.updated", "module_completion:52:4", module_completion(52, 4)),
@@ -198,6 +197,60 @@ def test_every_record_type_can_be_deleted_and_created_again(pipeline, sandbox):
     assert grades[0]["mdl_grades_contactscontacts_ida"] == back["id"]
     assert len([r for r in sandbox.records("mdl_Completions") if r["moodle_user_id"] == "52"]) == 2
     assert [r["status_acronym"] for r in sandbox.records("mdl_Attendance") if r["moodle_user_id"] == "52"] == ["L"]
+
+
+def delete_as_crm_user(sandbox, module: str, record_id: str) -> None:
+    token = requests.post(f"{sandbox.url}/Api/access_token", timeout=5, json={
+        "grant_type": "client_credentials", "client_id": sandbox.client_id,
+        "client_secret": sandbox.client_secret}).json()["access_token"]
+    assert requests.delete(f"{sandbox.url}/Api/V8/module/{module}/{record_id}", timeout=5,
+                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def wait_until_applied(pipeline, message: dict, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while pipeline.status_of(message) != "applied":
+        assert time.monotonic() < deadline, f"{message['type']} was not applied: {pipeline.status_of(message)}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("last", ["contact", "grade"])
+def test_a_grade_written_while_its_contact_is_re_created_ends_linked_to_the_new_contact(pipeline, sandbox, last):
+    """A CRM user deleted a learner's Contact. Two work loops at once: one re-creates the Contact (a new id),
+    the other writes a grade that links to it, having read the old id. The gate holds the CRM write of the
+    job that commits last; whichever it is, the grade ends linked to the Contact that exists."""
+    pipeline.send(pipeline.message("user.created", "user:53", user(53)))
+    pipeline.drain()
+    old_contact = contact(sandbox, 53)["id"]
+    delete_as_crm_user(sandbox, "Contacts", old_contact)
+    profile = pipeline.message("user.updated", "user:53", user(53, "Back"))
+    new_grade = pipeline.message("grade.updated", "grade:53:41", grade(53, 41, 88.0))
+    first, second = (profile, new_grade) if last == "contact" else (new_grade, profile)
+    worker = subprocess.Popen([sys.executable, "-m", "crmsync", "worker"], cwd=REPO, start_new_session=True,
+                              # The held write waits for the other job, not for the client's timeout (whose
+                              # retry would read the new id anyway), and holds no write slot the other needs.
+                              env={**pipeline.env, "WORKER_THREADS": "2", "SUITECRM_TIMEOUT_SECONDS": "60",
+                                   "CRM_MAX_CONCURRENT_WRITES": "0"},
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        sandbox.hold("POST", "Contacts" if last == "contact" else "mdl_Grades", count=1)
+        try:
+            pipeline.send(first)
+            sandbox.wait_until_held(1)  # the first job is inside the CRM: it read the ids it writes
+            pipeline.send(second)
+            wait_until_applied(pipeline, second)  # the other one wrote and committed meanwhile
+        finally:
+            sandbox.release()
+        wait_until_applied(pipeline, first)
+        pipeline.drain()  # and the rewrite the later commit asked for
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    back = contact(sandbox, 53)
+    assert back["first_name"] == "Back" and back["id"] != old_contact
+    [linked] = [r for r in sandbox.records("mdl_Grades") if r["moodle_user_id"] == "53"]
+    assert linked["mdl_grades_contactscontacts_ida"] == back["id"]
 
 
 def test_deleting_a_course_ends_its_enrolments_and_removes_what_belonged_to_it(pipeline, sandbox):
