@@ -112,6 +112,7 @@ class Stack:
     sandbox_latency_ms: float = 0
     write_rate: float = 0
     database: str = "sqlite"
+    worker_threads: int | None = None  # WORKER_THREADS of each worker; None: the default
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def __post_init__(self):
@@ -140,6 +141,8 @@ class Stack:
                     "WEB_CONCURRENCY": str(GUNICORN_WORKERS), "SUITECRM_URL": self.sandbox.url,
                     "SUITECRM_CLIENT_ID": self.sandbox.client_id, "SUITECRM_CLIENT_SECRET": self.sandbox.client_secret,
                     "LOG_LEVEL": "WARNING", "SWEEP_INTERVAL_SECONDS": "5"}
+        if self.worker_threads is not None:
+            self.env["WORKER_THREADS"] = str(self.worker_threads)
         self.receiver = self._start([sys.executable, "-m", "crmsync", "serve"])
         wait_http(f"http://127.0.0.1:{self.port}/healthz")
         self.worker_processes = [self._start([sys.executable, "-m", "crmsync", "worker"])

@@ -6,10 +6,11 @@ subject in the database (crm_connector/ordering.py), so two loops of one process
 processes. What the loops share is the process: its settings, database engine and Redis pool;
 each loop has its own CRM and Moodle clients (crm_connector/runtime.py).
 
-RQ's SimpleWorker assumes it owns the process (signal handlers, SIGALRM for job timeouts). Here the
-main thread owns the signals and asks every loop to stop; a loop notices it at its next heartbeat
-(at least every STOP_POLL_SECONDS while idle, else once its job finished), and job timeouts are
-RQ's timer-based death penalty, which works in any thread.
+RQ's SimpleWorker assumes it owns the process (signal handlers, SIGALRM for job timeouts, a forked
+scheduler). Here the main thread owns the signals and asks every loop to stop; a loop notices it at
+its next heartbeat (at least every STOP_POLL_SECONDS while idle, else once its job finished); job
+timeouts are RQ's timer-based death penalty, which works in any thread; and RQ's scheduler runs in a
+thread of its own, since nothing may fork a process whose other threads hold locks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,10 @@ class WorkLoops:
 
     def run(self) -> None:
         """Raises the first error a loop ended with (in burst mode: Redis unavailable)."""
-        loops = [threading.Thread(target=self._work, args=(index == 0,), name=f"work-loop-{index + 1}")
+        loops = [threading.Thread(target=self._work, args=(self.burst and index == 0,), name=f"work-loop-{index + 1}")
                  for index in range(self.threads)]
+        if not self.burst:
+            loops.append(threading.Thread(target=self._schedule, name="scheduler"))
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             for loop in loops:
@@ -124,3 +128,32 @@ class WorkLoops:
             if self.stop.wait(delay):
                 return
             delay = min(delay * 2, REDIS_RETRY_MAX_SECONDS)
+
+    def _schedule(self) -> None:
+        """RQ's scheduler (retries, rewrites, registration pushes: jobs due later) in a thread of this process.
+
+        RQ would fork it; a fork taken while another loop holds a lock (logging's, a connection pool's)
+        leaves the child waiting for it for ever, and the scheduled jobs with it. One scheduler per queue
+        runs at a time: the others wait for RQ's lock.
+        """
+        settings = self.settings
+        while not self.stop.is_set():
+            redis_conn = Redis.from_url(settings.redis_url)
+            scheduler = RQScheduler([settings.queue_name], connection=redis_conn, logging_level=settings.log_level)
+            try:
+                while not self.stop.is_set():
+                    if not scheduler.acquired_locks or scheduler.should_reacquire_locks:
+                        scheduler.acquire_locks()
+                    if scheduler.acquired_locks:
+                        scheduler.heartbeat()
+                        scheduler.enqueue_scheduled_jobs()
+                    self.stop.wait(scheduler.interval)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("the scheduler lost Redis (%s); it starts again", exc.__class__.__name__)
+                self.stop.wait(1)
+            finally:
+                try:
+                    scheduler.release_locks()
+                except (RedisConnectionError, RedisTimeoutError):
+                    pass  # the lock expires by itself
+                redis_conn.close()

@@ -182,7 +182,14 @@ def test_what_was_changed_by_hand_is_reported_with_both_values_and_repair_puts_i
     contacts_before = len(pipeline.sandbox.records("Contacts"))
     deliver(pipeline, resent_messages(moodle))
     written = {c.get("module") for c in pipeline.sandbox.calls() if c["method"] != "GET" and "/V8/" in c["path"]}
-    assert written == {"Contacts", "mdl_Groups"} and len(pipeline.sandbox.records("Contacts")) == contacts_before + 1
+    # The Contact deleted by hand comes back under a new id, and its learner's enrolments (with their course)
+    # are written again to link to it (cascade.to_relink).
+    assert written == {"Contacts", "mdl_Groups", "mdl_Enrolments", "mdl_Courses"}
+    assert len(pipeline.sandbox.records("Contacts")) == contacts_before + 1
+    back = contact_of(pipeline, deleted)["id"]
+    links = [r["mdl_enrolments_contactscontacts_ida"] for r in pipeline.sandbox.records("mdl_Enrolments")
+             if r["moodle_user_id"] == str(deleted)]
+    assert back != deleted_id and links and set(links) == {back}
     assert {(d.kind, d.key) for d in report_of(settings, reconcile(settings))} == {
         ("duplicate_contact", f"user:{edited}"), ("unknown_moodle_user", "user:777")}, \
         "only the identity problems, which need a person, are left"
