@@ -15,8 +15,6 @@ from receiver.messages import Message
 # Core statements on the tables: the ORM's unit of work costs more per request than the insert itself.
 EVENTS = InboxEvent.__table__
 TRANSITIONS = EventTransition.__table__
-# Events per INSERT statement: a batch's bound parameters stay far below every engine's limit.
-ROWS_PER_STATEMENT = 500
 
 
 def store(session: Session, messages: Sequence[Message], queued: bool) -> tuple[list[str], list[str]]:
@@ -72,35 +70,32 @@ def _history(queued: bool) -> list[tuple[str, str]]:
     return received + [(EventStatus.QUEUED, "enqueued")] if queued else received
 
 
-def _chunks(messages: Sequence[Message], queued: bool):
-    """The event rows, ROWS_PER_STATEMENT at a time: one row alone as a dict, since SQLAlchemy caches the
-    compiled statement of a single-row INSERT but compiles a multi-row one each time (the hot path is one
-    message per request)."""
-    for start in range(0, len(messages), ROWS_PER_STATEMENT):
-        rows = _event_rows(messages[start:start + ROWS_PER_STATEMENT], queued)
-        yield rows[0] if len(rows) == 1 else rows
-
-
 def _insert_new_postgresql(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
-    """One statement per chunk: the events that are new and their history (a data-modifying CTE)."""
-    stored: set[str] = set()
+    """The events that are new and their history. One message (a request's usual load): one statement, a
+    data-modifying CTE. A batch: the events with INSERT … ON CONFLICT DO NOTHING RETURNING, sent by
+    SQLAlchemy as multi-row statements of its own, then their history."""
+    if len(messages) > 1:
+        return _insert_returning(session, postgresql.insert(EVENTS), messages, queued)
+    new = (postgresql.insert(EVENTS).values(_event_rows(messages, queued)[0]).on_conflict_do_nothing()
+           .returning(EVENTS.c.id).cte("new"))
     at = utcnow()
-    for rows in _chunks(messages, queued):
-        new = (postgresql.insert(EVENTS).values(rows).on_conflict_do_nothing()
-               .returning(EVENTS.c.id).cte("new"))
-        rows = union_all(*(select(new.c.id, literal(status), literal(detail), literal(at, TRANSITIONS.c.at.type))
-                           for status, detail in _history(queued)))
-        history = insert(TRANSITIONS).from_select(["event_id", "status", "detail", "at"], rows).cte("history")
-        stored.update(session.scalars(select(new.c.id).add_cte(history)).all())
-    return stored
+    rows = union_all(*(select(new.c.id, literal(status), literal(detail), literal(at, TRANSITIONS.c.at.type))
+                       for status, detail in _history(queued)))
+    history = insert(TRANSITIONS).from_select(["event_id", "status", "detail", "at"], rows).cte("history")
+    return set(session.scalars(select(new.c.id).add_cte(history)).all())
 
 
 def _insert_new_sqlite(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
     """The events that are new (INSERT … ON CONFLICT DO NOTHING RETURNING), then their history."""
-    stored: set[str] = set()
-    for rows in _chunks(messages, queued):
-        stored.update(session.scalars(sqlite.insert(EVENTS).values(rows)
-                                      .on_conflict_do_nothing().returning(EVENTS.c.id)).all())
+    return _insert_returning(session, sqlite.insert(EVENTS), messages, queued)
+
+
+def _insert_returning(session: Session, statement, messages: Sequence[Message], queued: bool) -> set[str]:
+    # One statement with every row as parameters: SQLAlchemy caches its compiled form and sends the rows
+    # in multi-row batches ("insertmanyvalues"); a statement built with the rows as values would be
+    # compiled again for every request.
+    stored = set(session.scalars(statement.on_conflict_do_nothing().returning(EVENTS.c.id),
+                                 _event_rows(messages, queued)).all())
     _insert_history(session, [m for m in messages if m.id in stored], queued)
     return stored
 
