@@ -67,7 +67,6 @@ def worker(ctx: click.Context, burst: bool) -> None:
     from prometheus_client import start_http_server
 
     from crm_connector.work_loops import WorkLoops
-
     from crmsync import db, logs
 
     settings = load_config(ctx)

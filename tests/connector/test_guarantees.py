@@ -7,8 +7,6 @@ made the other side of the race happen, then let go.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from sqlalchemy import select
 from crmsync import db
 from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectState, utcnow
 from tests.connector.conftest import SITE, enrolment, user
-from tests.support import REPO
+from tests.support import REPO, stop_group
 
 
 def contact(sandbox, uid: int) -> dict | None:
@@ -207,17 +205,6 @@ def delete_as_crm_user(sandbox, module: str, record_id: str) -> None:
                            headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
-def stop(worker: subprocess.Popen) -> None:
-    """SIGTERM, and SIGKILL if it is still there after a while: a worker left running would sweep and
-    apply the next tests' events."""
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-
-
 def wait_until_applied(pipeline, message: dict, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while pipeline.status_of(message) != "applied":
@@ -256,7 +243,7 @@ def test_a_grade_written_while_its_contact_is_re_created_ends_linked_to_the_new_
         wait_until_applied(pipeline, first)
         pipeline.drain()  # and the rewrite the later commit asked for
     finally:
-        stop(worker)
+        stop_group(worker, grace=60)
     back = contact(sandbox, 53)
     assert back["first_name"] == "Back" and back["id"] != old_contact
     [linked] = [r for r in sandbox.records("mdl_Grades") if r["moodle_user_id"] == "53"]
