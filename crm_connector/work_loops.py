@@ -22,6 +22,7 @@ import threading
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
@@ -148,12 +149,12 @@ class WorkLoops:
                         scheduler.heartbeat()
                         scheduler.enqueue_scheduled_jobs()
                     self.stop.wait(scheduler.interval)
-            except (RedisConnectionError, RedisTimeoutError) as exc:
+            except RedisError as exc:
                 log.warning("the scheduler lost Redis (%s); it starts again", exc.__class__.__name__)
                 self.stop.wait(1)
             finally:
                 try:
                     scheduler.release_locks()
-                except (RedisConnectionError, RedisTimeoutError):
+                except RedisError:
                     pass  # the lock expires by itself
                 redis_conn.close()
