@@ -7,8 +7,8 @@ processes. What the loops share is the process: its settings, database engine an
 each loop has its own CRM and Moodle clients (crm_connector/runtime.py).
 
 RQ's SimpleWorker assumes it owns the process (signal handlers, SIGALRM for job timeouts, a forked
-scheduler). Here the main thread owns the signals and asks every loop to stop; a loop notices it at
-its next heartbeat (at least every STOP_POLL_SECONDS while idle, else once its job finished); job
+scheduler). Here the main thread owns the signals and asks every loop to stop; a loop notices it when
+it next waits for a job (within STOP_POLL_SECONDS while idle, else once its job finished); job
 timeouts are RQ's timer-based death penalty, which works in any thread; and RQ's scheduler runs in a
 thread of its own, since nothing may fork a process whose other threads hold locks.
 """
@@ -51,12 +51,17 @@ class ThreadWorker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         pass  # the main thread's (WorkLoops.run)
 
-    def heartbeat(self, *args, **kwargs):
-        # RQ beats before each wait for a job and after each job: where a SimpleWorker would have been
-        # interrupted by its signal handler, this loop stops.
-        if self._stop_event.is_set():
-            raise StopRequested()
-        return super().heartbeat(*args, **kwargs)
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """Wait for a job in turns of STOP_POLL_SECONDS, looking for a stop request between them: where a
+        SimpleWorker's signal handler would interrupt its wait, this loop leaves before it takes a job,
+        never with one in hand (RQ has moved a dequeued job to its intermediate queue already)."""
+        if timeout is None:  # burst: take what is there, or end
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while not self._stop_event.is_set():
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=STOP_POLL_SECONDS)
+            if result is not None:
+                return result
+        raise StopRequested()
 
 
 class WorkLoops:
