@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from bench.harness import stop_group
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -52,17 +53,6 @@ def background_process(args: list[str], env: dict[str, str] | None = None, ready
     finally:
         if process.poll() is None:
             stop_group(process, grace=10)
-
-
-def stop_group(process: subprocess.Popen, grace: float) -> None:
-    """SIGTERM to the process group, SIGKILL if it is still there after `grace` seconds: a worker left
-    running would sweep and apply the next tests' events."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def receiver_in_thread(settings):
