@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, literal, select, union_all
+from sqlalchemy import Select, bindparam, insert, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,6 +15,8 @@ from receiver.messages import Message
 # Core statements on the tables: the ORM's unit of work costs more per request than the insert itself.
 EVENTS = InboxEvent.__table__
 TRANSITIONS = EventTransition.__table__
+EVENT_COLUMNS = ("id", "site_id", "type", "subject", "sequence", "occurred_at", "received_at", "updated_at", "status",
+                 "attempts", "payload")
 
 
 def store(session: Session, messages: Sequence[Message], queued: bool) -> tuple[list[str], list[str]]:
@@ -70,19 +72,32 @@ def _history(queued: bool) -> list[tuple[str, str]]:
     return received + [(EventStatus.QUEUED, "enqueued")] if queued else received
 
 
+def _single_postgresql(history_length: int) -> Select:
+    """One new event and its history in one statement, a data-modifying CTE: the rows are parameters, so
+    SQLAlchemy compiles it once and PostgreSQL prepares it once per connection."""
+    new = (postgresql.insert(EVENTS).values({column: bindparam(column) for column in EVENT_COLUMNS})
+           .on_conflict_do_nothing().returning(EVENTS.c.id).cte("new"))
+    rows = union_all(*(select(new.c.id, bindparam(f"status_{n}", type_=TRANSITIONS.c.status.type),
+                              bindparam(f"detail_{n}", type_=TRANSITIONS.c.detail.type),
+                              bindparam("at", type_=TRANSITIONS.c.at.type))
+                       for n in range(history_length)))
+    history = insert(TRANSITIONS).from_select(["event_id", "status", "detail", "at"], rows).cte("history")
+    return select(new.c.id).add_cte(history)
+
+
 def _insert_new_postgresql(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
-    """The events that are new and their history. One message (a request's usual load): one statement, a
-    data-modifying CTE. A batch: the events with INSERT … ON CONFLICT DO NOTHING RETURNING, sent by
-    SQLAlchemy as multi-row statements of its own, then their history."""
+    """The events that are new and their history. One message (a request's usual load): one statement. A
+    batch: the events with INSERT … ON CONFLICT DO NOTHING RETURNING, sent by SQLAlchemy as multi-row
+    statements of its own, then their history."""
     if len(messages) > 1:
         return _insert_returning(session, postgresql.insert(EVENTS), messages, queued)
-    new = (postgresql.insert(EVENTS).values(_event_rows(messages, queued)[0]).on_conflict_do_nothing()
-           .returning(EVENTS.c.id).cte("new"))
-    at = utcnow()
-    rows = union_all(*(select(new.c.id, literal(status), literal(detail), literal(at, TRANSITIONS.c.at.type))
-                       for status, detail in _history(queued)))
-    history = insert(TRANSITIONS).from_select(["event_id", "status", "detail", "at"], rows).cte("history")
-    return set(session.scalars(select(new.c.id).add_cte(history)).all())
+    parameters = _event_rows(messages, queued)[0] | {"at": utcnow()}
+    for n, (status, detail) in enumerate(_history(queued)):
+        parameters |= {f"status_{n}": status, f"detail_{n}": detail}
+    return set(session.scalars(SINGLE_POSTGRESQL[queued], parameters).all())
+
+
+SINGLE_POSTGRESQL = {queued: _single_postgresql(len(_history(queued))) for queued in (True, False)}
 
 
 def _insert_new_sqlite(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
