@@ -6,15 +6,18 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -31,7 +34,9 @@ def _normalise(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pre_ping: bool = True) -> Engine:
+    """`pre_ping`: test each pooled connection with a round trip before use, so that a database restart
+    costs no failed statement; without it, a caller retries once (`once_more_if_disconnected`)."""
     url = _normalise(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -57,20 +62,20 @@ def make_engine(url: str) -> Engine:
         options["isolation_level"] = "READ COMMITTED"
     # hide_parameters: an error's text (logged, or kept as a dead letter's reason) never carries the
     # values of a statement, which hold learners' personal data.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800,
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10, pool_recycle=1800,
                          hide_parameters=True, **options)
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def engine_for(url: str) -> Engine:
-    """One engine (and pool) per database URL and process."""
+def engine_for(url: str, pre_ping: bool = True) -> Engine:
+    """One engine (and pool) per database URL, pre-ping choice and process."""
     with _engines_lock:
-        engine = _engines.get(url)
+        engine = _engines.get((url, pre_ping))
         if engine is None:
-            engine = _engines[url] = make_engine(url)
+            engine = _engines[url, pre_ping] = make_engine(url, pre_ping)
         return engine
 
 
@@ -94,8 +99,21 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url), expire_on_commit=False)
+def session_factory(url: str, pre_ping: bool = True) -> sessionmaker[Session]:
+    return sessionmaker(engine_for(url, pre_ping), expire_on_commit=False)
+
+
+def once_more_if_disconnected(session: Session, work: Callable[[Session], T]) -> T:
+    """work(session), and once more if it found its pooled connection closed by the server (a restart):
+    the pool has thrown away its old connections by then, so the second try runs on a new one. Only for
+    work that may safely run twice (the first try's commit may have reached the server)."""
+    try:
+        return work(session)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        session.rollback()
+        return work(session)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crmsync import contract, queue, resources
+from crmsync import contract, db, queue, resources
 from receiver import inbox, messages, metrics
 from receiver.errors import InvalidSignature, MalformedRequest, UnsupportedMediaType
 from receiver.signatures import SignatureVerifier
@@ -69,11 +69,14 @@ def accept(origin: str):
     parsed = messages.parse(body, webhook_id, config.max_batch_events, origin)
 
     function = queue.JOB_FUNCTIONS[origin]
-    session = resources.session()
+    session = resources.ingest_session()
     try:
         # One commit stores the events (as queued when a job applies them); the enqueue follows it, so
-        # a worker never sees a job before its row, and 202 is only sent once the row is durable.
-        new_ids, duplicate_ids = inbox.store(session, parsed, queued=function is not None)
+        # a worker never sees a job before its row, and 202 is only sent once the row is durable. Stored
+        # twice, an event is new once and a duplicate once; a row left queued without a job is the
+        # sweeper's to enqueue.
+        new_ids, duplicate_ids = db.once_more_if_disconnected(
+            session, lambda s: inbox.store(s, parsed, queued=function is not None))
         with metrics.ENQUEUE_SECONDS.time():
             queued = function is not None and queue.enqueue_stored(
                 session, resources.redis(), config, [(event_id, function) for event_id in new_ids])

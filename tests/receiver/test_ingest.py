@@ -6,10 +6,11 @@ import json
 
 import redis as redis_lib
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from crmsync import db, queue
 from crmsync.models import InboxEvent
+from tests.conftest import TEST_POSTGRES_URL, _empty_tables
 from tests.receiver.conftest import Receiver, message
 
 
@@ -107,6 +108,28 @@ def test_database_down_is_503_with_retry_after(redis_url):
     response = down.post(message())
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_database_restart_between_two_webhooks_costs_the_sender_no_retry(postgres_database, redis_url,
+                                                                          redis_client):
+    """The webhook path skips the pool's pre-ping; a connection the server closed is retried, not a 503."""
+    _empty_tables(postgres_database)
+    receiver = Receiver(postgres_database, redis_url)
+    first, second = message(1), message(2)
+    assert receiver.post(first).status_code == 202
+    name = postgres_database.rsplit("/", 1)[1]
+    admin = create_engine(TEST_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:  # what a restart does to the receiver's pooled connections
+            closed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name}).scalar()
+    finally:
+        admin.dispose()
+    assert closed >= 1
+    response = receiver.post(second)
+    assert response.status_code == 202 and response.json["accepted"] == 1
+    assert stored(postgres_database) == {first["id"]: "queued", second["id"]: "queued"}
+    assert queue.job_id(second["id"]) in Queue("crmsync", connection=redis_client).job_ids
 
 
 def test_readyz_reports_each_dependency(database_url, redis_url):
