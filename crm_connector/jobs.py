@@ -316,8 +316,13 @@ def _conclude(session, site_id: str, subject: str, token: str, target: InboxEven
         session.add(EventTransition(event_id=target.id, status=target.status, detail=detail))
     _finish(session, older, EventStatus.SKIPPED, f"coalesced into {target.id}")
     follow_up = cascade.children(session, target) if status == EventStatus.APPLIED else []
-    follow_up += _release_children(session, site_id, written_keys)
     session.commit()
+    # Only once the records are committed: a child that starts waiting for one of them from now on sees it
+    # (_wait_for_parent looks again after its own commit), and one that waited before is found here.
+    released = _release_children(session, site_id, written_keys)
+    if released:
+        session.commit()
+        follow_up += released
     if follow_up:
         queue.enqueue_and_mark(session, runtime.redis_connection(), runtime.settings(), follow_up,
                                "enqueued after its parent")

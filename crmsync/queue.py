@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from crmsync import contract
 from crmsync.config import Config
-from crmsync.models import EventStatus, EventTransition, InboxEvent, SubjectState, utcnow
+from crmsync.models import CrmRecord, EventStatus, EventTransition, InboxEvent, SubjectState, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ def _held_by_a_dead_worker(session: Session, grace: timedelta) -> list[str]:
 
 
 def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
-    """Re-enqueue pending events and queued events whose job is gone; returns how many."""
+    """Re-enqueue pending events, queued events whose job is gone and events still waiting for a parent the
+    CRM holds; returns how many."""
     # Lets RQ notice jobs whose worker died (kill -9): it retries or fails them, and we see that below.
     StartedJobRegistry(config.queue_name, connection=redis_conn).cleanup()
     # A row younger than this may still be enqueued by the request that stored it, or be taken by a job.
@@ -192,13 +193,33 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
         session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="job lost; re-enqueued")
                         for i in lost)
         session.commit()
-    jobs = _runnable(session, [*pending, *lost])
+    released = _waiting_for_a_parent_in_the_crm(session, grace)
+    jobs = _runnable(session, [*pending, *lost, *released])
     if jobs:
         enqueue_events(redis_conn, config, jobs)
         mark_queued(session, [event_id for event_id, _ in jobs], "enqueued by sweeper")
         session.commit()
-        log.info("sweeper enqueued %d events (%d pending, %d with a lost job)", len(jobs), len(pending), len(lost))
+        log.info("sweeper enqueued %d events (%d pending, %d with a lost job, %d whose parent reached the CRM)",
+                 len(jobs), len(pending), len(lost), len(released))
     return len(jobs)
+
+
+def _waiting_for_a_parent_in_the_crm(session: Session, grace: timedelta) -> list[str]:
+    """Events still waiting for a record the CRM holds now, back to pending. The parent's job releases its
+    waiting children once its record is committed; a worker that died in between leaves them waiting."""
+    waiting = session.scalars(
+        select(InboxEvent.id).join(CrmRecord, (CrmRecord.site_id == InboxEvent.site_id)
+                                   & (CrmRecord.entity_key == InboxEvent.waiting_for))
+        .where(InboxEvent.status == EventStatus.WAITING, InboxEvent.updated_at < utcnow() - grace)
+        .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
+    ).all()
+    if waiting:
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_(waiting), InboxEvent.status == EventStatus.WAITING)
+                        .values(status=EventStatus.PENDING, waiting_for=None, updated_at=utcnow()))
+        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING,
+                                        detail="its parent is in the CRM (found by the sweeper)") for i in waiting)
+        session.commit()
+    return list(waiting)
 
 
 def replay(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> int:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import requests
@@ -228,9 +229,8 @@ def test_a_grade_written_while_its_contact_is_re_created_ends_linked_to_the_new_
                               # The held write waits for the other job, not for the client's timeout (whose
                               # retry would read the new id anyway), and holds no write slot the other needs.
                               env={**pipeline.env, "WORKER_THREADS": "2", "SUITECRM_TIMEOUT_SECONDS": "60",
-                                   "CRM_MAX_CONCURRENT_WRITES": "0", "LOG_LEVEL": "DEBUG"},
-                              stdout=subprocess.DEVNULL,
-                              stderr=open("/tmp/relink-worker.log", "a"))
+                                   "CRM_MAX_CONCURRENT_WRITES": "0"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         sandbox.hold("POST", "Contacts" if last == "contact" else "mdl_Grades", count=1)
         try:
@@ -402,6 +402,27 @@ def test_children_wait_for_a_learner_matched_by_email_and_then_link_to_that_cont
     assert pipeline.status_of(child) == "applied"
     enrolled = sandbox.records("mdl_Enrolments")[0]
     assert enrolled["mdl_enrolments_contactscontacts_ida"] == existing
+
+
+def test_a_child_left_waiting_after_its_parent_reached_the_crm_is_released_by_the_sweeper(pipeline, sandbox):
+    """Two workers at once: the learner's job reached the CRM and released the children waiting for it; the
+    enrolment's job, which had found no Contact, committed its wait after that, and its worker died before it
+    looked again. Nobody is left to release it: the sweeper does."""
+    pipeline.send(pipeline.message("user.created", "user:74", user(74)))
+    pipeline.drain()
+    child = pipeline.message("enrolment.created", "enrolment:74:2", enrolment(74))
+    pipeline.send(child)
+    with db.session_scope(pipeline.database_url) as session:  # the state that leaves behind
+        event = session.get(InboxEvent, child["id"])
+        event.status, event.waiting_for = EventStatus.WAITING, "user:74"
+        event.updated_at = utcnow() - timedelta(minutes=5)
+    subprocess.run([sys.executable, "-m", "crmsync", "sweep"], env=pipeline.env, cwd=REPO, capture_output=True,
+                   check=True)
+    pipeline.drain()
+
+    assert pipeline.status_of(child) == "applied"
+    [enrolled] = sandbox.records("mdl_Enrolments")
+    assert enrolled["mdl_enrolments_contactscontacts_ida"] == contact(sandbox, 74)["id"]
 
 
 def test_a_restore_and_a_reinstall_of_moodle_duplicate_nothing_and_go_back_on_nothing(pipeline, sandbox, tmp_path):
