@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 
 from bench import harness, loadgen
 from bench.crm_speed import WRITES, sequential_baseline
+from bench.pipeline import WORKER_THREADS
 from bench.report import table, verdict
 from crm_connector import progress
 from crmsync import db
@@ -250,7 +251,8 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
             ("worker RSS first / max / last sample, MB", f"{rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f}" if rss else "",
              "", "", verdict(bool(rss) and max(rss) < 150, "< 150 MB"))]
     return table("Backfill", f"{learners:,} learners x (profile + 5 enrolments + 10 grades), batches of {BATCH}, "
-                 f"{workers} workers, sandbox --preset {PRESET}, SQLite inbox"
+                 f"{workers} workers of WORKER_THREADS={WORKER_THREADS} (the default) loops each, "
+                 f"sandbox --preset {PRESET}, SQLite inbox"
                  + ("; stopped midway and started again" if stop_midway else "")
                  + " (the full size: `python -m bench.backfill --learners 10000`)", rows)
 

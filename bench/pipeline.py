@@ -85,13 +85,13 @@ def _calls(stack: harness.Stack) -> int:
 
 
 def end_to_end(events: int = 300, offered_rate: float = 20.0, workers: int = 1, latency_ms: float = 20,
-               more_threads: int = 4) -> str:
+               other_threads: int = 1) -> str:
     """`workers` worker processes (the default: what `make run` and docker-compose.yml start), offered a steady
-    rate and flat out, with the default WORKER_THREADS and with `more_threads` work loops each."""
+    rate and flat out, with the default WORKER_THREADS and with `other_threads` work loops each."""
     rows = []
     runs = ((f"offered {offered_rate:.0f} events/s", offered_rate, WORKER_THREADS), ("flat out", None, WORKER_THREADS),
-            (f"WORKER_THREADS={more_threads}, offered {offered_rate:.0f} events/s", offered_rate, more_threads),
-            (f"WORKER_THREADS={more_threads}, flat out", None, more_threads))
+            (f"WORKER_THREADS={other_threads}, offered {offered_rate:.0f} events/s", offered_rate, other_threads),
+            (f"WORKER_THREADS={other_threads}, flat out", None, other_threads))
     for label, rate, threads in runs:
         loops = workers * threads
         stack = harness.Stack(workers=workers, sandbox_latency_ms=latency_ms, worker_threads=threads)

@@ -280,10 +280,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Connector"),
     Setting("SWEEP_INTERVAL_SECONDS", _positive(_int), "30",
             "How often a worker re-enqueues events left pending (e.g. while Redis was down).", "Connector"),
-    Setting("WORKER_THREADS", _positive(_int), "1",
+    Setting("WORKER_THREADS", _positive(_int), "4",
             "Jobs one `crmsync worker` process runs at once, each in a work loop of its own (a job mostly waits "
             "for SuiteCRM or Moodle to answer: 4 apply more than twice as many first syncs as 1; "
-            "docs/performance.md).", "Connector"),
+            "docs/performance.md). 1: one job at a time.", "Connector"),
     Setting("WORKER_METRICS_PORT", _non_negative(_int), "0",
             "Port on which `crmsync worker` serves Prometheus metrics and its health check (0: off).",
             "Connector"),
