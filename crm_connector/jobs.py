@@ -340,11 +340,7 @@ def _release_children(session, site_id: str, keys: list[str]) -> list[str]:
         InboxEvent.site_id == site_id, InboxEvent.status == EventStatus.WAITING,
         InboxEvent.waiting_for.in_(set(keys)))).all())
     if released:
-        session.execute(update(InboxEvent).where(InboxEvent.id.in_(released))
-                        .values(status=EventStatus.PENDING, waiting_for=None, updated_at=utcnow())
-                        .execution_options(synchronize_session=False))
-        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="its parent reached the CRM")
-                        for i in released)
+        queue.release_waiting(session, released, "its parent reached the CRM")
     return released
 
 

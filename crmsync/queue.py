@@ -214,12 +214,18 @@ def _waiting_for_a_parent_in_the_crm(session: Session, grace: timedelta) -> list
         .order_by(InboxEvent.sequence).limit(SWEEP_BATCH)
     ).all()
     if waiting:
-        session.execute(update(InboxEvent).where(InboxEvent.id.in_(waiting), InboxEvent.status == EventStatus.WAITING)
-                        .values(status=EventStatus.PENDING, waiting_for=None, updated_at=utcnow()))
-        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING,
-                                        detail="its parent is in the CRM (found by the sweeper)") for i in waiting)
+        release_waiting(session, waiting, "its parent is in the CRM (found by the sweeper)")
         session.commit()
     return list(waiting)
+
+
+def release_waiting(session: Session, event_ids: Sequence[str], detail: str) -> None:
+    """Events that waited for their parent, back to pending (the caller commits, then enqueues them)."""
+    session.execute(update(InboxEvent)
+                    .where(InboxEvent.id.in_(event_ids), InboxEvent.status == EventStatus.WAITING)
+                    .values(status=EventStatus.PENDING, waiting_for=None, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+    session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail=detail) for i in event_ids)
 
 
 def replay(session: Session, redis_conn: Redis, config: Config, event_ids: Sequence[str]) -> int:
