@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
-from sqlalchemy import Select, bindparam, insert, select, union_all
+from sqlalchemy import Select, bindparam, insert, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -86,11 +87,10 @@ def _single_postgresql(history_length: int) -> Select:
 
 
 def _insert_new_postgresql(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
-    """The events that are new and their history. One message (a request's usual load): one statement. A
-    batch: the events with INSERT … ON CONFLICT DO NOTHING RETURNING, sent by SQLAlchemy as multi-row
-    statements of its own, then their history."""
+    """The events that are new and their history, in one statement: SINGLE_POSTGRESQL for one message (a
+    request's usual load), BATCH_POSTGRESQL for a batch."""
     if len(messages) > 1:
-        return _insert_returning(session, postgresql.insert(EVENTS), messages, queued)
+        return _insert_batch_postgresql(session, messages, queued)
     parameters = _event_rows(messages, queued)[0] | {"at": utcnow()}
     for n, (status, detail) in enumerate(_history(queued)):
         parameters |= {f"status_{n}": status, f"detail_{n}": detail}
@@ -98,6 +98,43 @@ def _insert_new_postgresql(session: Session, messages: Sequence[Message], queued
 
 
 SINGLE_POSTGRESQL = {queued: _single_postgresql(len(_history(queued))) for queued in (True, False)}
+
+# A batch's messages as arrays, one per column: a statement of a constant text whatever the batch size, so
+# psycopg parses it once and PostgreSQL prepares it once per connection (rows sent as VALUES make a
+# statement as long as the batch, parsed again for every request; history rows sent with executemany are a
+# statement each). Arrays cost more than parameters to send, so one message keeps SINGLE_POSTGRESQL.
+BATCH_POSTGRESQL = text(f"""
+WITH new AS (
+    INSERT INTO {EVENTS.name} (id, site_id, type, subject, sequence, occurred_at, received_at, updated_at, status,
+                               attempts, payload)
+    SELECT m.id, m.site_id, m.type, m.subject, m.sequence, m.occurred_at, :now, :now, :status, 0, m.payload
+    FROM unnest(CAST(:ids AS text[]), CAST(:site_ids AS text[]), CAST(:types AS text[]),
+                CAST(:subjects AS text[]), CAST(:sequences AS bigint[]), CAST(:occurred AS timestamptz[]),
+                CAST(:payloads AS json[])) AS m(id, site_id, type, subject, sequence, occurred_at, payload)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), history AS (
+    INSERT INTO {TRANSITIONS.name} (event_id, status, detail, at)
+    SELECT new.id, h.status, h.detail, :now
+    FROM new CROSS JOIN unnest(CAST(:statuses AS text[]), CAST(:details AS text[])) WITH ORDINALITY
+        AS h(status, detail, position)
+    ORDER BY new.id, h.position
+)
+SELECT id FROM new
+""")
+
+
+def _insert_batch_postgresql(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
+    history = _history(queued)
+    parameters = {
+        "now": utcnow(), "status": _status(queued),
+        "ids": [m.id for m in messages], "site_ids": [m.site_id for m in messages],
+        "types": [m.type for m in messages], "subjects": [m.subject for m in messages],
+        "sequences": [m.sequence for m in messages], "occurred": [m.occurred_at for m in messages],
+        "payloads": [json.dumps(m.payload) for m in messages],  # what SQLAlchemy's JSON type would send
+        "statuses": [status for status, _ in history], "details": [detail for _, detail in history],
+    }
+    return set(session.scalars(BATCH_POSTGRESQL, parameters).all())
 
 
 def _insert_new_sqlite(session: Session, messages: Sequence[Message], queued: bool) -> set[str]:
