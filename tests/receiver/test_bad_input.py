@@ -83,6 +83,22 @@ def test_strings_no_database_can_store_are_422_even_where_the_contract_is_open(r
     assert stored(database_url) == {}
 
 
+@pytest.mark.parametrize("escape", ["\\u0000", "\\uD800", "\\uDbFf", "\\udc00"])
+def test_an_unstorable_string_is_found_however_its_escape_is_spelled(receiver, database_url, escape):
+    body = json.dumps(message(moodle_event={"other": {"note": "HERE"}})).replace("HERE", f"x{escape}y")
+    response = receiver.post(body)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "moodle_event.other.note" in response.json["errors"]
+    assert stored(database_url) == {}
+
+
+def test_escaped_text_that_databases_store_is_accepted(receiver, database_url):
+    # An escaped emoji (a surrogate pair) and a backslash before "u0000" are ordinary strings.
+    body = json.dumps(message(moodle_event={"other": {"note": "HERE"}})).replace("HERE", "\\ud83d\\ude00 \\\\u0000")
+    assert receiver.post(body).status_code == 202
+    assert len(stored(database_url)) == 1
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_numbers_json_does_not_have_are_400(receiver, database_url, number):
     body = json.dumps(message()).replace('"moodle_event": null', f'"moodle_event": {{"x": {number}}}')
