@@ -188,9 +188,11 @@ def sweep(session: Session, redis_conn: Redis, config: Config) -> int:
     seen = set(lost)
     lost += [i for i in _held_by_a_dead_worker(session, grace) if i not in seen]
     if lost:
+        # They stay queued: a job is on its way, and should this enqueue fail, the next sweep finds them again.
+        # (Back to pending first, they would show as such to anyone looking meanwhile, for no reason.)
         session.execute(update(InboxEvent).where(InboxEvent.id.in_(lost), InboxEvent.status == EventStatus.QUEUED)
-                        .values(status=EventStatus.PENDING, updated_at=utcnow()))
-        session.add_all(EventTransition(event_id=i, status=EventStatus.PENDING, detail="job lost; re-enqueued")
+                        .values(updated_at=utcnow()))
+        session.add_all(EventTransition(event_id=i, status=EventStatus.QUEUED, detail="job lost; enqueued again")
                         for i in lost)
         session.commit()
     released = _waiting_for_a_parent_in_the_crm(session, grace)
