@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -68,6 +69,7 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
 
 _engines: dict[tuple[str, bool], Engine] = {}
 _engines_lock = threading.Lock()
+_turns: dict[str, _WriterTurns] = {}  # SQLite database file → its writers' turns (writer_turn)
 
 
 def engine_for(url: str, pre_ping: bool = True) -> Engine:
@@ -92,6 +94,7 @@ def _after_fork_in_child() -> None:
     # processes would talk over one socket. close=False leaves them open for the parent.
     global _engines_lock
     _engines_lock = threading.Lock()  # a thread of the parent may have held it at the fork
+    _turns.clear()  # the parent's lock file is the parent's: a flock of the same open file excludes nothing
     for engine in list(_engines.values()):
         engine.dispose(close=False)
 
@@ -114,6 +117,43 @@ def once_more_if_disconnected(session: Session, work: Callable[[Session], T]) ->
             raise
         session.rollback()
         return work(session)
+
+
+class _WriterTurns:
+    """Turns on one SQLite file for the writers that take them: a lock for the threads of this process, and
+    an exclusive flock of a file beside the database for the processes (flock excludes other open files,
+    not other threads of the one that holds it)."""
+
+    def __init__(self, database: str):
+        self._lock = threading.Lock()
+        self._file = open(f"{database}.writers", "a")  # noqa: SIM115 - held for the life of the process
+
+    @contextmanager
+    def turn(self):
+        with self._lock:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def writer_turn(session: Session):
+    """Around a short write transaction on a busy path (the receiver's store). On SQLite, such writers wait
+    for one another here, woken as soon as the file is free, instead of in SQLite's busy handler, which
+    sleeps up to 100 ms at a time (the receiver's p99 was 110 ms with four threads in each of two
+    processes). Other writers (the workers) still meet the handler. Other engines lock rows, not the file."""
+    database = session.get_bind().url.database
+    if session.get_bind().dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with _engines_lock:
+        turns = _turns.get(database)
+        if turns is None:
+            turns = _turns[database] = _WriterTurns(database)
+    with turns.turn():
+        yield
 
 
 @contextmanager

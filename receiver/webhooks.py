@@ -75,8 +75,9 @@ def accept(origin: str):
         # a worker never sees a job before its row, and 202 is only sent once the row is durable. Stored
         # twice, an event is new once and a duplicate once; a row left queued without a job is the
         # sweeper's to enqueue.
-        new_ids, duplicate_ids = db.once_more_if_disconnected(
-            session, lambda s: inbox.store(s, parsed, queued=function is not None))
+        with db.writer_turn(session):
+            new_ids, duplicate_ids = db.once_more_if_disconnected(
+                session, lambda s: inbox.store(s, parsed, queued=function is not None))
         with metrics.ENQUEUE_SECONDS.time():
             queued = function is not None and queue.enqueue_stored(
                 session, resources.redis(), config, [(event_id, function) for event_id in new_ids])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 
 import redis as redis_lib
 from rq import Queue
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from crmsync import db, queue
 from crmsync.models import InboxEvent
@@ -108,6 +112,29 @@ def test_database_down_is_503_with_retry_after(redis_url):
     response = down.post(message())
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_on_sqlite_a_webhook_is_stored_in_its_turn_among_the_writers_of_the_file(sqlite_url, redis_url):
+    """The receiver's writers of a SQLite file take turns on a lock file beside it (crmsync.db.writer_turn),
+    woken as soon as it is free instead of sleeping in SQLite's busy handler: while another process holds
+    the turn, a webhook waits; once it lets go, the webhook is stored and answered."""
+    receiver = Receiver(sqlite_url, redis_url)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); sys.stdin.readline()", f"{make_url(sqlite_url).database}.writers"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        body = message()
+        answers = []
+        poster = threading.Thread(target=lambda: answers.append(receiver.post(body)))
+        poster.start()
+        poster.join(1.0)
+        assert answers == [] and stored(sqlite_url) == {}  # waiting for its turn
+    finally:
+        holder.communicate("\n", timeout=10)
+    poster.join(30)
+    assert answers[0].status_code == 202 and stored(sqlite_url) == {body["id"]: "queued"}
 
 
 def test_a_database_restart_between_two_webhooks_costs_the_sender_no_retry(postgres_database, redis_url,
