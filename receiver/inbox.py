@@ -38,6 +38,8 @@ def store(session: Session, messages: Sequence[Message], queued: bool) -> tuple[
     dialect = session.get_bind().dialect.name
     try:
         if dialect == "postgresql":
+            # One statement, so a transaction of its own: no BEGIN and COMMIT round trips around it.
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             stored = _insert_new_postgresql(session, unique, queued)
         elif dialect == "sqlite":
             stored = _insert_new_sqlite(session, unique, queued)
