@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from crmsync import resources
 from crmsync.models import ReconcileDifference, ReconcileRun, ReconcileStatus
 from receiver.admin_api import MAX_PAGE, _load, require_token
-from reconciler import compare, notify, repair, report, schedule
+from reconciler import kinds, report
 
 blueprint = Blueprint("reconcile_api", __name__, url_prefix="/api/v1")
 # reconcile_runs.id and reconcile_differences.id are INTEGER columns: a larger id names no row, and
 # PostgreSQL would refuse to compare with it (a 500), so it is a 404 or a 422 before any query.
 LARGEST_ID = 2**31 - 1
-KINDS = compare.KINDS
+KINDS = kinds.KINDS
 CSV_CHUNK = 500
 # A cell a spreadsheet would run as a formula (CSV injection); a number such as -3.5 is left alone.
 FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?![\d.]))")
@@ -86,7 +86,7 @@ class DifferenceQuerySchema(Schema):
 class DifferenceSchema(Schema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": ", ".join(KINDS)})
-    entity = fields.String(metadata={"description": ", ".join(notify.ENTITIES)})
+    entity = fields.String(metadata={"description": ", ".join(kinds.ENTITIES)})
     key = fields.String(metadata={"description": "the record's key, e.g. user:3, enrolment:3:2"})
     crm_module = fields.String(allow_none=True)
     crm_id = fields.String(allow_none=True)
@@ -162,6 +162,8 @@ def start_reconciliation():
         409: {description: A reconciliation is already queued or running, content: {application/json: {schema: BusySchema}}}
         503: {description: Redis unavailable, content: {application/json: {schema: ErrorSchema}}}
     """
+    from reconciler import schedule  # with the run it enqueues, the connector's clients: loaded when used
+
     try:
         job_id = schedule.start(resources.redis(), resources.config(), "api")
     except schedule.AlreadyRunning as busy:
@@ -322,6 +324,8 @@ def repair_reconciliation(run_id: int):
         409: {description: The run is still going, content: {application/json: {schema: ErrorSchema}}}
         422: {description: 'Invalid body, by field', content: {application/json: {schema: ErrorSchema}}}
     """
+    from reconciler import repair  # the connector's rules and clients: loaded by the processes that repair
+
     body = _load(RepairRequestSchema(), request.get_json(silent=True) or {})
     session = resources.session()
     try:

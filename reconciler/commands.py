@@ -9,7 +9,7 @@ import json
 import click
 
 from crmsync.cli import load_config
-from reconciler.compare import KINDS
+from reconciler.kinds import KINDS
 
 
 def _progress_line(progress) -> None:

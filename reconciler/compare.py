@@ -18,17 +18,15 @@ from crm_connector.mapping import NEWEST_WINS, Owner, contact_mapping, moodle_te
 from crmsync.config import Config
 from crmsync.models import CrmRecord, Tombstone
 from reconciler import crm_state
+from reconciler.kinds import (
+    DUPLICATE_CONTACT,
+    ENTITY_OF_PREFIX,
+    EXTRA_IN_CRM,
+    FIELD_DIFFERS,
+    MISSING_IN_CRM,
+    UNKNOWN_MOODLE_USER,
+)
 
-MISSING_IN_CRM = "missing_in_crm"
-EXTRA_IN_CRM = "extra_in_crm"
-FIELD_DIFFERS = "field_differs"
-DUPLICATE_CONTACT = "duplicate_contact"
-UNKNOWN_MOODLE_USER = "unknown_moodle_user"
-KINDS = (MISSING_IN_CRM, EXTRA_IN_CRM, FIELD_DIFFERS, DUPLICATE_CONTACT, UNKNOWN_MOODLE_USER)
-
-ENTITY_OF_PREFIX = {"user": "user", "course": "course", "activity_summary": "course", "enrolment": "enrolment",
-                    "group": "group", "grade": "grade", "module_completion": "completion",
-                    "course_completion": "completion", "attendance": "attendance", "consent": "consent"}
 # Written by the writer to every record (the reader filters by it), or ordered by Moodle times across
 # subjects (the newest of several wins: writer.py's high-water marks), so no one message says their value;
 # or when a summary was computed (an export computes it anew: it always differs, and says nothing).

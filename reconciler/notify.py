@@ -24,20 +24,19 @@ from sqlalchemy.orm import Session
 from crmsync import db, mail
 from crmsync.config import Config
 from crmsync.models import ReconcileRun, ReconcileStatus
-from reconciler import compare, report
+from reconciler import kinds, report
 
 log = logging.getLogger(__name__)
 
 # The kinds of difference in words an admin reads in a notice.
 KIND_WORDS = {
-    compare.MISSING_IN_CRM: "missing in the CRM",
-    compare.EXTRA_IN_CRM: "in the CRM only (gone from Moodle)",
-    compare.FIELD_DIFFERS: "a field differs",
-    compare.DUPLICATE_CONTACT: "two Contacts for one Moodle user",
-    compare.UNKNOWN_MOODLE_USER: "Contact linked to a Moodle user that does not exist",
+    kinds.MISSING_IN_CRM: "missing in the CRM",
+    kinds.EXTRA_IN_CRM: "in the CRM only (gone from Moodle)",
+    kinds.FIELD_DIFFERS: "a field differs",
+    kinds.DUPLICATE_CONTACT: "two Contacts for one Moodle user",
+    kinds.UNKNOWN_MOODLE_USER: "Contact linked to a Moodle user that does not exist",
 }
 TRIGGER_WORDS = {"cli": "by `crmsync reconcile`", "api": "through the admin API", "schedule": "by RECONCILE_SCHEDULE"}
-ENTITIES = tuple(sorted(set(compare.ENTITY_OF_PREFIX.values())))
 
 
 def _duration(run: ReconcileRun) -> str:
@@ -149,9 +148,9 @@ class ReconcileCollector:
         differences = GaugeMetricFamily(
             "crmsync_reconcile_differences", "Differences the latest finished reconciliation found",
             labels=["kind", "entity"])
-        for kind in sorted(set(compare.KINDS) | set(counts)):
+        for kind in sorted(set(kinds.KINDS) | set(counts)):
             found = counts.get(kind, {})
-            for entity in sorted(set(ENTITIES) | set(found)):
+            for entity in sorted(set(kinds.ENTITIES) | set(found)):
                 differences.add_metric([kind, entity], found.get(entity, 0))
         yield differences
         last = GaugeMetricFamily("crmsync_reconcile_last_run_timestamp_seconds",

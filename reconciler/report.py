@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,7 +11,9 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from crmsync.config import Config
 from crmsync.models import ReconcileDifference, ReconcileRun, ReconcileStatus, utcnow
-from reconciler.compare import Difference
+
+if TYPE_CHECKING:
+    from reconciler.compare import Difference
 
 TRIGGERS = ("cli", "api", "schedule")
 
