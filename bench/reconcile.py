@@ -35,7 +35,7 @@ from crmsync import config as crmsync_config
 from crmsync import db
 from crmsync.models import CrmRecord, ReconcileRun
 from moodle_sandbox.testing import MoodleSandboxProcess
-from reconciler import compare, crm_state, moodle_state, report
+from reconciler import crm_state, kinds, moodle_state, report
 from suitecrm_sandbox import modules as crm_modules
 from suitecrm_sandbox.store import Store as CrmStore
 from suitecrm_sandbox.testing import SandboxProcess
@@ -138,15 +138,15 @@ def seed_crm(path: Path, database_url: str, moodle: MoodleSandboxProcess, settin
                     uid = int(ids[0]) if prefix in ("user", "enrolment") else None
                     course = FIRST_COURSE + COURSES - 1 - (uid % COURSES if uid else 0)
                     if prefix == "enrolment" and uid in lost and int(ids[1]) == course:
-                        planted.add((compare.MISSING_IN_CRM, key, None))
+                        planted.add((kinds.MISSING_IN_CRM, key, None))
                         continue  # a lost event: neither the record nor the id map row
                     attributes = dict(record["attributes"])
                     if prefix == "user" and uid in changed_contacts:
                         attributes["last_name"] = "Edited by hand"
-                        planted.add((compare.FIELD_DIFFERS, key, "last_name"))
+                        planted.add((kinds.FIELD_DIFFERS, key, "last_name"))
                     if prefix == "enrolment" and uid in suspended and int(ids[1]) == course:
                         attributes["status"] = "suspended"
-                        planted.add((compare.FIELD_DIFFERS, key, "status"))
+                        planted.add((kinds.FIELD_DIFFERS, key, "status"))
                     crm_id = record_id(site_id, key)
                     if crm_id in stored_ids:  # a facet of a record an earlier page wrote (a group's course)
                         _add_facet(store, crm_id, definitions[record["module"]], attributes)
@@ -160,7 +160,7 @@ def seed_crm(path: Path, database_url: str, moodle: MoodleSandboxProcess, settin
                     if prefix == "user" and uid in duplicated_contacts:
                         _store_record(store, definitions["Contacts"], str(uuid.uuid4()), attributes, {}, site_id,
                                       now)
-                        planted.add((compare.DUPLICATE_CONTACT, key, "id"))
+                        planted.add((kinds.DUPLICATE_CONTACT, key, "id"))
                         written += 1
                     if prefix == "enrolment" and uid in extra and int(ids[1]) == course:
                         # The course the learner is not in (uid % 20): an enrolment Moodle no longer has.
@@ -169,7 +169,7 @@ def seed_crm(path: Path, database_url: str, moodle: MoodleSandboxProcess, settin
                         gone_attributes = {**attributes, "moodle_course_id": gone, "name": f"gone {gone_key}"}
                         _store_record(store, definitions[record["module"]], record_id(site_id, gone_key),
                                       gone_attributes, {}, site_id, now)
-                        planted.add((compare.EXTRA_IN_CRM, gone_key, None))
+                        planted.add((kinds.EXTRA_IN_CRM, gone_key, None))
                         written += 1
                 if id_map:
                     session.execute(insert(CrmRecord), id_map)

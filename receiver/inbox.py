@@ -104,8 +104,8 @@ SINGLE_POSTGRESQL = {queued: _single_postgresql(len(_history(queued))) for queue
 # A batch's messages as one JSON document that PostgreSQL unpacks: a statement of a constant text whatever the
 # batch size, so psycopg parses it once and PostgreSQL prepares it once per connection (rows sent as VALUES
 # make a statement as long as the batch, parsed again for every request), and one parameter that costs a
-# json.dumps to send (as arrays, psycopg escaped every payload in Python: 4.6 ms more a batch of 100). One message keeps
-# SINGLE_POSTGRESQL, whose parameters cost less than a document.
+# json.dumps to send (as arrays, psycopg escaped every payload in Python: 4.6 ms more a batch of 100). One
+# message keeps SINGLE_POSTGRESQL, whose parameters cost less than a document.
 BATCH_POSTGRESQL = text(f"""
 WITH new AS (
     INSERT INTO {EVENTS.name} (id, site_id, type, subject, sequence, occurred_at, received_at, updated_at, status,

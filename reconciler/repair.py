@@ -24,7 +24,7 @@ from crm_connector import ordering, to_moodle
 from crmsync import queue
 from crmsync.config import Config
 from crmsync.models import CrmRecord, ReconcileRun, utcnow
-from reconciler import compare, report
+from reconciler import kinds, report
 from reconciler.pacing import RequestPacer
 
 RESEND_BATCH = 1000  # the most subjects local_crmsync_resend takes at once
@@ -43,13 +43,13 @@ class Action:
 
 def _plan(session: Session, config: Config, run: ReconcileRun, difference) -> Action:
     if difference.owner is None:
-        what = {compare.DUPLICATE_CONTACT: f"merge the Contact {difference.crm_value} into "
+        what = {kinds.DUPLICATE_CONTACT: f"merge the Contact {difference.crm_value} into "
                                            f"{difference.moodle_value}, the one the sync writes",
-                compare.UNKNOWN_MOODLE_USER: "link the Contact to the right Moodle user, or clear its Moodle ids",
+                kinds.UNKNOWN_MOODLE_USER: "link the Contact to the right Moodle user, or clear its Moodle ids",
                 }.get(difference.kind, f"delete the record {difference.crm_value} of {difference.crm_module}: "
                                        f"the sync writes {difference.moodle_value}")
         return Action(difference.id, "none", None, f"needs a person's decision: {what}")
-    if difference.kind == compare.EXTRA_IN_CRM and config.reconcile_extra_records == "report":
+    if difference.kind == kinds.EXTRA_IN_CRM and config.reconcile_extra_records == "report":
         return Action(difference.id, "none", None, "kept: RECONCILE_EXTRA_RECORDS is report (nothing is deleted)")
     if difference.owner == "crm":
         row = session.get(CrmRecord, (run.site_id, difference.key))
@@ -61,7 +61,7 @@ def _plan(session: Session, config: Config, run: ReconcileRun, difference) -> Ac
                           "Moodle again: save the Contact in SuiteCRM to send it")
         return Action(difference.id, "rewrite_crm", difference.subject,
                       f"the CRM's newest state of {difference.subject} is written to Moodle again")
-    verb = "its deletion" if difference.kind == compare.EXTRA_IN_CRM else "its current state"
+    verb = "its deletion" if difference.kind == kinds.EXTRA_IN_CRM else "its current state"
     return Action(difference.id, "resend", difference.subject,
                   f"Moodle sends {verb} again ({difference.subject}), applied by the normal ordered path")
 

@@ -33,7 +33,7 @@ from crm_connector.suitecrm.errors import PermanentError as CrmPermanent
 from crmsync import db
 from crmsync.config import Config, ConfigError
 from crmsync.models import CrmRecord, ReconcileDifference, ReconcileRun, ReconcileStatus
-from reconciler import compare, crm_state, moodle_state, report
+from reconciler import compare, crm_state, kinds, moodle_state, report
 from reconciler.pacing import RequestPacer
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class Reconciliation:
             return []
         # HSCAN may return a key twice: one already reported is not reported again.
         reported = set(session.scalars(select(ReconcileDifference.key).where(
-            ReconcileDifference.run_id == run.id, ReconcileDifference.kind == compare.MISSING_IN_CRM,
+            ReconcileDifference.run_id == run.id, ReconcileDifference.kind == kinds.MISSING_IN_CRM,
             ReconcileDifference.crm_module == module.name, ReconcileDifference.key.in_(absent))))
         rows = {row.entity_key: row for row in session.scalars(select(CrmRecord).where(
             CrmRecord.site_id == run.site_id, CrmRecord.entity_key.in_(absent)))}
