@@ -12,7 +12,7 @@ from crmsync.config import Config
 def create_app(config: Config | None = None) -> Flask:
     """App factory: one Flask app per process, configured from crmsync.config."""
     from crmsync import logs, resources
-    from receiver import admin_api, crm_webhooks, errors, metrics, ops, webhooks
+    from receiver import admin_api, crm_webhooks, errors, group_commit, metrics, ops, webhooks
     from reconciler import api as reconcile_api
 
     config = config or configuration.load()
@@ -24,6 +24,7 @@ def create_app(config: Config | None = None) -> Flask:
                                 x_host=config.trusted_proxies, x_port=config.trusted_proxies)
     resources.init_app(app)
     errors.init_app(app)
+    group_commit.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(crm_webhooks.blueprint)

@@ -27,7 +27,10 @@ REQUESTS = Counter("crmsync_http_requests_total", "HTTP requests answered", ["en
 # `origin`: who sent the webhook, moodle or crm (crmsync.contract.ORIGINS).
 SIGNATURE_FAILURES = Counter("crmsync_signature_failures_total", "Webhooks rejected for their signature", ["origin"])
 EVENTS = Counter("crmsync_webhook_events_total", "Events received", ["origin", "outcome"])
-ENQUEUE_SECONDS = Histogram("crmsync_enqueue_seconds", "Time to enqueue a request's events in Redis")
+ENQUEUE_SECONDS = Histogram("crmsync_enqueue_seconds", "Time to enqueue a store's events in Redis")
+# Requests stored in one commit (receiver/group_commit.py): above 1 when webhooks arrive faster than one commits.
+GROUP_REQUESTS = Histogram("crmsync_ingest_group_requests", "Webhook requests stored together in one commit (SQLite)",
+                           buckets=(1, 2, 3, 4, 6, 8, 16, 32))
 REQUEST_SECONDS = Histogram("crmsync_request_seconds", "Time to answer a webhook POST", ["origin"])
 WEBHOOK_ENDPOINTS = {"webhooks.receive": contract.MOODLE, "crm_webhooks.receive": contract.CRM}
 QUEUE_DEPTH = Gauge("crmsync_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="mostrecent")

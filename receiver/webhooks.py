@@ -1,4 +1,4 @@
-"""POST /webhooks/moodle: verify, validate, store, enqueue, then acknowledge.
+"""POST /webhooks/moodle: verify, validate, store and enqueue (receiver/group_commit.py), then acknowledge.
 
 `accept` is the whole path for every origin: /webhooks/crm (receiver/crm_webhooks.py) differs only in
 its secrets and its contract.
@@ -11,8 +11,8 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crmsync import contract, db, queue, resources
-from receiver import inbox, messages, metrics
+from crmsync import contract, queue, resources
+from receiver import group_commit, messages, metrics
 from receiver.errors import InvalidSignature, MalformedRequest, UnsupportedMediaType
 from receiver.signatures import SignatureVerifier
 
@@ -68,27 +68,14 @@ def accept(origin: str):
         raise
     parsed = messages.parse(body, webhook_id, config.max_batch_events, origin)
 
-    function = queue.JOB_FUNCTIONS[origin]
-    session = resources.ingest_session()
-    try:
-        # One commit stores the events (as queued when a job applies them); the enqueue follows it, so
-        # a worker never sees a job before its row, and 202 is only sent once the row is durable. Stored
-        # twice, an event is new once and a duplicate once; a row left queued without a job is the
-        # sweeper's to enqueue.
-        with db.writer_turn(session):
-            new_ids, duplicate_ids = db.once_more_if_disconnected(
-                session, lambda s: inbox.store(s, parsed, queued=function is not None))
-        with metrics.ENQUEUE_SECONDS.time():
-            queued = function is not None and queue.enqueue_stored(
-                session, resources.redis(), config, [(event_id, function) for event_id in new_ids])
-    finally:
-        session.close()
+    stored = group_commit.of(origin).store(parsed)
+    new_ids, duplicate_ids = stored.new_ids, stored.duplicate_ids
     metrics.EVENTS.labels(origin, "accepted").inc(len(new_ids))
     metrics.EVENTS.labels(origin, "duplicate").inc(len(duplicate_ids))
-    if function is None:
+    if queue.JOB_FUNCTIONS[origin] is None:
         state = "left pending (no job applies them yet)"
     else:
-        state = "queued" if queued else "left pending (Redis unavailable)"
+        state = "queued" if stored.queued else "left pending (Redis unavailable)"
     log.info("accepted webhook %s (%s): %d new, %d duplicate, %s", webhook_id, origin, len(new_ids),
              len(duplicate_ids), state,
              extra={"event_ids": new_ids, "client": request.remote_addr, "scheme": request.scheme,

@@ -6,14 +6,16 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import redis as redis_lib
 from rq import Queue
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from crmsync import db, queue
+from crmsync import contract, db, queue
 from crmsync.models import InboxEvent
+from receiver import metrics
 from tests.conftest import TEST_POSTGRES_URL, _empty_tables
 from tests.receiver.conftest import Receiver, message
 
@@ -114,17 +116,23 @@ def test_database_down_is_503_with_retry_after(redis_url):
     assert int(response.headers["Retry-After"]) > 0
 
 
+def _holding_the_writers_turn(sqlite_url: str) -> subprocess.Popen:
+    """Another process holding the SQLite file's writers' turn until a line is written to its stdin."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); sys.stdin.readline()", f"{make_url(sqlite_url).database}.writers"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
 def test_on_sqlite_a_webhook_is_stored_in_its_turn_among_the_writers_of_the_file(sqlite_url, redis_url):
     """The receiver's writers of a SQLite file take turns on a lock file beside it (crmsync.db.writer_turn),
     woken as soon as it is free instead of sleeping in SQLite's busy handler: while another process holds
     the turn, a webhook waits; once it lets go, the webhook is stored and answered."""
     receiver = Receiver(sqlite_url, redis_url)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-         "print('held', flush=True); sys.stdin.readline()", f"{make_url(sqlite_url).database}.writers"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = _holding_the_writers_turn(sqlite_url)
     try:
-        assert holder.stdout.readline() == "held\n"
         body = message()
         answers = []
         poster = threading.Thread(target=lambda: answers.append(receiver.post(body)))
@@ -135,6 +143,56 @@ def test_on_sqlite_a_webhook_is_stored_in_its_turn_among_the_writers_of_the_file
         holder.communicate("\n", timeout=10)
     poster.join(30)
     assert answers[0].status_code == 202 and stored(sqlite_url) == {body["id"]: "queued"}
+
+
+def test_on_sqlite_the_webhooks_waiting_for_a_store_are_stored_together(sqlite_url, redis_url, redis_client):
+    """Group commit (receiver/group_commit.py): requests that arrive while one is being stored queue, and
+    the next store takes them all in one commit. Each is answered for its own events; an id two of them carry
+    is new for the first and a duplicate for the second."""
+    receiver = Receiver(sqlite_url, redis_url)
+    groups = receiver.app.extensions["crmsync.group_commit"][contract.MOODLE]
+    before = _group_sizes()
+    alone, shared = message(1), message(3)
+    first, second = {"events": [message(2), shared]}, {"events": [shared, message(4)]}
+    answers: dict[str, object] = {}
+
+    def post(name, payload):
+        answers[name] = receiver.post(payload, webhook_id=None if name == "alone" else name)
+
+    holder = _holding_the_writers_turn(sqlite_url)
+    try:
+        posters = [threading.Thread(target=post, args=("alone", alone))]
+        posters[0].start()
+        _until(lambda: groups.queue() == (True, 0))  # "alone" is being stored: its store waits for the turn
+        for count, (name, payload) in enumerate((("first", first), ("second", second)), start=1):
+            posters.append(threading.Thread(target=post, args=(name, payload)))
+            posters[-1].start()
+            _until(lambda count=count: groups.queue() == (True, count))
+        assert answers == {} and stored(sqlite_url) == {}
+    finally:
+        holder.communicate("\n", timeout=10)
+    for poster in posters:
+        poster.join(30)
+
+    assert {name: (a.status_code, a.json["accepted"], a.json["duplicate_ids"]) for name, a in answers.items()} == {
+        "alone": (202, 1, []), "first": (202, 2, []), "second": (202, 1, [shared["id"]])}
+    assert stored(sqlite_url) == {m["id"]: "queued" for m in (alone, *first["events"], second["events"][1])}
+    assert len(Queue("crmsync", connection=redis_client).job_ids) == 4
+    after = _group_sizes()
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 3)  # two commits: "alone", then the other two
+
+
+def _group_sizes() -> tuple[float, float]:
+    """(commits, requests stored by them) so far, from the receiver's metric."""
+    samples = {s.name: s.value for s in metrics.GROUP_REQUESTS.collect()[0].samples}
+    return samples["crmsync_ingest_group_requests_count"], samples["crmsync_ingest_group_requests_sum"]
+
+
+def _until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
 
 
 def test_a_database_restart_between_two_webhooks_costs_the_sender_no_retry(postgres_database, redis_url,
