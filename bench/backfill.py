@@ -1,5 +1,5 @@
 """A backfill through the whole path: the plugin's batches → receiver → workers → a SuiteCRM sandbox writing at
-the speed of a real one with its search index on (`--preset search-index-on`).
+the speed of a real one with its search index on (`--preset search-index-on`, or `--preset search-index-off`).
 
 `python -m bench.backfill --learners 10000` is the issue's full size (160,000 events; hours at 13 CRM
 writes/s). It shows its progress as it goes (`crmsync backfill-progress`'s line, the batches sent, the
@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -40,11 +40,13 @@ from bench.report import table, verdict
 from crm_connector import progress
 from crmsync import db
 from crmsync.models import EventStatus, EventTransition
+from suitecrm_sandbox.faults import PRESETS
 from suitecrm_sandbox.state import CALL_LOG_LIMIT
 from suitecrm_sandbox.testing import SandboxProcess
 
-PRESET = "search-index-on"
+PRESET = "search-index-on"  # what a SuiteCRM installed with its defaults does
 BATCH = 100
+FLAT_MB = 10  # how much a process may grow between the two halves of a run and still count as flat
 NAMESPACE = uuid.UUID("6f1d5e2a-41c4-4a43-9d1e-5b1f3b0f7a10")  # event ids the same in every run: resumable
 
 
@@ -79,6 +81,7 @@ class ResumableStack(harness.Stack):
     """harness.Stack on a directory that outlives the run: inbox, sandbox records, secret and what was sent."""
 
     directory: Path | None = None
+    preset: str = PRESET
 
     def __post_init__(self):
         self.tmp = self.directory
@@ -103,7 +106,7 @@ class ResumableStack(harness.Stack):
     def start_backfill(self) -> None:
         """Receiver and workers (again); the CRM keeps running."""
         self._start_stack()
-        self.sandbox.set_faults(preset=PRESET)  # the stack's own fault settings leave out the CRM's speed
+        self.sandbox.set_faults(preset=self.preset)  # the stack's own fault settings leave out the CRM's speed
 
     def stop_backfill(self) -> None:
         """Receiver and workers stop as on a deploy (SIGTERM: a worker finishes its job); the CRM stays."""
@@ -175,30 +178,56 @@ def last_finished(database_url: str) -> datetime:
             EventTransition.status.in_([EventStatus.APPLIED, EventStatus.SKIPPED, EventStatus.FAILED])))
 
 
+@dataclass
+class Memory:
+    """RSS samples over the run, MB: the largest worker's and the largest receiver process's."""
+
+    worker: list[float] = field(default_factory=list)
+    receiver: list[float] = field(default_factory=list)
+
+    def sample(self, stack: ResumableStack) -> tuple[float, float]:
+        worker, receiver = max(stack.worker_rss(), default=0), max(stack.receiver_rss(), default=0)
+        for samples, value in ((self.worker, worker), (self.receiver, receiver)):
+            if value:
+                samples.append(value)
+        return worker, receiver
+
+
+def memory_rows(name: str, samples: list[float], limit: float) -> list[tuple]:
+    """Its size (first, largest and last sample, under `limit`) and whether it stays flat: the largest sample
+    of the run's second half against the first half's."""
+    if not samples:
+        return [(f"{name} RSS, MB", "no sample", "", "", verdict(False, f"< {limit:.0f} MB"))]
+    half = len(samples) // 2
+    growth = max(samples[half:]) - max(samples[:half] or samples)
+    return [(f"{name} RSS first / max / last sample, MB", f"{samples[0]:.0f} / {max(samples):.0f} / {samples[-1]:.0f}",
+             "", "", verdict(max(samples) < limit, f"< {limit:.0f} MB")),
+            (f"{name} RSS growth, second half over first half, MB", f"{growth:+.0f}", "", "",
+             verdict(growth <= FLAT_MB, f"flat: <= {FLAT_MB} MB"))]
+
+
 def watch(stack: ResumableStack, sender: Sender, total: int, until_done: float, every: float,
-          rss: list[float]) -> bool:
+          rss: Memory) -> bool:
     """Print progress until `until_done` of the events are finished; False when stopped by Ctrl-C."""
     total_batches = -(-total // BATCH)
     while True:
         with db.session_scope(stack.database_url) as session:
             now = progress.snapshot(session, window_seconds=30)
-        sample = max(stack.worker_rss(), default=0)
-        if sample:
-            rss.append(sample)
+        worker, receiver = rss.sample(stack)
         print(f"  {time.strftime('%H:%M:%S')} batches {stack.acknowledged():,}/{total_batches:,} · {now.line()} · "
-              f"worker RSS {sample:.0f} MB", file=sys.stderr, flush=True)
+              f"RSS worker {worker:.0f} MB, receiver {receiver:.0f} MB", file=sys.stderr, flush=True)
         if sender.done and now.done + now.failed >= until_done * total and (until_done < 1 or not now.waiting):
             return True
         time.sleep(every)
 
 
 def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, directory: Path | None = None,
-        every: float = 5) -> str:
+        every: float = 5, preset: str = PRESET) -> str:
     directory = directory or Path(tempfile.mkdtemp(prefix="crmsync-backfill-"))
     print(f"  backfill of {learners:,} learners, state in {directory}", file=sys.stderr)
     total = learners * 16
-    stack = ResumableStack(workers=workers, directory=directory)
-    rss: list[float] = []
+    stack = ResumableStack(workers=workers, directory=directory, preset=preset)
+    rss = Memory()
     down = 0.0
     try:
         stack.sandbox.clear_calls()
@@ -248,11 +277,10 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
             ("applied / skipped / failed", f"{done.counts.get('applied', 0):,} / {done.counts.get('skipped', 0):,} / "
              f"{done.failed:,}", f"{total:,}", "", verdict(done.done == total and not done.failed, "all, none failed")),
             ("events applied twice", str(repeated), "0", "", verdict(repeated == 0, "0")),
-            ("worker RSS first / max / last sample, MB", f"{rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f}" if rss else "",
-             "", "", verdict(bool(rss) and max(rss) < 150, "< 150 MB"))]
+            *memory_rows("worker", rss.worker, 150), *memory_rows("receiver", rss.receiver, 100)]
     return table("Backfill", f"{learners:,} learners x (profile + 5 enrolments + 10 grades), batches of {BATCH}, "
                  f"{workers} workers of WORKER_THREADS={WORKER_THREADS} (the default) loops each, "
-                 f"sandbox --preset {PRESET}, SQLite inbox"
+                 f"sandbox --preset {preset}, SQLite inbox"
                  + ("; stopped midway and started again" if stop_midway else "")
                  + " (the full size: `python -m bench.backfill --learners 10000`)", rows)
 
@@ -264,5 +292,7 @@ if __name__ == "__main__":
     parser.add_argument("--dir", type=Path, default=None, help="keep the backfill's state here (to resume it)")
     parser.add_argument("--stop-midway", action="store_true", help="stop and restart receiver and workers at half")
     parser.add_argument("--every", type=float, default=10, help="seconds between progress lines")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=PRESET,
+                        help="the CRM's speed: a real SuiteCRM's with its search index on (the default) or off")
     args = parser.parse_args()
-    print(run(args.learners, args.workers, args.stop_midway, args.dir, args.every))
+    print(run(args.learners, args.workers, args.stop_midway, args.dir, args.every, args.preset))

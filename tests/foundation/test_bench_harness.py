@@ -158,6 +158,18 @@ def _gone_process(pid: int) -> bool:
     return state == "Z"
 
 
+def test_the_backfill_bench_calls_memory_flat_only_when_the_second_half_stays_near_the_first():
+    from bench import backfill
+
+    def growth(samples):
+        return next(row for row in backfill.memory_rows("worker", samples, 150) if "growth" in row[0])
+
+    assert growth([60, 92, 95, 98]) == ("worker RSS growth, second half over first half, MB", "+6", "", "",
+                                        "flat: <= 10 MB: met")
+    assert growth([60, 70, 90, 120])[1:] == ("+50", "", "", "flat: <= 10 MB: MISSED")
+    assert backfill.memory_rows("worker", [], 150)[0][-1] == "< 150 MB: MISSED"
+
+
 def test_the_backfill_bench_stops_midway_starts_again_and_prints_its_table(monkeypatch, tmp_path):
     from bench import backfill
 
@@ -169,8 +181,13 @@ def test_the_backfill_bench_stops_midway_starts_again_and_prints_its_table(monke
         return started[-1]
 
     monkeypatch.setattr(harness.Stack, "_start", record_process)
-    printed = backfill.run(learners=2, stop_midway=True, directory=tmp_path / "backfill", every=1)
+    printed = backfill.run(learners=2, stop_midway=True, directory=tmp_path / "backfill", every=1,
+                           preset="search-index-off")
+    assert "sandbox --preset search-index-off" in printed
     assert "| 32 / 0 / 0 " in printed  # 2 learners x 16 events: all applied
+    for process, limit in (("worker", 150), ("receiver", 100)):
+        size = next(line for line in printed.splitlines() if f"{process} RSS first / max / last" in line)
+        assert f"< {limit} MB: met" in size
     assert "all, none failed: met" in printed
     assert next(line for line in printed.splitlines() if "events applied twice" in line).split("|")[2].strip() == "0"
     assert len(started) == 2 * 5  # receiver and 4 workers, twice: all of them stopped
