@@ -199,10 +199,10 @@ def memory_rows(name: str, samples: list[float], limit: float) -> list[tuple]:
     if not samples:
         return [(f"{name} RSS, MB", "no sample", "", "", verdict(False, f"< {limit:.0f} MB"))]
     half = len(samples) // 2
-    growth = max(samples[half:]) - max(samples[:half] or samples)
+    growth = round(max(samples[half:]) - max(samples[:half] or samples))
     return [(f"{name} RSS first / max / last sample, MB", f"{samples[0]:.0f} / {max(samples):.0f} / {samples[-1]:.0f}",
              "", "", verdict(max(samples) < limit, f"< {limit:.0f} MB")),
-            (f"{name} RSS growth, second half over first half, MB", f"{growth:+.0f}", "", "",
+            (f"{name} RSS growth, second half over first half, MB", f"{growth:+d}", "", "",
              verdict(growth <= FLAT_MB, f"flat: <= {FLAT_MB} MB"))]
 
 
