@@ -234,8 +234,10 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
         baseline = sequential_baseline(stack.sandbox, 30)
         stack.sandbox.clear_calls()
         started = datetime.now(UTC)
+        with db.session_scope(stack.database_url) as session:
+            finished_before = progress.snapshot(session).done  # by the runs this one resumes
         if not stack.fresh:
-            print(f"  resuming the backfill in {directory}", file=sys.stderr)
+            print(f"  resuming the backfill in {directory}: {finished_before:,} events done", file=sys.stderr)
         sender = Sender(stack, learners)
         sender.start()
         if stop_midway:
@@ -260,16 +262,19 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
         raise SystemExit(130) from None
     finally:
         stack.stop()
-    elapsed = (finished - started).total_seconds()
-    running = elapsed - down
+    # A run resumed after everything was done finishes nothing: its last event is older than its start.
+    elapsed = max((finished - started).total_seconds(), 0.0)
+    running = max(elapsed - down, 1e-9)
     writes = sum(1 for c in calls if c["method"] in WRITES)
     # The sandbox's call log holds the last CALL_LOG_LIMIT calls, of this run only.
     complete = len(calls) < CALL_LOG_LIMIT and stack.fresh
     per_event = writes / total if complete else None
-    rate = total / running
+    rate = (total - finished_before) / running
     ceiling = baseline / per_event if per_event else None
-    rows = [("events", f"{total:,}", "", "", ""),
-            ("total time, s" + (" (with the stop and restart)" if stop_midway else ""), f"{elapsed:.1f}", "", "", ""),
+    rows = [("events", f"{total:,}" + (f" ({total - finished_before:,} in this run)" if finished_before else ""),
+             "", "", ""),
+            ("total time, s" + (" (with the stop and restart)" if stop_midway else "")
+             + (" (this run)" if finished_before else ""), f"{elapsed:.1f}", "", "", ""),
             ("events/s while running", f"{rate:.1f}", f"{ceiling:.1f} (ceiling)" if ceiling else "",
              f"{rate / ceiling:.2f}" if ceiling else "", verdict(rate >= 0.9 * ceiling, ">= 0.90") if ceiling else ""),
             ("CRM writes per event", f"{per_event:.2f}" if per_event else "(call log full)", "", "", ""),

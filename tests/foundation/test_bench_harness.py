@@ -192,3 +192,14 @@ def test_the_backfill_bench_stops_midway_starts_again_and_prints_its_table(monke
     assert next(line for line in printed.splitlines() if "events applied twice" in line).split("|")[2].strip() == "0"
     assert len(started) == 2 * 5  # receiver and 4 workers, twice: all of them stopped
     assert all(_gone(process.pid) for process in started)
+
+
+def test_a_backfill_resumed_counts_only_the_events_of_its_own_run(tmp_path):
+    from bench import backfill
+
+    directory = tmp_path / "backfill"
+    backfill.run(learners=1, directory=directory, every=1, preset="search-index-off")
+    again = backfill.run(learners=1, directory=directory, every=1, preset="search-index-off")
+    events = next(line for line in again.splitlines() if line.startswith("| events "))
+    assert "16 (0 in this run)" in events  # all done by the first run: none applied again, no rate of 16
+    assert next(line for line in again.splitlines() if "events applied twice" in line).split("|")[2].strip() == "0"
