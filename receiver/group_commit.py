@@ -76,7 +76,7 @@ class GroupCommit:
                     self._changed.notify_all()
         return _outcome(request)
 
-    def queue(self) -> tuple[bool, int]:
+    def in_flight(self) -> tuple[bool, int]:
         """Whether a store is in flight, and how many requests wait behind it."""
         with self._changed:
             return self._storing, len(self._waiting)

@@ -163,11 +163,11 @@ def test_on_sqlite_the_webhooks_waiting_for_a_store_are_stored_together(sqlite_u
     try:
         posters = [threading.Thread(target=post, args=("alone", alone))]
         posters[0].start()
-        _until(lambda: groups.queue() == (True, 0))  # "alone" is being stored: its store waits for the turn
+        _until(lambda: groups.in_flight() == (True, 0))  # "alone" is being stored: its store waits for the turn
         for count, (name, payload) in enumerate((("first", first), ("second", second)), start=1):
             posters.append(threading.Thread(target=post, args=(name, payload)))
             posters[-1].start()
-            _until(lambda count=count: groups.queue() == (True, count))
+            _until(lambda count=count: groups.in_flight() == (True, count))
         assert answers == {} and stored(sqlite_url) == {}
     finally:
         holder.communicate("\n", timeout=10)
