@@ -269,9 +269,10 @@ def run(learners: int = 200, workers: int = 4, stop_midway: bool = False, direct
     # The sandbox's call log holds the last CALL_LOG_LIMIT calls, of this run only.
     complete = len(calls) < CALL_LOG_LIMIT and stack.fresh
     per_event = writes / total if complete else None
-    rate = (total - finished_before) / running
+    this_run = total - finished_before
+    rate = this_run / running
     ceiling = baseline / per_event if per_event else None
-    rows = [("events", f"{total:,}" + (f" ({total - finished_before:,} in this run)" if finished_before else ""),
+    rows = [("events", f"{total:,}" + (f" ({this_run:,} in this run)" if finished_before else ""),
              "", "", ""),
             ("total time, s" + (" (with the stop and restart)" if stop_midway else "")
              + (" (this run)" if finished_before else ""), f"{elapsed:.1f}", "", "", ""),

@@ -14,7 +14,7 @@ import redis as redis_lib
 
 from tests.chaos.drill import finish, send_in_batches, stream
 from tests.connector.conftest import Pipeline
-from tests.support import REPO, free_port
+from tests.support import REPO, free_port, wait_for
 
 # Full-size drills (make chaos) on a shared 2-core machine take minutes each.
 pytestmark = pytest.mark.timeout(1200)
@@ -72,10 +72,7 @@ def test_redis_restart_loses_the_queue_not_the_events(drill_pipeline, sandbox, s
                                  "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
 
     server = start_redis()
-    deadline = time.monotonic() + 10
-    while not _redis_up(url):
-        assert time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.1)
+    wait_for(lambda: _redis_up(url), 10, "redis-server to start", every=0.1)
     own = Pipeline(sandbox, drill_pipeline.database_url, url, tmp_path)
     try:
         deliveries, expected = stream(own, *size)
@@ -201,13 +198,6 @@ def _stop_workers(workers: list[subprocess.Popen]) -> str:
     return "".join(worker.log_path.read_text() for worker in workers)
 
 
-def _wait_for(condition, timeout: float, what: str, explain=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; {explain()}"
-        time.sleep(0.2)
-
-
 def _stuck(pipeline: Pipeline) -> str:
     """What is left and why, for a drill that did not drain."""
     from crmsync import db
@@ -230,7 +220,7 @@ def test_redis_stopped_while_workers_are_busy(drill_pipeline, sandbox, size, tmp
     def start_redis():
         server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-        _wait_for(lambda: _redis_up(url), 10, "redis-server")
+        wait_for(lambda: _redis_up(url), 10, "redis-server")
         return server
 
     down_seconds = 60 if request.config.getoption("--chaos-full") else 5
@@ -242,13 +232,13 @@ def test_redis_stopped_while_workers_are_busy(drill_pipeline, sandbox, size, tmp
         deliveries, expected = stream(own, *size)
         started = time.monotonic()
         accepted = send_in_batches(own, deliveries)
-        _wait_for(lambda: sum(e.status == "applied" for e in own.events()) >= 3, 60, "the workers to get busy")
+        wait_for(lambda: sum(e.status == "applied" for e in own.events()) >= 3, 60, "the workers to get busy")
         server.terminate()  # mid-job: the workers are applying events
         server.wait()
         time.sleep(down_seconds)
         assert all(w.poll() is None for w in workers), "a worker died with Redis"
         server = start_redis()
-        _wait_for(lambda: own.waiting() == 0, 120 + down_seconds, "the same workers to drain the queue")
+        wait_for(lambda: own.waiting() == 0, 120 + down_seconds, "the same workers to drain the queue")
         assert all(w.poll() is None for w in workers), "a worker died"
         sandbox.clear_faults()
         result = finish(f"Redis stopped {down_seconds}s while 2 workers were busy (no restart)", own, sandbox,
@@ -275,7 +265,7 @@ def test_crm_down_longer_than_every_retry(drill_pipeline, sandbox, size):
         time.sleep(30 if size[0] > 10 else 8)  # many times the retry window at this scale
         assert not any(e.status == "failed" for e in drill_pipeline.events())
         sandbox.start()
-        _wait_for(lambda: drill_pipeline.waiting() == 0, 180, "the queue to drain by itself")
+        wait_for(lambda: drill_pipeline.waiting() == 0, 180, "the queue to drain by itself")
     finally:
         _stop_workers(workers)
     result = finish("SuiteCRM down for many retry windows (workers pause)", drill_pipeline, sandbox, deliveries,
@@ -298,7 +288,7 @@ def test_several_workers_under_sustained_load(engine, sandbox, redis_url, size, 
         deliveries, expected = stream(own, learners * 3, versions, seed=9)
         started = time.monotonic()
         accepted = send_in_batches(own, deliveries, pause=0.05)
-        _wait_for(lambda: own.waiting() == 0, 600, "the workers to drain the queue", lambda: _stuck(own))
+        wait_for(lambda: own.waiting() == 0, 600, "the workers to drain the queue", lambda: _stuck(own))
     finally:
         logs = _stop_workers(workers)
         own.close()

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import redis as redis_lib
 from rq import Queue
@@ -18,6 +17,7 @@ from crmsync.models import InboxEvent
 from receiver import metrics
 from tests.conftest import TEST_POSTGRES_URL, _empty_tables
 from tests.receiver.conftest import Receiver, message
+from tests.support import wait_for
 
 
 def stored(database_url: str) -> dict[str, str]:
@@ -163,11 +163,12 @@ def test_on_sqlite_the_webhooks_waiting_for_a_store_are_stored_together(sqlite_u
     try:
         posters = [threading.Thread(target=post, args=("alone", alone))]
         posters[0].start()
-        _until(lambda: groups.in_flight() == (True, 0))  # "alone" is being stored: its store waits for the turn
+        # "alone" is being stored: its store waits for the turn
+        wait_for(lambda: groups.in_flight() == (True, 0), 10, "the first webhook's store", every=0.01)
         for count, (name, payload) in enumerate((("first", first), ("second", second)), start=1):
             posters.append(threading.Thread(target=post, args=(name, payload)))
             posters[-1].start()
-            _until(lambda count=count: groups.in_flight() == (True, count))
+            wait_for(lambda count=count: groups.in_flight() == (True, count), 10, f"{name} to queue", every=0.01)
         assert answers == {} and stored(sqlite_url) == {}
     finally:
         holder.communicate("\n", timeout=10)
@@ -186,13 +187,6 @@ def _group_sizes() -> tuple[float, float]:
     """(commits, requests stored by them) so far, from the receiver's metric."""
     samples = {s.name: s.value for s in metrics.GROUP_REQUESTS.collect()[0].samples}
     return samples["crmsync_ingest_group_requests_count"], samples["crmsync_ingest_group_requests_sum"]
-
-
-def _until(condition, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
 
 
 def test_a_database_restart_between_two_webhooks_costs_the_sender_no_retry(postgres_database, redis_url,
